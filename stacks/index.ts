@@ -1,0 +1,29 @@
+/**
+ * Entry point of the Berth Pulumi program (`pulumi up --stack <env>`).
+ * Validates the stack's whole configuration before declaring anything.
+ */
+import * as pulumi from '@pulumi/pulumi';
+import { ConfigError, parseRuntimeConfig, validateStackConfig } from './config';
+import { declareStack } from './stack';
+
+function loadConfig() {
+  try {
+    return validateStackConfig(pulumi.getStack(), parseRuntimeConfig(pulumi.runtime.allConfig()));
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      // RunError prints the message alone, without a stack trace.
+      throw new pulumi.RunError(`invalid configuration:\n${error.message}`);
+    }
+    throw error;
+  }
+}
+
+const config = loadConfig();
+const berth = new pulumi.Config('berth');
+const outputs = declareStack(config, {
+  sshPrivateKey: berth.requireSecret('sshPrivateKey'),
+  secrets: berth.getSecretObject<Record<string, string>>('secrets') ?? pulumi.secret<Record<string, string>>({}),
+});
+
+export const env = outputs.env;
+export const registryUrl = outputs.registryUrl;

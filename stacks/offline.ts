@@ -1,0 +1,218 @@
+/**
+ * Berth's offline runtime: evaluates a stack program under Pulumi mocks — no
+ * cloud, no Pulumi CLI, no credentials — and records every resource it
+ * declares. Synth, the unit tests and the benchmarks all see a stack through
+ * it. An invoke that nobody mocked fails loudly, so a new lookup cannot slip
+ * into a component unnoticed.
+ */
+import { createHash } from 'crypto';
+import * as path from 'path';
+import * as pulumi from '@pulumi/pulumi';
+import * as rpc from '@pulumi/pulumi/runtime/rpc';
+import * as settings from '@pulumi/pulumi/runtime/settings';
+
+export const OFFLINE_ACCOUNT_ID = '123456789012';
+export const OFFLINE_AMI_ID = 'ami-0a1b2c3d4e5f60718';
+const PROJECT_ROOT = path.resolve(__dirname, '..');
+export const SECRET_MARKER = '[secret]';
+export const UNKNOWN_MARKER = '[unknown]';
+
+export interface RecordedResource {
+  type: string;
+  name: string;
+  /** Logical name of the parent resource, or null at the top. */
+  parent: string | null;
+  inputs: Record<string, unknown>;
+}
+
+export interface RecordedCall {
+  token: string;
+  inputs: Record<string, unknown>;
+}
+
+export type CallHandler = (inputs: Record<string, any>, runtime: OfflineRuntime) => Record<string, unknown>;
+export type OutputsHandler = (args: pulumi.runtime.MockResourceArgs, runtime: OfflineRuntime) => Record<string, unknown>;
+
+export interface OfflineRuntimeOptions {
+  project: string;
+  stack: string;
+  region: string;
+  /** Outputs of other stacks read through StackReference, by stack name. */
+  stackOutputs?: Record<string, Record<string, unknown>>;
+  /** Extra or replacement invoke mocks, by token. */
+  calls?: Record<string, CallHandler>;
+}
+
+/** A stable fake hex string for a seed, so ids and digests are the same on every run. */
+export function fakeHex(seed: string, length: number): string {
+  return createHash('sha256').update(seed).digest('hex').slice(0, length);
+}
+
+/** The digest the offline runtime reports for a repository:tag, as `aws.ecr.getImage` would. */
+export function offlineDigest(repository: string, tag: string): string {
+  return `sha256:${fakeHex(`${repository}:${tag}`, 64)}`;
+}
+
+const ID_PREFIXES: Record<string, string> = {
+  'aws:ec2/instance:Instance': 'i',
+  'aws:ebs/volume:Volume': 'vol',
+  'aws:ec2/securityGroup:SecurityGroup': 'sg',
+  'aws:ec2/launchTemplate:LaunchTemplate': 'lt',
+};
+
+export class OfflineRuntime implements pulumi.runtime.Mocks {
+  readonly resources: RecordedResource[] = [];
+  readonly calls: RecordedCall[] = [];
+  private readonly callHandlers: Record<string, CallHandler>;
+  private readonly outputHandlers: Record<string, OutputsHandler>;
+
+  constructor(readonly options: OfflineRuntimeOptions) {
+    const region = options.region;
+    this.callHandlers = {
+      'aws:index/getCallerIdentity:getCallerIdentity': () => ({
+        accountId: OFFLINE_ACCOUNT_ID,
+        arn: `arn:aws:iam::${OFFLINE_ACCOUNT_ID}:user/offline`,
+        userId: 'AIDAOFFLINE',
+        id: OFFLINE_ACCOUNT_ID,
+      }),
+      'aws:index/getRegion:getRegion': () => ({ name: region, region, id: region, description: region, endpoint: `ec2.${region}.amazonaws.com` }),
+      'aws:index/getPartition:getPartition': () => ({ partition: 'aws', dnsSuffix: 'amazonaws.com', id: 'aws', reverseDnsPrefix: 'com.amazonaws' }),
+      'aws:ssm/getParameter:getParameter': (inputs) => ({ name: inputs.name, value: OFFLINE_AMI_ID, insecureValue: OFFLINE_AMI_ID, type: 'String', version: 1, arn: `arn:aws:ssm:${region}::parameter${inputs.name}`, id: inputs.name }),
+      'aws:ecr/getImage:getImage': (inputs) => {
+        const digest = inputs.imageDigest ?? offlineDigest(inputs.repositoryName, inputs.imageTag ?? 'latest');
+        return { ...inputs, imageDigest: digest, imageTags: inputs.imageTag ? [inputs.imageTag] : [], imageUri: `${OFFLINE_ACCOUNT_ID}.dkr.ecr.${region}.amazonaws.com/${inputs.repositoryName}@${digest}`, id: digest };
+      },
+      ...options.calls,
+    };
+    this.outputHandlers = {
+      'aws:ecr/repository:Repository': (args) => ({
+        repositoryUrl: `${OFFLINE_ACCOUNT_ID}.dkr.ecr.${region}.amazonaws.com/${args.inputs.name ?? args.name}`,
+        registryId: OFFLINE_ACCOUNT_ID,
+      }),
+      'aws:ec2/instance:Instance': (args) => {
+        const hex = fakeHex(args.name, 4);
+        const ip = `10.20.${parseInt(hex.slice(0, 2), 16)}.${parseInt(hex.slice(2, 4), 16) || 1}`;
+        return { privateIp: ip, privateDns: `ip-${ip.replace(/\./g, '-')}.${region}.compute.internal`, publicIp: args.inputs.associatePublicIpAddress ? `203.0.113.${parseInt(hex.slice(0, 2), 16)}` : '', availabilityZone: args.inputs.availabilityZone ?? `${region}a` };
+      },
+      'pulumi:pulumi:StackReference': (args) => {
+        const stackName = String(args.inputs.name ?? args.name);
+        const outputs = this.options.stackOutputs?.[stackName];
+        if (!outputs) {
+          throw new Error(`Mock StackReference not implemented: ${stackName} (offline runtime knows: ${Object.keys(this.options.stackOutputs ?? {}).join(', ') || 'none'})`);
+        }
+        return { name: stackName, outputs, secretOutputNames: [] };
+      },
+    };
+  }
+
+  /** Mocks for provider functions (invokes). */
+  call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
+    const handler = this.callHandlers[args.token];
+    if (!handler) {
+      throw new Error(`Mock call not implemented: ${args.token}`);
+    }
+    this.calls.push({ token: args.token, inputs: args.inputs });
+    return handler(args.inputs, this);
+  }
+
+  /** Mocks resource creation: inputs echoed back, plus stable ids and the computed outputs a few types have. */
+  newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
+    const prefix = ID_PREFIXES[args.type];
+    const id = prefix ? `${prefix}-${fakeHex(`${args.type}/${args.name}`, 17)}` : `${args.name}-id`;
+    const service = args.type.split(':')[1]?.split('/')[0];
+    const arn = args.type.startsWith('aws:') ? `arn:aws:${service}:${this.options.region}:${OFFLINE_ACCOUNT_ID}:${args.name}` : undefined;
+    const computed = this.outputHandlers[args.type]?.(args, this) ?? {};
+    return { id, state: { ...args.inputs, ...(arn ? { arn } : {}), ...computed } };
+  }
+
+  /**
+   * Wraps the mock monitor so resources are recorded from the wire form of
+   * their inputs, where secrets and unknowns are still marked (the mocks'
+   * `newResource` sees secrets unwrapped).
+   */
+  attach(): void {
+    const monitor = settings.getMonitor() as any;
+    if (!monitor || monitor.__berthRecording) {
+      throw new Error('offline runtime: setMocks must be called before attach, once per runtime');
+    }
+    const record = (type: string, name: string, parentUrn: string, object: any) => {
+      this.resources.push({
+        type,
+        name,
+        parent: parentUrn ? parentUrn.slice(parentUrn.lastIndexOf('::') + 2) : null,
+        inputs: decodeWire(object?.toJavaScript?.() ?? {}) as Record<string, unknown>,
+      });
+    };
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: any, callback: any) => {
+      record(req.getType(), req.getName(), req.getParent(), req.getObject());
+      return register(req, callback);
+    };
+    const read = monitor.readResource.bind(monitor);
+    monitor.readResource = (req: any, callback: any) => {
+      record(req.getType(), req.getName(), req.getParent(), req.getProperties());
+      return read(req, callback);
+    };
+    monitor.__berthRecording = true;
+  }
+
+  /** Every recorded resource, ordered by name, type and parent so the same program always lists the same way. */
+  sortedResources(): RecordedResource[] {
+    return [...this.resources].sort(
+      (a, b) => compare(a.name, b.name) || compare(a.type, b.type) || compare(a.parent ?? '', b.parent ?? ''),
+    );
+  }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Turns Pulumi's wire encoding into plain JSON with secrets and unknowns shown as markers. */
+function decodeWire(value: unknown): unknown {
+  if (value === rpc.unknownValue) {
+    return UNKNOWN_MARKER;
+  }
+  if (Array.isArray(value)) {
+    return value.map(decodeWire);
+  }
+  if (value && typeof value === 'object') {
+    const object = value as Record<string, unknown>;
+    const sig = object[rpc.specialSigKey];
+    if (sig === rpc.specialSecretSig) {
+      return SECRET_MARKER;
+    }
+    if (sig === rpc.specialResourceSig) {
+      const urn = String(object.urn);
+      return `resource:${urn.slice(urn.lastIndexOf('::') + 2)}`;
+    }
+    if (sig === rpc.specialAssetSig || sig === rpc.specialArchiveSig) {
+      if (typeof object.path === 'string') {
+        return { asset: path.relative(PROJECT_ROOT, object.path) };
+      }
+      if (typeof object.text === 'string') {
+        return { asset: `text sha256:${fakeHex(object.text, 64)}` };
+      }
+      return { asset: decodeWire(object.assets ?? object.uri) };
+    }
+    return Object.fromEntries(
+      Object.keys(object)
+        .sort()
+        .map((key) => [key, decodeWire(object[key])]),
+    );
+  }
+  return value;
+}
+
+/** Starts a fresh offline runtime for one stack and attaches the recorder. */
+export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promise<OfflineRuntime> {
+  const runtime = new OfflineRuntime(options);
+  await pulumi.runtime.setMocks(runtime, options.project, options.stack, false);
+  runtime.attach();
+  return runtime;
+}
+
+/** Resolves once every resource registration and invoke the program started has finished. */
+export async function settle(): Promise<void> {
+  await (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+}
