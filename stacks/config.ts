@@ -124,6 +124,8 @@ type BerthConfigInput = z.infer<typeof berthSchema>;
 
 export interface ServiceConfig {
   name: string;
+  /** What the service is in every environment, from the catalogue. */
+  definition: CatalogueService;
   image: string;
   hostGroup: string;
   replicas: number;
@@ -272,7 +274,7 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
   }
 
   const portsByGroup = new Map<string, Map<string, string>>();
-  for (const [serviceName, service] of Object.entries(services)) {
+  for (const [serviceName, service] of Object.entries(services).sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (!isRecord(service)) {
       continue;
     }
@@ -349,6 +351,7 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
         const service = data.services[serviceName];
         return {
           name: serviceName,
+          definition: catalogue[serviceName],
           image: service.image,
           hostGroup: service.hostGroup,
           replicas: service.replicas ?? data.hostGroups[service.hostGroup].count,

@@ -92,9 +92,10 @@ export function addMarkdownSection(section: MarkdownSection): void {
   MARKDOWN_SECTIONS.push(section);
 }
 
-export function parseSynthArgs(argv: string[]): { stack: string; format: 'json' | 'markdown' } {
+export function parseSynthArgs(argv: string[]): { stack: string; format: 'json' | 'markdown'; root?: string } {
   const positional: string[] = [];
   let format: 'json' | 'markdown' = 'json';
+  let root: string | undefined;
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index];
     if (arg === '--format') {
@@ -103,6 +104,11 @@ export function parseSynthArgs(argv: string[]): { stack: string; format: 'json' 
         throw new UsageError(`--format takes json or markdown, got ${JSON.stringify(value)}`);
       }
       format = value;
+    } else if (arg === '--root') {
+      root = argv[++index];
+      if (!root) {
+        throw new UsageError('--root takes the folder that holds Pulumi.<stack>.yaml');
+      }
     } else if (arg.startsWith('-')) {
       throw new UsageError(`unknown option ${arg}`);
     } else {
@@ -112,12 +118,12 @@ export function parseSynthArgs(argv: string[]): { stack: string; format: 'json' 
   if (positional.length !== 1) {
     throw new UsageError('expected exactly one stack name');
   }
-  return { stack: positional[0], format };
+  return { stack: positional[0], format, root };
 }
 
 export class UsageError extends Error {}
 
-const USAGE = 'usage: npm run --silent synth -- <dev|test|stage|prod> [--format json|markdown]';
+const USAGE = 'usage: npm run --silent synth -- <dev|test|stage|prod> [--format json|markdown] [--root <folder with Pulumi.<stack>.yaml>]';
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'diff') {
@@ -133,7 +139,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const result = await synthStack(args.stack);
+    const result = await synthStack(args.stack, { root: args.root });
     process.stdout.write(args.format === 'markdown' ? renderMarkdown(result) : JSON.stringify(result, null, 2) + '\n');
     return 0;
   } catch (error) {

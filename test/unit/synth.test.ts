@@ -1,0 +1,75 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { spawnSync } from 'child_process';
+import { ENVIRONMENTS, PROJECT_ROOT } from '../../stacks/config';
+import { renderMarkdown, synthStack } from '../../stacks/synth';
+
+function synthCli(args: string[]) {
+  const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), 'stacks/synth.ts', ...args], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('offline synth', () => {
+  it.each(ENVIRONMENTS)('evaluates the %s stack, the same way every time', async (stack) => {
+    const first = await synthStack(stack);
+    const second = await synthStack(stack);
+    expect(first.stack).toBe(stack);
+    expect(first.resources.length).toBeGreaterThan(0);
+    expect(JSON.stringify(second)).toBe(JSON.stringify(first));
+    for (const resource of first.resources) {
+      expect(Object.keys(resource)).toEqual(['type', 'name', 'parent', 'inputs']);
+    }
+    const names = first.resources.map((resource) => `${resource.name}\u0000${resource.type}`);
+    expect(names).toEqual([...names].sort());
+  });
+
+  it('reads the registry through a stack reference', async () => {
+    const { resources } = await synthStack('prod');
+    expect(resources.filter((resource) => resource.type === 'pulumi:pulumi:StackReference')).toEqual([
+      { type: 'pulumi:pulumi:StackReference', name: 'acme/berth-registry/shared', parent: null, inputs: { name: 'acme/berth-registry/shared' } },
+    ]);
+  });
+
+  it('renders a markdown summary', async () => {
+    const markdown = renderMarkdown(await synthStack('stage'));
+    expect(markdown).toContain('# Stack `stage`');
+    expect(markdown).toContain('| `pulumi:pulumi:StackReference` | 1 |');
+  });
+
+  it('prints JSON for every stack from the command line', () => {
+    for (const stack of ENVIRONMENTS) {
+      const result = synthCli([stack]);
+      expect(result.stderr).toBe('');
+      expect(result.status).toBe(0);
+      expect(JSON.parse(result.stdout).stack).toBe(stack);
+    }
+  });
+
+  it('fails cleanly on invalid config: messages on stderr, nothing on stdout', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-synth-'));
+    const prod = fs.readFileSync(path.join(PROJECT_ROOT, 'Pulumi.prod.yaml'), 'utf8');
+    fs.writeFileSync(path.join(root, 'Pulumi.prod.yaml'), prod.replace(/image: berth\/auth-service@sha256:[0-9a-f]{64}/, 'image: auth-service:latest'));
+    const result = synthCli(['prod', '--root', root]);
+    expect(result.status).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toBe(
+      'synth: invalid configuration\nPulumi.prod.yaml: berth:services.auth-service.image: stage and prod need an image pinned by digest (repo@sha256:<64 hex>), got "auth-service:latest"\n',
+    );
+    fs.rmSync(root, { recursive: true });
+  });
+
+  it('refuses an unknown stack and bad arguments', () => {
+    expect(synthCli(['qa'])).toMatchObject({ status: 1, stdout: '', stderr: expect.stringContaining('Pulumi.qa.yaml: unknown stack "qa"') });
+    expect(synthCli(['dev', '--format', 'yaml'])).toMatchObject({ status: 2, stdout: '', stderr: expect.stringContaining('--format takes json or markdown') });
+  });
+
+  it('reports a YAML syntax error with the file and line', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-synth-'));
+    fs.writeFileSync(path.join(root, 'Pulumi.dev.yaml'), 'config:\n  aws:region: eu-west-1\n  berth:services: [unclosed\n');
+    const result = synthCli(['dev', '--root', root]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/Pulumi\.dev\.yaml: line \d+: /);
+    fs.rmSync(root, { recursive: true });
+  });
+});
