@@ -1,5 +1,130 @@
-/** `npm run synth -- diff <stack> --base <git-ref>`: not built yet. */
+/**
+ * `npm run --silent synth -- diff <stack> --base <git-ref> [--format text|markdown]`
+ *
+ * Synthesises the stack twice — at the git ref, with that ref's own code and
+ * config (exported with `git archive` into a scratch folder and run there as
+ * a child process), and in the working tree — and prints what changes:
+ * image digests per service first, then resources added, removed and changed
+ * with each changed input's key path. Exit 0 with the diff on stdout; exit 1
+ * with a message on stderr when the ref, the stack or a config is bad; exit 2
+ * on a usage error.
+ */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { ConfigError, ENVIRONMENTS, isEnvironmentName, PROJECT_ROOT, stackFileName } from './config';
+import { diffSynth, renderDiffMarkdown, renderDiffText } from './review/diff';
+import { existsAt, exportTree, GitError, resolveCommit, scratchDir } from './review/git';
+import { SynthResult, synthStack } from './synth';
+
+const USAGE = 'usage: npm run --silent synth -- diff <dev|test|stage|prod> --base <git-ref> [--format text|markdown]';
+
+export interface SynthDiffArgs {
+  stack: string;
+  base: string;
+  format: 'text' | 'markdown';
+}
+
+class UsageError extends Error {}
+
+export function parseSynthDiffArgs(argv: string[]): SynthDiffArgs {
+  const positional: string[] = [];
+  let base = 'HEAD';
+  let format: SynthDiffArgs['format'] = 'text';
+  for (let index = 0; index < argv.length; index++) {
+    const arg = argv[index];
+    if (arg === '--base') {
+      const value = argv[++index];
+      if (!value) {
+        throw new UsageError('--base takes a git ref, e.g. origin/main');
+      }
+      base = value;
+    } else if (arg === '--format') {
+      const value = argv[++index];
+      if (value !== 'text' && value !== 'markdown') {
+        throw new UsageError(`--format takes text or markdown, got ${JSON.stringify(value)}`);
+      }
+      format = value;
+    } else if (arg.startsWith('-')) {
+      throw new UsageError(`unknown option ${arg}`);
+    } else {
+      positional.push(arg);
+    }
+  }
+  if (positional.length !== 1) {
+    throw new UsageError('expected exactly one stack name');
+  }
+  return { stack: positional[0], base, format };
+}
+
+/** Thrown for anything that stops the diff; the message names the problem. */
+export class SynthDiffError extends Error {}
+
+/** Synth of `stack` at `commit`, run with that commit's code in a scratch copy of its tree. */
+export function synthAtCommit(stack: string, commit: string, ref: string, root: string = PROJECT_ROOT): SynthResult {
+  if (!existsAt(root, commit, stackFileName(stack))) {
+    // A stack new in this change: everything in it is added.
+    return { stack, resources: [] };
+  }
+  const scratch = scratchDir('berth-synth-diff-');
+  try {
+    const tree = exportTree(root, commit, scratch.dir);
+    const modules = path.join(tree, 'node_modules');
+    if (!fs.existsSync(modules)) {
+      fs.symlinkSync(path.join(root, 'node_modules'), modules, 'dir');
+    }
+    const child = spawnSync(process.execPath, [require.resolve('tsx/cli', { paths: [root] }), 'stacks/synth.ts', stack], {
+      cwd: tree,
+      encoding: 'utf8',
+      maxBuffer: 512 * 1024 * 1024,
+      timeout: 10 * 60 * 1000,
+    });
+    if (child.status !== 0) {
+      const detail = (child.stderr || child.error?.message || '').trim();
+      throw new SynthDiffError(`synth of ${stack} at ${ref} (${commit.slice(0, 12)}) failed:\n${detail}`);
+    }
+    try {
+      return JSON.parse(child.stdout) as SynthResult;
+    } catch {
+      throw new SynthDiffError(`synth of ${stack} at ${ref} (${commit.slice(0, 12)}) printed no JSON:\n${child.stdout.slice(0, 2000)}`);
+    }
+  } finally {
+    scratch.remove();
+  }
+}
+
 export async function runSynthDiff(argv: string[]): Promise<number> {
-  process.stderr.write(`synth diff: not implemented (${argv.join(' ')})\n`);
-  return 2;
+  let args: SynthDiffArgs;
+  try {
+    args = parseSynthDiffArgs(argv);
+  } catch (error) {
+    process.stderr.write(`synth diff: ${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    if (!isEnvironmentName(args.stack)) {
+      throw new SynthDiffError(`unknown stack "${args.stack}": expected one of ${ENVIRONMENTS.join(', ')}`);
+    }
+    const commit = resolveCommit(PROJECT_ROOT, args.base);
+    let after: SynthResult;
+    try {
+      after = await synthStack(args.stack);
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        throw new SynthDiffError(`the working tree's configuration of ${args.stack} is invalid:\n${error.message}`);
+      }
+      throw error;
+    }
+    const before = synthAtCommit(args.stack, commit, args.base);
+    const diff = diffSynth(before, after);
+    const render = args.format === 'markdown' ? renderDiffMarkdown : renderDiffText;
+    process.stdout.write(render(diff, { base: args.base }));
+    return 0;
+  } catch (error) {
+    if (error instanceof SynthDiffError || error instanceof GitError) {
+      process.stderr.write(`synth diff: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
 }
