@@ -1,0 +1,34 @@
+/**
+ * Where Berth puts things on a host. One table, so user data, units, the agent
+ * and the component agree on every path.
+ */
+export const HOST_PATHS = {
+  mountScript: '/usr/local/sbin/berth-mount-data-volume',
+  pruneScript: '/usr/local/sbin/berth-prune',
+  agent: '/usr/local/bin/berth-agent',
+  hostEnvironment: '/etc/berth/host.env',
+  daemonJson: '/etc/docker/daemon.json',
+  cloudWatchAgentConfig: '/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json',
+  cloudWatchAgentCtl: '/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl',
+  unitDirectory: '/etc/systemd/system',
+  /** Written last by user data; the deploy step waits for it. */
+  readyMarker: '/var/lib/berth/ready',
+  /** Written by user data when a bootstrap step fails, with the failing line; the deploy step stops waiting. */
+  failedMarker: '/var/lib/berth/failed',
+  /** Held by berth-prune while it runs; the agent should hold it during a deploy. */
+  lockFile: '/run/lock/berth.lock',
+} as const;
+
+export const DEFAULT_DATA_MOUNT_POINT = '/srv/berth';
+
+/** The Docker root. On Amazon Linux 2023 it lives on the root filesystem, mounted at `/`. */
+export const DOCKER_ROOT = '/var/lib/docker';
+
+export const UNIT_NAMES = {
+  dataVolume: 'berth-data-volume.service',
+  prune: 'berth-prune.service',
+  pruneTimer: 'berth-prune.timer',
+} as const;
+
+/** Names of the host-side scripts shipped in components/host/scripts. */
+export type HostScriptName = 'berth-mount-data-volume' | 'berth-prune';
