@@ -94,6 +94,13 @@ export class OfflineRuntime implements pulumi.runtime.Mocks {
         const ip = `10.20.${parseInt(hex.slice(0, 2), 16)}.${parseInt(hex.slice(2, 4), 16) || 1}`;
         return { privateIp: ip, privateDns: `ip-${ip.replace(/\./g, '-')}.${region}.compute.internal`, publicIp: args.inputs.associatePublicIpAddress ? `203.0.113.${parseInt(hex.slice(0, 2), 16)}` : '', availabilityZone: args.inputs.availabilityZone ?? `${region}a` };
       },
+      'docker:index/image:Image': (args) => {
+        // A pushed image: repoDigest is `<repository>@<digest>`, the digest stable per image name.
+        const imageName = String(args.inputs.imageName);
+        const tagAt = imageName.lastIndexOf(':') > imageName.lastIndexOf('/') ? imageName.lastIndexOf(':') : imageName.length;
+        const repository = imageName.slice(0, tagAt);
+        return { repoDigest: `${repository}@${offlineDigest(repository, imageName.slice(tagAt + 1) || 'latest')}`, registryServer: repository.split('/')[0] };
+      },
       'pulumi:pulumi:StackReference': (args) => {
         const stackName = String(args.inputs.name ?? args.name);
         const outputs = this.options.stackOutputs?.[stackName];

@@ -11,6 +11,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { ConfigError, readStackFile, StackConfig, toRuntimeConfig, validateStackConfig, ValidateOptions } from './config';
 import { OFFLINE_ACCOUNT_ID, RecordedResource, SECRET_MARKER, settle, startOfflineRuntime } from './offline';
 import { declareStack } from './stack';
+import { ecrRegistryOutputs, RegistryStackOutputs } from '../components/registry/contract';
 
 export interface SynthResult {
   stack: string;
@@ -22,10 +23,13 @@ export interface SynthOptions extends ValidateOptions {
   root?: string;
 }
 
-/** What the registry stack exports, as the offline runtime answers a StackReference to it. */
-export function offlineRegistryOutputs(config: StackConfig): Record<string, unknown> {
-  const registryUrl = `${OFFLINE_ACCOUNT_ID}.dkr.ecr.${config.region}.amazonaws.com`;
-  return { registryUrl };
+/**
+ * What the registry stack exports (the RegistryStackOutputs contract), as the
+ * offline runtime answers a StackReference to it: the base repository and one
+ * repository per service of the config.
+ */
+export function offlineRegistryOutputs(config: StackConfig): RegistryStackOutputs & Record<string, unknown> {
+  return { ...ecrRegistryOutputs({ accountId: OFFLINE_ACCOUNT_ID, region: config.region, services: config.services.map((service) => service.name) }) };
 }
 
 /** Evaluates one stack under mocks and returns every resource it declares. */
