@@ -1,0 +1,97 @@
+/**
+ * `npm run check [-- --root <dir>]`: the offline guardrails a pull request must pass.
+ *
+ * - every stack file parses and validates (the same validation `pulumi up` runs);
+ * - the promotion chain holds: each digest in Pulumi.stage.yaml was in
+ *   Pulumi.test.yaml (now or in any committed version), each digest in
+ *   Pulumi.prod.yaml was in Pulumi.stage.yaml.
+ *
+ * Exit 0 with a summary on stdout, or 1 with one line per problem on stderr.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { ConfigError, ENVIRONMENTS, EnvironmentName, PROJECT_ROOT, readStackFile, stackFileName, validateStackConfig } from './config';
+import { checkPromotionChain, countPinned, imagesOf, PROMOTION_STEPS, StackImagesHistory } from './review/chain';
+import { fileHistory, gitLocation, isShallow } from './review/git';
+
+export interface CheckReport {
+  errors: string[];
+  notes: string[];
+  summary: string;
+}
+
+export function runChecks(root: string = PROJECT_ROOT): CheckReport {
+  const errors: string[] = [];
+  const notes: string[] = [];
+  for (const stack of ENVIRONMENTS) {
+    try {
+      const file = readStackFile(stack, root);
+      validateStackConfig(stack, file.config, { serviceConfigDir: path.join(root, 'stacks', 'config') });
+    } catch (error) {
+      if (!(error instanceof ConfigError)) {
+        throw error;
+      }
+      errors.push(...error.errors);
+    }
+  }
+
+  const inGit = gitLocation(root) !== undefined;
+  if (!inGit) {
+    notes.push(`${root} is not a git repository: the promotion chain is checked against the current files only`);
+  }
+  const histories: Partial<Record<EnvironmentName, StackImagesHistory>> = {};
+  const commits: string[] = [];
+  for (const env of ['test', 'stage', 'prod'] as const) {
+    const file = stackFileName(env);
+    const filePath = path.join(root, file);
+    const current = fs.existsSync(filePath) ? imagesOf(fs.readFileSync(filePath, 'utf8')) : undefined;
+    if (!current) {
+      // Missing or malformed: already reported above, and no chain can be read from it.
+      continue;
+    }
+    const versions = inGit ? fileHistory(root, file) : [];
+    // An old version that no longer parses tells nothing about digests; skip it.
+    const past = versions.map((version) => imagesOf(version.content)).filter((images): images is Record<string, string> => images !== undefined);
+    histories[env] = { current, past };
+    commits.push(`${file} ${versions.length} commit(s)`);
+  }
+  const violations = checkPromotionChain(histories);
+  errors.push(...violations.map((violation) => violation.message));
+  if (violations.length > 0 && inGit && isShallow(root)) {
+    notes.push('this is a shallow clone: older versions of the stack files are missing; fetch the full history (actions/checkout with fetch-depth: 0)');
+  }
+
+  const steps = PROMOTION_STEPS.filter(({ from, to }) => histories[from] && histories[to]).map(
+    ({ from, to }) => `${countPinned(histories[to]!.current)} digest(s) in ${to} came through ${from}`,
+  );
+  const summary =
+    `check: ${ENVIRONMENTS.map(stackFileName).join(', ')} valid; promotion chain holds: ${steps.join(', ')}` +
+    (inGit ? ` (git history read: ${commits.join(', ')})` : '');
+  return { errors, notes, summary };
+}
+
+function main(argv: string[]): number {
+  let root = PROJECT_ROOT;
+  for (let index = 0; index < argv.length; index++) {
+    if (argv[index] === '--root' && argv[index + 1]) {
+      root = path.resolve(argv[++index]);
+    } else {
+      process.stderr.write(`check: unknown argument ${argv[index]}\nusage: npm run check [-- --root <dir>]\n`);
+      return 2;
+    }
+  }
+  const report = runChecks(root);
+  for (const note of report.notes) {
+    process.stderr.write(`check: note: ${note}\n`);
+  }
+  if (report.errors.length > 0) {
+    process.stderr.write(`check: ${report.errors.length} problem(s)\n${report.errors.join('\n')}\n`);
+    return 1;
+  }
+  process.stdout.write(`${report.summary}\n`);
+  return 0;
+}
+
+if (require.main === module) {
+  process.exit(main(process.argv.slice(2)));
+}

@@ -1,0 +1,109 @@
+/**
+ * The promotion chain test -> stage -> prod, as a rule over stack files: a
+ * digest may run in stage only if it ran in test at some point (any committed
+ * version of Pulumi.test.yaml, or its current content), and in prod only if it
+ * ran in stage. Promotion moves a digest; it never introduces one. Images by
+ * tag carry no digest and are ignored (only dev may use them). Pure: the
+ * caller reads the files and their history.
+ */
+import * as YAML from 'yaml';
+import { parseImageRef } from '../../components/common/image';
+import { CONFIG_NAMESPACE, EnvironmentName, stackFileName } from '../config';
+
+/** Each promotion step: `to` may only run digests that `from` has run. */
+export const PROMOTION_STEPS: readonly { from: EnvironmentName; to: EnvironmentName }[] = [
+  { from: 'test', to: 'stage' },
+  { from: 'stage', to: 'prod' },
+];
+
+/** Service name -> image reference, as written under `berth:services.<name>.image`. */
+export type StackImages = Record<string, string>;
+
+/** One stack file's images now (the working tree) and in every committed version. */
+export interface StackImagesHistory {
+  current: StackImages;
+  past: StackImages[];
+}
+
+export interface ChainViolation {
+  env: EnvironmentName;
+  service: string;
+  digest: string;
+  /** The environment the digest should have passed through first. */
+  missingFrom: EnvironmentName;
+  message: string;
+}
+
+/**
+ * The images of a stack file's content, or undefined when the YAML does not
+ * parse. Entries that are not `{ image: string }` are left out: validation
+ * reports those.
+ */
+export function imagesOf(content: string): StackImages | undefined {
+  const document = YAML.parseDocument(content);
+  if (document.errors.length > 0) {
+    return undefined;
+  }
+  const root = document.toJS() as { config?: Record<string, unknown> } | null;
+  const services = root?.config?.[`${CONFIG_NAMESPACE}:services`];
+  const images: StackImages = {};
+  if (services && typeof services === 'object' && !Array.isArray(services)) {
+    for (const [service, value] of Object.entries(services as Record<string, unknown>)) {
+      const image = (value as { image?: unknown } | null)?.image;
+      if (typeof image === 'string') {
+        images[service] = image;
+      }
+    }
+  }
+  return images;
+}
+
+function digestOf(image: string): string | undefined {
+  const ref = parseImageRef(image);
+  return 'error' in ref ? undefined : ref.digest;
+}
+
+/** Every digest a service ever ran in one environment. */
+function digestsEverRun(history: StackImagesHistory, service: string): Set<string> {
+  const digests = new Set<string>();
+  for (const images of [history.current, ...history.past]) {
+    const digest = images[service] === undefined ? undefined : digestOf(images[service]);
+    if (digest) {
+      digests.add(digest);
+    }
+  }
+  return digests;
+}
+
+/** Checks each promotion step; one violation per service whose current digest skipped a step. */
+export function checkPromotionChain(histories: Partial<Record<EnvironmentName, StackImagesHistory>>): ChainViolation[] {
+  const violations: ChainViolation[] = [];
+  for (const { from, to } of PROMOTION_STEPS) {
+    const source = histories[from];
+    const target = histories[to];
+    if (!source || !target) {
+      continue;
+    }
+    for (const service of Object.keys(target.current).sort()) {
+      const digest = digestOf(target.current[service]);
+      if (!digest || digestsEverRun(source, service).has(digest)) {
+        continue;
+      }
+      violations.push({
+        env: to,
+        service,
+        digest,
+        missingFrom: from,
+        message:
+          `${stackFileName(to)}: ${CONFIG_NAMESPACE}:services.${service}.image: ${service} runs ${digest} in ${to}, ` +
+          `but that digest was never in ${stackFileName(from)}; missing step: ${from} -> ${to} (deploy it to ${from} first)`,
+      });
+    }
+  }
+  return violations;
+}
+
+/** How many pinned digests each step carries, for the summary line. */
+export function countPinned(images: StackImages): number {
+  return Object.values(images).filter((image) => digestOf(image) !== undefined).length;
+}
