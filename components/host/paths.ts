@@ -30,5 +30,5 @@ export const UNIT_NAMES = {
   pruneTimer: 'berth-prune.timer',
 } as const;
 
-/** Names of the host-side scripts shipped in components/host/scripts. */
-export type HostScriptName = 'berth-mount-data-volume' | 'berth-prune';
+/** Names of the host-side scripts shipped in components/host/scripts (berth-host-ready is the deploy step's readiness wait). */
+export type HostScriptName = 'berth-mount-data-volume' | 'berth-prune' | 'berth-host-ready';
