@@ -1,0 +1,308 @@
+/**
+ * Berth's security guardrails as Pulumi policies. They read resource inputs
+ * by type token (no provider classes), so they run unchanged under the Pulumi
+ * engine (`pulumi preview --policy-pack stacks/policy`), over an offline synth
+ * (stacks/policy/offline.ts) and in unit tests with hand-built arguments.
+ *
+ * Exported apart from the pack (index.ts) because constructing a PolicyPack
+ * starts the policy server.
+ */
+import type { Policies, PolicyResource, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy } from '@pulumi/policy';
+import { parseImageRef } from '../../components/common/image';
+
+export const TYPES = {
+  command: 'command:remote:Command',
+  instance: 'aws:ec2/instance:Instance',
+  volume: 'aws:ebs/volume:Volume',
+  securityGroup: 'aws:ec2/securityGroup:SecurityGroup',
+  ingressRule: 'aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule',
+  securityGroupRule: 'aws:ec2/securityGroupRule:SecurityGroupRule',
+  repository: 'aws:ecr/repository:Repository',
+  lifecyclePolicy: 'aws:ecr/lifecyclePolicy:LifecyclePolicy',
+  logGroup: 'aws:cloudwatch/logGroup:LogGroup',
+} as const;
+
+/** Tag on an instance that explains why a prod host has a public IP. */
+export const PUBLIC_IP_REASON_TAG = 'berth:public-ip-reason';
+const DOCKER_SOCKET = /(^|\/)(var\/)?run\/docker\.sock(:|$)/;
+const OPEN_TO_WORLD = ['0.0.0.0/0', '::/0'];
+const SSH_PORT = 22;
+
+/** Policy configuration (`pulumi policy enable … --config`, or the defaults below). */
+export interface BerthPolicyConfig {
+  /** Stacks whose containers must be pinned by digest. @default ["stage", "prod"] */
+  pinnedStacks?: string[];
+  /** Stacks where hosts get no public IP without a reason tag. @default ["prod"] */
+  prodStacks?: string[];
+}
+
+const configSchema = {
+  properties: {
+    pinnedStacks: { type: 'array' as const, items: { type: 'string' as const }, default: ['stage', 'prod'] },
+    prodStacks: { type: 'array' as const, items: { type: 'string' as const }, default: ['prod'] },
+  },
+};
+
+/** The stack a URN belongs to: `urn:pulumi:<stack>::<project>::<type>::<name>`. */
+export function stackOf(urn: string): string {
+  const match = /^urn:pulumi:([^:]+)::/.exec(urn);
+  return match ? match[1] : '';
+}
+
+/** Whether the stack is one of `names`; a qualified name like `acme-prod` counts when it ends in `-prod`. */
+function stackIn(urn: string, names: string[]): boolean {
+  const stack = stackOf(urn);
+  return names.some((name) => stack === name || stack.endsWith(`-${name}`) || stack.endsWith(`.${name}`));
+}
+
+function configOf(args: { getConfig<T extends object>(): T }): Required<BerthPolicyConfig> {
+  let config: BerthPolicyConfig = {};
+  try {
+    config = args.getConfig<BerthPolicyConfig>() ?? {};
+  } catch {
+    config = {};
+  }
+  return { pinnedStacks: config.pinnedStacks ?? ['stage', 'prod'], prodStacks: config.prodStacks ?? ['prod'] };
+}
+
+/** The host agent's container spec, sent as JSON on a Command's stdin; undefined when stdin is not one. */
+export interface AgentSpec {
+  name?: string;
+  image?: string;
+  privileged?: boolean;
+  dockerSocket?: boolean;
+  volumes?: unknown[];
+  allowPrivilegedReason?: string;
+}
+
+export function agentSpecOf(props: Record<string, any>): AgentSpec | undefined {
+  const stdin = props?.stdin;
+  if (typeof stdin !== 'string') {
+    return undefined;
+  }
+  try {
+    const spec = JSON.parse(stdin) as unknown;
+    return spec && typeof spec === 'object' && !Array.isArray(spec) && 'image' in spec ? (spec as AgentSpec) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A volume's host side: `"/host:/container[:ro]"` or `{ source | hostPath | host }`. */
+function volumeSource(volume: unknown): string {
+  if (typeof volume === 'string') {
+    return volume.split(':')[0];
+  }
+  if (volume && typeof volume === 'object') {
+    const record = volume as Record<string, unknown>;
+    return String(record.source ?? record.hostPath ?? record.host ?? '');
+  }
+  return '';
+}
+
+function forType(type: string, validate: (args: ResourceValidationArgs, report: ReportViolation) => void): ResourceValidationPolicy['validateResource'] {
+  return (args, reportViolation) => {
+    if (args.type === type) {
+      validate(args, reportViolation);
+    }
+  };
+}
+
+function forTypes(types: string[], validate: (args: ResourceValidationArgs, report: ReportViolation) => void): ResourceValidationPolicy['validateResource'] {
+  return (args, reportViolation) => {
+    if (types.includes(args.type)) {
+      validate(args, reportViolation);
+    }
+  };
+}
+
+export const imagesPinnedByDigest: ResourceValidationPolicy = {
+  name: 'berth-images-pinned-by-digest',
+  description: 'In stage and prod every container runs an image pinned by digest (repo@sha256:<64 hex>), never a tag.',
+  enforcementLevel: 'mandatory',
+  configSchema,
+  validateResource: forType(TYPES.command, (args, report) => {
+    const spec = agentSpecOf(args.props);
+    if (!spec || !stackIn(args.urn, configOf(args).pinnedStacks)) {
+      return;
+    }
+    const ref = typeof spec.image === 'string' ? parseImageRef(spec.image) : { error: 'no image' };
+    if ('error' in ref || !ref.digest) {
+      report(`${args.name}: container ${spec.name ?? '(unnamed)'} runs image ${JSON.stringify(spec.image)}, not pinned by digest; ${stackOf(args.urn)} runs only repo@sha256:<64 hex>`);
+    }
+  }),
+};
+
+export const imdsv2Required: ResourceValidationPolicy = {
+  name: 'berth-imdsv2-required',
+  description: 'EC2 instances require IMDSv2 session tokens (metadataOptions.httpTokens = "required").',
+  enforcementLevel: 'mandatory',
+  validateResource: forType(TYPES.instance, (args, report) => {
+    const tokens = args.props.metadataOptions?.httpTokens;
+    if (tokens !== 'required') {
+      report(`${args.name}: metadataOptions.httpTokens is ${JSON.stringify(tokens ?? null)}; IMDSv2 needs "required"`);
+    }
+  }),
+};
+
+export const encryptedRootVolume: ResourceValidationPolicy = {
+  name: 'berth-encrypted-root-volume',
+  description: 'EC2 instances have an encrypted root volume (rootBlockDevice.encrypted = true).',
+  enforcementLevel: 'mandatory',
+  validateResource: forType(TYPES.instance, (args, report) => {
+    if (args.props.rootBlockDevice?.encrypted !== true) {
+      report(`${args.name}: root volume is not encrypted; set rootBlockDevice.encrypted to true`);
+    }
+  }),
+};
+
+export const encryptedDataVolume: ResourceValidationPolicy = {
+  name: 'berth-encrypted-data-volume',
+  description: 'EBS data volumes are encrypted.',
+  enforcementLevel: 'mandatory',
+  validateResource: forType(TYPES.volume, (args, report) => {
+    if (args.props.encrypted !== true) {
+      report(`${args.name}: EBS volume is not encrypted; set encrypted to true`);
+    }
+  }),
+};
+
+interface IngressLike {
+  protocol?: string;
+  fromPort?: number;
+  toPort?: number;
+  cidrs: string[];
+}
+
+function opensSshToWorld(rule: IngressLike): string | undefined {
+  const protocol = String(rule.protocol ?? '').toLowerCase();
+  const allProtocols = protocol === '-1' || protocol === 'all';
+  if (!allProtocols && protocol !== 'tcp' && protocol !== '6') {
+    return undefined;
+  }
+  const from = typeof rule.fromPort === 'number' ? rule.fromPort : 0;
+  const to = typeof rule.toPort === 'number' ? rule.toPort : 65535;
+  if (!allProtocols && !(from <= SSH_PORT && SSH_PORT <= to)) {
+    return undefined;
+  }
+  return rule.cidrs.find((cidr) => OPEN_TO_WORLD.includes(cidr));
+}
+
+export const noSshFromInternet: ResourceValidationPolicy = {
+  name: 'berth-no-ssh-from-internet',
+  description: 'No security group lets SSH (port 22) in from 0.0.0.0/0 or ::/0; use admin CIDRs or a bastion security group.',
+  enforcementLevel: 'mandatory',
+  validateResource: forTypes([TYPES.securityGroup, TYPES.ingressRule, TYPES.securityGroupRule], (args, report) => {
+    const rules: IngressLike[] = [];
+    if (args.type === TYPES.securityGroup) {
+      for (const rule of (args.props.ingress ?? []) as Record<string, any>[]) {
+        rules.push({ protocol: rule.protocol, fromPort: rule.fromPort, toPort: rule.toPort, cidrs: [...(rule.cidrBlocks ?? []), ...(rule.ipv6CidrBlocks ?? [])] });
+      }
+    } else if (args.type === TYPES.ingressRule) {
+      const props = args.props;
+      rules.push({ protocol: props.ipProtocol, fromPort: props.fromPort, toPort: props.toPort, cidrs: [props.cidrIpv4, props.cidrIpv6].filter((cidr): cidr is string => typeof cidr === 'string') });
+    } else if (args.props.type === 'ingress') {
+      const props = args.props;
+      rules.push({ protocol: props.protocol, fromPort: props.fromPort, toPort: props.toPort, cidrs: [...(props.cidrBlocks ?? []), ...(props.ipv6CidrBlocks ?? [])] });
+    }
+    for (const rule of rules) {
+      const open = opensSshToWorld(rule);
+      if (open) {
+        report(`${args.name}: ingress ${rule.protocol} ${rule.fromPort ?? '*'}-${rule.toPort ?? '*'} from ${open} opens SSH to the internet`);
+      }
+    }
+  }),
+};
+
+export const noPublicIpInProd: ResourceValidationPolicy = {
+  name: 'berth-no-public-ip-in-prod',
+  description: `Prod instances get no public IP unless tagged ${PUBLIC_IP_REASON_TAG} with the reason.`,
+  enforcementLevel: 'mandatory',
+  configSchema,
+  validateResource: forType(TYPES.instance, (args, report) => {
+    if (args.props.associatePublicIpAddress !== true || !stackIn(args.urn, configOf(args).prodStacks)) {
+      return;
+    }
+    const reason = args.props.tags?.[PUBLIC_IP_REASON_TAG];
+    if (typeof reason !== 'string' || reason.trim() === '') {
+      report(`${args.name}: prod instance has a public IP (associatePublicIpAddress) and no ${PUBLIC_IP_REASON_TAG} tag saying why`);
+    }
+  }),
+};
+
+export const ecrScanOnPush: ResourceValidationPolicy = {
+  name: 'berth-ecr-scan-on-push',
+  description: 'ECR repositories scan every image on push.',
+  enforcementLevel: 'mandatory',
+  validateResource: forType(TYPES.repository, (args, report) => {
+    if (args.props.imageScanningConfiguration?.scanOnPush !== true) {
+      report(`${args.name}: ECR repository does not scan on push; set imageScanningConfiguration.scanOnPush to true`);
+    }
+  }),
+};
+
+/** The name a repository is known by: its `name` input, else its resource name. */
+function repositoryName(resource: { props: Record<string, any>; name: string }): string {
+  return typeof resource.props.name === 'string' ? resource.props.name : resource.name;
+}
+
+export const ecrLifecyclePolicy: StackValidationPolicy = {
+  name: 'berth-ecr-lifecycle-policy',
+  description: 'Every ECR repository has a lifecycle policy, so old images expire.',
+  enforcementLevel: 'mandatory',
+  validateStack: (args, report) => {
+    const lifecycles = args.resources.filter((resource) => resource.type === TYPES.lifecyclePolicy);
+    const covers = (lifecycle: PolicyResource, repository: PolicyResource) =>
+      lifecycle.props.repository === repositoryName(repository) || (lifecycle.parent !== undefined && lifecycle.parent.urn === repository.urn);
+    for (const repository of args.resources.filter((resource) => resource.type === TYPES.repository)) {
+      if (!lifecycles.some((lifecycle) => covers(lifecycle, repository))) {
+        report(`${repository.name}: ECR repository ${repositoryName(repository)} has no lifecycle policy (aws.ecr.LifecyclePolicy with repository = ${repositoryName(repository)})`, repository.urn);
+      }
+    }
+  },
+};
+
+export const logRetention: ResourceValidationPolicy = {
+  name: 'berth-log-retention',
+  description: 'CloudWatch log groups set a retention period (retentionInDays), so logs do not grow forever.',
+  enforcementLevel: 'mandatory',
+  validateResource: forType(TYPES.logGroup, (args, report) => {
+    const days = args.props.retentionInDays;
+    if (typeof days !== 'number' || days <= 0) {
+      report(`${args.name}: log group has no retention; set retentionInDays`);
+    }
+  }),
+};
+
+export const noPrivilegedContainers: ResourceValidationPolicy = {
+  name: 'berth-no-privileged-containers',
+  description: 'Containers run unprivileged and without the Docker socket, unless the spec says why (allowPrivilegedReason).',
+  enforcementLevel: 'mandatory',
+  validateResource: forType(TYPES.command, (args, report) => {
+    const spec = agentSpecOf(args.props);
+    if (!spec || (typeof spec.allowPrivilegedReason === 'string' && spec.allowPrivilegedReason.trim() !== '')) {
+      return;
+    }
+    const container = spec.name ?? '(unnamed)';
+    if (spec.privileged === true) {
+      report(`${args.name}: container ${container} is privileged; drop privileged or set allowPrivilegedReason`);
+    }
+    const socket = (spec.volumes ?? []).map(volumeSource).find((source) => DOCKER_SOCKET.test(source));
+    if (spec.dockerSocket === true || socket) {
+      report(`${args.name}: container ${container} mounts the Docker socket${socket ? ` (${socket})` : ''}; remove it or set allowPrivilegedReason`);
+    }
+  }),
+};
+
+export const policies: Policies = [
+  imagesPinnedByDigest,
+  imdsv2Required,
+  encryptedRootVolume,
+  encryptedDataVolume,
+  noSshFromInternet,
+  noPublicIpInProd,
+  ecrScanOnPush,
+  ecrLifecyclePolicy,
+  logRetention,
+  noPrivilegedContainers,
+];
