@@ -30,8 +30,11 @@ export interface UserDataArgs {
   dataVolume: DataVolumeSpec;
   /** One directory per service under the data volume's mount point. */
   serviceDirectories: readonly string[];
-  /** The text of the host agent (components/service/agent/berth-agent), installed at HOST_PATHS.agent. */
-  agentScript: string;
+  /**
+   * The text of the host agent (components/service/agent/berth-agent), installed at HOST_PATHS.agent.
+   * Omit it when the deploy step installs the agent over SSH instead.
+   */
+  agentScript?: string;
   /** CloudWatch namespace for disk metrics. @default `Berth` */
   metricsNamespace?: string;
 }
@@ -110,10 +113,12 @@ export function renderUserData(args: UserDataArgs): string {
   if (!REGION_PATTERN.test(args.region)) {
     throw new Error(`region: "${args.region}" is not an AWS region name such as eu-west-1`);
   }
-  if (typeof args.agentScript !== 'string' || !args.agentScript.startsWith('#!')) {
-    throw new Error('agentScript: expected the text of the host agent script, starting with #!');
+  if (args.agentScript !== undefined) {
+    if (typeof args.agentScript !== 'string' || !args.agentScript.startsWith('#!')) {
+      throw new Error('agentScript: expected the text of the host agent script, starting with #!');
+    }
+    checkNoSecrets('agentScript', args.agentScript);
   }
-  checkNoSecrets('agentScript', args.agentScript);
 
   const mountPoint = args.dataVolume.mountPoint ?? DEFAULT_DATA_MOUNT_POINT;
   const fsType = args.dataVolume.fsType ?? 'ext4';
@@ -136,7 +141,7 @@ export function renderUserData(args: UserDataArgs): string {
     [HOST_PATHS.cloudWatchAgentConfig, '0644', renderCloudWatchAgentConfig({ dataMountPoint: mountPoint, namespace: args.metricsNamespace })],
     [HOST_PATHS.mountScript, '0755', readHostScript('berth-mount-data-volume')],
     [HOST_PATHS.pruneScript, '0755', readHostScript('berth-prune')],
-    [HOST_PATHS.agent, '0755', args.agentScript],
+    ...(args.agentScript === undefined ? [] : [[HOST_PATHS.agent, '0755', args.agentScript] as [string, string, string]]),
     [`${HOST_PATHS.unitDirectory}/${UNIT_NAMES.dataVolume}`, '0644', renderDataVolumeService({ volume: args.dataVolume, serviceDirectories })],
     [`${HOST_PATHS.unitDirectory}/${UNIT_NAMES.prune}`, '0644', renderPruneService({ env: args.env, minAgeSeconds: args.pruneMinAgeSeconds })],
     [`${HOST_PATHS.unitDirectory}/${UNIT_NAMES.pruneTimer}`, '0644', renderPruneTimer(args.pruneSchedule ?? 'daily')],

@@ -262,6 +262,12 @@ describe('renderUserData', () => {
     )).toBe(true);
   });
 
+  it('installs no agent when none is given', () => {
+    const withoutAgent = renderUserData(userDataArgs({ agentScript: undefined }));
+    expect(withoutAgent).not.toContain('/usr/local/bin/berth-agent');
+    expect(withoutAgent).toContain(renderFileBlock('/usr/local/sbin/berth-prune', '0755', readHostScript('berth-prune')));
+  });
+
   it('renders the same bytes for the same input, whatever the service order', () => {
     expect(renderUserData(userDataArgs({ serviceDirectories: ['auth', 'web'] }))).toBe(script);
   });
