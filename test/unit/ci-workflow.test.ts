@@ -1,0 +1,166 @@
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as YAML from 'yaml';
+import { PROJECT_ROOT } from '../../stacks/config';
+import { affectedStacks } from '../../stacks/review/affected';
+
+const WORKFLOW = path.join(PROJECT_ROOT, '.github', 'workflows', 'berth.yml');
+const JENKINSFILE = path.join(PROJECT_ROOT, 'Jenkinsfile');
+const VALIDATOR = path.join(path.dirname(require.resolve('@action-validator/cli/package.json')), 'cli.mjs');
+
+function actionValidator(file: string) {
+  const result = spawnSync(process.execPath, [VALIDATOR, file], { encoding: 'utf8' });
+  return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}
+
+interface Step {
+  name?: string;
+  uses?: string;
+  run?: string;
+  with?: Record<string, unknown>;
+  env?: Record<string, string>;
+}
+interface Job {
+  needs?: string | string[];
+  if?: string;
+  environment?: string;
+  permissions?: Record<string, string>;
+  strategy?: { matrix: Record<string, unknown> };
+  steps: Step[];
+}
+
+const workflow = YAML.parse(fs.readFileSync(WORKFLOW, 'utf8')) as { on: Record<string, any>; jobs: Record<string, Job> };
+const allSteps = Object.values(workflow.jobs).flatMap((job) => job.steps);
+const runs = (job: Job) => job.steps.map((step) => step.run ?? '').join('\n');
+const needsOf = (job: Job) => (job.needs === undefined ? [] : Array.isArray(job.needs) ? job.needs : [job.needs]);
+
+describe('GitHub workflow', () => {
+  it('passes action-validator', () => {
+    const result = actionValidator(WORKFLOW);
+    expect(result.output).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  it('action-validator really rejects a broken workflow', () => {
+    const broken = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'berth-workflow-')), 'broken.yml');
+    fs.writeFileSync(broken, fs.readFileSync(WORKFLOW, 'utf8').replace('runs-on: ubuntu-latest', 'runs-onn: ubuntu-latest'));
+    try {
+      const result = actionValidator(broken);
+      expect(result.status).not.toBe(0);
+      expect(result.output).toContain("Additional property 'runs-onn' is not allowed");
+    } finally {
+      fs.rmSync(path.dirname(broken), { recursive: true, force: true });
+    }
+  });
+
+  it('runs on pull requests and on pushes to main only', () => {
+    expect(Object.keys(workflow.on).sort()).toEqual(['pull_request', 'push']);
+    expect(workflow.on.push).toEqual({ branches: ['main'] });
+  });
+
+  it('installs, type-checks, tests and checks, in that order', () => {
+    const script = runs(workflow.jobs.verify);
+    const order = ['npm ci', 'npx tsc --noEmit', 'npm test', 'npm run check'].map((command) => script.indexOf(command));
+    expect(order.every((index) => index >= 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(runs(workflow.jobs['full-suite'])).toContain('sudo --preserve-env=CI env "PATH=$PATH" npm run test:all');
+  });
+
+  it('posts the synth diff of each touched stack against the base branch', () => {
+    expect(runs(workflow.jobs.affected)).toContain('npx tsx stacks/review/affected.ts --base "origin/${BASE_REF}"');
+    const job = workflow.jobs['synth-diff'];
+    expect(needsOf(job)).toEqual(['affected']);
+    expect(runs(job)).toContain('npm run --silent synth -- diff "${stack}" --base "origin/${BASE_REF}" --format markdown');
+    expect(job.permissions).toEqual({ contents: 'read', 'pull-requests': 'write' });
+    expect(job.steps.some((step) => step.uses?.startsWith('actions/github-script@'))).toBe(true);
+  });
+
+  it('previews each touched stack with pulumi/actions, the diff and the policy pack, commenting on the PR', () => {
+    const job = workflow.jobs.preview;
+    expect(job.strategy?.matrix.stack).toBe('${{ fromJSON(needs.affected.outputs.stacks) }}');
+    const preview = job.steps.find((step) => step.uses?.startsWith('pulumi/actions@'));
+    expect(preview?.with).toMatchObject({ command: 'preview', diff: true, 'comment-on-pr': true, policyPacks: 'stacks/policy' });
+    expect(preview?.env).toEqual({ PULUMI_ACCESS_TOKEN: '${{ secrets.PULUMI_ACCESS_TOKEN }}' });
+  });
+
+  it('deploys dev -> test -> stage -> prod in chain order, stage and prod through environments with reviewers', () => {
+    const chain = ['deploy-dev', 'deploy-test', 'deploy-stage', 'deploy-prod'];
+    expect(needsOf(workflow.jobs['deploy-dev'])).toEqual(['verify', 'full-suite']);
+    expect(workflow.jobs['deploy-dev'].if).toBe("github.event_name == 'push' && github.ref == 'refs/heads/main'");
+    for (let index = 1; index < chain.length; index++) {
+      expect(needsOf(workflow.jobs[chain[index]])).toEqual([chain[index - 1]]);
+    }
+    expect(chain.map((name) => workflow.jobs[name].environment)).toEqual(['dev', 'test', 'stage', 'prod']);
+    for (const [name, env] of [['deploy-dev', 'dev'], ['deploy-test', 'test'], ['deploy-stage', 'stage'], ['deploy-prod', 'prod']]) {
+      const up = workflow.jobs[name].steps.find((step) => step.uses?.startsWith('pulumi/actions@'));
+      expect(up?.with).toMatchObject({ command: 'up', 'stack-name': `\${{ vars.PULUMI_ORG }}/${env}`, policyPacks: 'stacks/policy' });
+    }
+  });
+
+  it('never puts a secret into a shell script, traces commands or dumps the environment', () => {
+    for (const step of allSteps) {
+      const script = step.run ?? '';
+      expect(script).not.toMatch(/\$\{\{\s*secrets\./);
+      expect(script).not.toMatch(/set -x|set -o xtrace|printenv|^\s*env\s*$|\benv\s*\|/m);
+    }
+    const secretUses = JSON.stringify(allSteps).match(/secrets\.[A-Z_]+/g) ?? [];
+    expect([...new Set(secretUses)].sort()).toEqual(['secrets.AWS_ROLE_ARN', 'secrets.GITHUB_TOKEN', 'secrets.PULUMI_ACCESS_TOKEN']);
+  });
+});
+
+describe('Jenkinsfile', () => {
+  const text = fs.readFileSync(JENKINSFILE, 'utf8');
+  const stageAt = (name: string) => text.indexOf(`stage('${name}')`);
+
+  it('declares its stages in order: verify, review, full suite, then the promotion chain', () => {
+    const order = ['Install', 'Type-check', 'Unit tests', 'Check', 'Synth diff', 'Preview', 'Full suite', 'Deploy dev', 'Deploy test', 'Deploy stage', 'Deploy prod'];
+    const positions = order.map(stageAt);
+    expect(positions.every((position) => position >= 0)).toBe(true);
+    expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+  });
+
+  it('runs the same commands as the GitHub workflow', () => {
+    for (const command of ['npm ci', 'npx tsc --noEmit', 'npm test', 'npm run check', 'npm run test:all', 'npm run --silent synth -- diff "${stack}" --base "origin/${CHANGE_TARGET}"', 'pulumi preview --diff', 'pulumi up --yes']) {
+      expect(text).toContain(command);
+    }
+  });
+
+  it('asks for approval before stage and prod, not before dev and test', () => {
+    const block = (name: string, next?: string) => text.slice(stageAt(name), next ? stageAt(next) : undefined);
+    expect(block('Deploy dev', 'Deploy test')).not.toContain('input {');
+    expect(block('Deploy test', 'Deploy stage')).not.toContain('input {');
+    for (const [name, next] of [['Deploy stage', 'Deploy prod'], ['Deploy prod', undefined]] as const) {
+      const stage = block(name, next);
+      expect(stage).toContain("branch 'main'");
+      expect(stage).toContain('beforeInput true');
+      expect(stage.indexOf('input {')).toBeGreaterThan(0);
+      expect(stage.indexOf('input {')).toBeLessThan(stage.indexOf('steps'));
+    }
+    for (const name of ['Deploy dev', 'Deploy test']) {
+      expect(block(name, name === 'Deploy dev' ? 'Deploy test' : 'Deploy stage')).toContain("branch 'main'");
+    }
+  });
+
+  it('keeps secrets in credentials bindings and never traces or dumps the environment', () => {
+    expect(text).toContain("string(credentialsId: 'pulumi-access-token', variable: 'PULUMI_ACCESS_TOKEN')");
+    expect(text).not.toMatch(/set -x|printenv|sh ['"]env['"]/);
+    const shellSteps = text.match(/sh (?:\(returnStdout: true, script: )?'''[^\n]*/g) ?? [];
+    expect(shellSteps.length).toBeGreaterThan(5);
+    for (const step of shellSteps) {
+      expect(step).toMatch(/'''#!\/bin\/bash -e$/);
+    }
+  });
+});
+
+describe('affected stacks', () => {
+  it('touches one stack for its own file, all for shared inputs, none for docs', () => {
+    expect(affectedStacks(['Pulumi.prod.yaml'])).toEqual(['prod']);
+    expect(affectedStacks(['Pulumi.stage.yaml', 'Pulumi.dev.yaml', 'README.md'])).toEqual(['dev', 'stage']);
+    expect(affectedStacks(['components/host/userData.ts'])).toEqual(['dev', 'test', 'stage', 'prod']);
+    expect(affectedStacks(['stacks/catalogue.ts'])).toEqual(['dev', 'test', 'stage', 'prod']);
+    expect(affectedStacks(['package-lock.json'])).toEqual(['dev', 'test', 'stage', 'prod']);
+    expect(affectedStacks(['README.md', 'test/unit/config.test.ts'])).toEqual([]);
+  });
+});
