@@ -25,6 +25,16 @@ export interface RecordedResource {
   inputs: Record<string, unknown>;
 }
 
+/** Resource options that change what a deployment does; recorded beside, not inside, the synth output. */
+export interface RecordedOptions {
+  retainOnDelete: boolean;
+  protect: boolean;
+  deleteBeforeReplace: boolean;
+  ignoreChanges: string[];
+  /** Logical names of explicit dependencies (dependsOn). */
+  dependsOn: string[];
+}
+
 export interface RecordedCall {
   token: string;
   inputs: Record<string, unknown>;
@@ -62,6 +72,7 @@ const ID_PREFIXES: Record<string, string> = {
 
 export class OfflineRuntime implements pulumi.runtime.Mocks {
   readonly resources: RecordedResource[] = [];
+  private readonly recordedOptions = new Map<string, RecordedOptions>();
   readonly calls: RecordedCall[] = [];
   private readonly callHandlers: Record<string, CallHandler>;
   private readonly outputHandlers: Record<string, OutputsHandler>;
@@ -78,6 +89,10 @@ export class OfflineRuntime implements pulumi.runtime.Mocks {
       'aws:index/getRegion:getRegion': () => ({ name: region, region, id: region, description: region, endpoint: `ec2.${region}.amazonaws.com` }),
       'aws:index/getPartition:getPartition': () => ({ partition: 'aws', dnsSuffix: 'amazonaws.com', id: 'aws', reverseDnsPrefix: 'com.amazonaws' }),
       'aws:ssm/getParameter:getParameter': (inputs) => ({ name: inputs.name, value: OFFLINE_AMI_ID, insecureValue: OFFLINE_AMI_ID, type: 'String', version: 1, arn: `arn:aws:ssm:${region}::parameter${inputs.name}`, id: inputs.name }),
+      'aws:ec2/getSubnet:getSubnet': (inputs) => {
+        const zone = `${region}${'abc'[parseInt(fakeHex(String(inputs.id), 2), 16) % 3]}`;
+        return { id: inputs.id, availabilityZone: zone, vpcId: 'vpc-0a1b2c3d4e5f60718', cidrBlock: '10.20.0.0/24', arn: `arn:aws:ec2:${region}:${OFFLINE_ACCOUNT_ID}:subnet/${inputs.id}` };
+      },
       'aws:ecr/getImage:getImage': (inputs) => {
         const digest = inputs.imageDigest ?? offlineDigest(inputs.repositoryName, inputs.imageTag ?? 'latest');
         return { ...inputs, imageDigest: digest, imageTags: inputs.imageTag ? [inputs.imageTag] : [], imageUri: `${OFFLINE_ACCOUNT_ID}.dkr.ecr.${region}.amazonaws.com/${inputs.repositoryName}@${digest}`, id: digest };
@@ -142,7 +157,16 @@ export class OfflineRuntime implements pulumi.runtime.Mocks {
     if (!monitor || monitor.__berthRecording) {
       throw new Error('offline runtime: setMocks must be called before attach, once per runtime');
     }
-    const record = (type: string, name: string, parentUrn: string, object: any) => {
+    const record = (type: string, name: string, parentUrn: string, object: any, req?: any) => {
+      if (req) {
+        this.recordedOptions.set(`${type}::${name}`, {
+          retainOnDelete: Boolean(req.getRetainondelete?.()),
+          protect: Boolean(req.getProtect?.()),
+          deleteBeforeReplace: Boolean(req.getDeletebeforereplace?.()),
+          ignoreChanges: [...(req.getIgnorechangesList?.() ?? [])].sort(),
+          dependsOn: [...(req.getDependenciesList?.() ?? [])].map((urn: string) => urn.slice(urn.lastIndexOf('::') + 2)).sort(),
+        });
+      }
       this.resources.push({
         type,
         name,
@@ -152,7 +176,7 @@ export class OfflineRuntime implements pulumi.runtime.Mocks {
     };
     const register = monitor.registerResource.bind(monitor);
     monitor.registerResource = (req: any, callback: any) => {
-      record(req.getType(), req.getName(), req.getParent(), req.getObject());
+      record(req.getType(), req.getName(), req.getParent(), req.getObject(), req);
       return register(req, callback);
     };
     const read = monitor.readResource.bind(monitor);
@@ -161,6 +185,15 @@ export class OfflineRuntime implements pulumi.runtime.Mocks {
       return read(req, callback);
     };
     monitor.__berthRecording = true;
+  }
+
+  /** The options a resource was registered with. */
+  optionsOf(type: string, name: string): RecordedOptions {
+    const options = this.recordedOptions.get(`${type}::${name}`);
+    if (!options) {
+      throw new Error(`no ${type} named ${name} was registered`);
+    }
+    return options;
   }
 
   /** Every recorded resource, ordered by name, type and parent so the same program always lists the same way. */

@@ -22,7 +22,8 @@ export interface DataVolumeSpec {
 const VOLUME_ID_PATTERN = /^vol-[0-9a-f]{8,17}$/;
 const DEVICE_NAME_PATTERN = /^\/dev\/(?:sd|xvd)[b-z]$/;
 const MOUNT_POINT_PATTERN = /^(?:\/[A-Za-z0-9._-]+)+$/;
-export const SERVICE_DIRECTORY_PATTERN = /^[a-z0-9][a-z0-9._-]*$/;
+/** `<service>` or `<env>/<service>`: one directory per service under the data volume. */
+export const SERVICE_DIRECTORY_PATTERN = /^[a-z0-9][a-z0-9._-]*(?:\/[a-z0-9][a-z0-9._-]*)?$/;
 const ENV_PATTERN = /^[a-z0-9][a-z0-9-]*$/;
 
 /** `systemd-escape --path`: the unit name systemd gives the mount of `path` is `<escaped>.mount`. */

@@ -1,0 +1,490 @@
+import * as aws from '@pulumi/aws';
+import * as command from '@pulumi/command';
+import * as pulumi from '@pulumi/pulumi';
+import { createHash } from 'crypto';
+import { berthTags, envName, Transform, transformed } from '../common/naming';
+import { DISK_USED_PERCENT_METRIC, diskMetricPaths, diskUsedPercentDimensions, dockerLogGroupName, HostLoggingConfig } from './dockerConfig';
+import { DEFAULT_DATA_MOUNT_POINT, HOST_PATHS } from './paths';
+import { readHostScript } from './scripts';
+import { gzipUserDataBase64, renderUserData } from './userData';
+
+/** How the deploy steps reach a host over SSH. The key is a Pulumi secret and never leaves encrypted state. */
+export interface HostSshArgs {
+  /**
+   * Login user; must be able to `sudo` without a password.
+   * @default "ec2-user"
+   */
+  user?: string;
+  /**
+   * The private key, a Pulumi secret.
+   * @example new pulumi.Config("berth").requireSecret("sshPrivateKey")
+   */
+  privateKey: pulumi.Input<string>;
+  /**
+   * A bastion to hop through; its key defaults to `privateKey`.
+   * @example { host: "bastion.example.com", user: "ec2-user" }
+   */
+  bastion?: { host: pulumi.Input<string>; user?: string; privateKey?: pulumi.Input<string> };
+  /**
+   * Reach hosts on their public IP instead of the private one.
+   * @default false
+   */
+  usePublicIp?: boolean;
+}
+
+export interface DockerHostGroupArgs {
+  /**
+   * Project name; prefixes physical names and tags.
+   * @default "berth"
+   */
+  project?: string;
+  /**
+   * Environment the hosts belong to.
+   * @example "prod"
+   */
+  env: string;
+  /**
+   * Number of identical hosts.
+   * @example 3
+   */
+  count: number;
+  /**
+   * EC2 instance type; Graviton types (`m7g.large`, `t4g.small`) get the arm64 AMI.
+   * @example "t3.small"
+   */
+  instanceType: string;
+  /** VPC the hosts live in. @example "vpc-0a1b2c3d4e5f60718" */
+  vpcId: string;
+  /**
+   * Subnets the hosts are spread over, host i in subnet i mod n.
+   * @example ["subnet-0a1b2c3d4e5f60711", "subnet-0a1b2c3d4e5f60722"]
+   */
+  subnetIds: string[];
+  /**
+   * AMI id. Default: the latest Amazon Linux 2023 from the public SSM parameter, read once:
+   * a new AMI release does not replace running hosts unless `replaceOnAmiChange` is set.
+   * @default Amazon Linux 2023 (x86_64 or arm64 by instance type)
+   */
+  ami?: pulumi.Input<string>;
+  /**
+   * Replace hosts when the AMI changes.
+   * @default false
+   */
+  replaceOnAmiChange?: boolean;
+  /**
+   * What a change of the rendered user data (daemon.json, units, scripts) does to running hosts.
+   * `"ignore"` keeps them: user data only runs at first boot, and EC2 would stop and start the
+   * instance to change it; new hosts get the new user data and the agent is updated over SSH.
+   * `"replace"` replaces each host (its data volume is kept and re-attached).
+   * @default "ignore"
+   */
+  userDataChanges?: 'ignore' | 'replace';
+  /**
+   * Root volume size (GiB); always encrypted gp3.
+   * @default 30
+   */
+  rootVolumeGiB?: number;
+  /**
+   * Data volume size (GiB); an encrypted gp3 EBS volume per host, mounted at /srv/berth.
+   * @example 100
+   */
+  dataVolumeGiB: number;
+  /**
+   * Keep each host's data volume when the host or the whole group is deleted.
+   * @default false (the stack turns it on for stage and prod)
+   */
+  retainDataVolume?: boolean;
+  /**
+   * Give hosts a public IP.
+   * @default false
+   */
+  associatePublicIp?: boolean;
+  /** Why hosts have a public IP; recorded as tag `berth:public-ip-reason` for policy checks. */
+  publicIpReason?: string;
+  /**
+   * CIDRs allowed to SSH in. 0.0.0.0/0 is refused.
+   * @default []
+   * @example ["10.20.0.0/16"]
+   */
+  adminCidrs?: string[];
+  /** A bastion's security group allowed to SSH in. @example "sg-0123456789abcdef0" */
+  bastionSecurityGroupId?: pulumi.Input<string>;
+  /**
+   * TCP host ports the services on this group publish.
+   * @default []
+   * @example [8080, 8081]
+   */
+  servicePorts?: number[];
+  /** CIDRs allowed to reach the service ports. @default [] */
+  serviceIngressCidrs?: string[];
+  /** Security groups (e.g. a load balancer's) allowed to reach the service ports. @default [] */
+  serviceIngressSecurityGroupIds?: pulumi.Input<string>[];
+  /**
+   * ECR repository ARNs the hosts may pull from — this project's only.
+   * @example registry.repositoryArns
+   */
+  repositoryArns: pulumi.Input<pulumi.Input<string>[]>;
+  /**
+   * Docker's default log driver.
+   * @default { driver: "awslogs" }
+   */
+  logging?: HostLoggingConfig;
+  /**
+   * systemd calendar expression of the dangling-image prune.
+   * @default "daily"
+   */
+  pruneSchedule?: string;
+  /**
+   * Directories created under the data volume, one per service (`<env>/<service>`).
+   * @default []
+   */
+  serviceDirectories?: string[];
+  /** SNS topic alarms notify. Without it no alarms are created. */
+  alarmTopicArn?: pulumi.Input<string>;
+  /**
+   * Disk usage (%) of the Docker root or the data volume that raises an alarm.
+   * @default 80
+   */
+  diskUsagePercent?: number;
+  /** How deploys reach the hosts. Without it the group declares no host-side steps. */
+  ssh?: HostSshArgs;
+  /**
+   * The host agent script installed on every host (at boot, and again whenever it changes).
+   * @default none: hosts run no agent
+   */
+  agentScript?: string;
+  transformInstance?: Transform<aws.ec2.InstanceArgs>;
+  transformDataVolume?: Transform<aws.ebs.VolumeArgs>;
+  transformSecurityGroup?: Transform<aws.ec2.SecurityGroupArgs>;
+  transformRole?: Transform<aws.iam.RoleArgs>;
+}
+
+/** One host of a group, as deploy steps need it. */
+export interface DockerHost {
+  /** Logical name, `<group>-<n>` from 1. */
+  name: string;
+  instance: aws.ec2.Instance;
+  dataVolume: aws.ebs.Volume;
+  /** How `@pulumi/command` reaches the host; undefined without `ssh`. */
+  connection?: pulumi.Output<command.types.input.remote.ConnectionArgs>;
+  /** Done when the host finished its boot setup and runs the current agent; deploys depend on it. */
+  ready?: pulumi.Resource;
+}
+
+const DATA_DEVICE_NAME = '/dev/sdf';
+const AL2023_PARAMETER = {
+  x86_64: '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64',
+  arm64: '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64',
+};
+/** Boot setup (packages, Docker, CloudWatch agent) usually takes 1-3 minutes. */
+const READY_TIMEOUT_SECONDS = 900;
+
+/** Graviton instance families end in `g` (m7g, c6gn, t4g, r8g). */
+export function architectureOf(instanceType: string): 'x86_64' | 'arm64' {
+  const family = instanceType.split('.')[0];
+  return /^[a-z]+\d+g[a-z]*$/.test(family) ? 'arm64' : 'x86_64';
+}
+
+/**
+ * A group of identical Docker hosts on EC2: Amazon Linux 2023, IMDSv2 only,
+ * encrypted root and data volumes, no SSH from the internet, a least-privilege
+ * instance role, Docker configured from user data with the data-volume mount,
+ * the scheduled prune and the CloudWatch agent, and alarms per host.
+ *
+ * @example
+ * const app = new DockerHostGroup("app", {
+ *   env: "prod", count: 3, instanceType: "m7i.large", dataVolumeGiB: 100,
+ *   vpcId, subnetIds, adminCidrs: ["10.20.0.0/16"], servicePorts: [8080],
+ *   repositoryArns: registry.repositoryArns, alarmTopicArn: alarms.topicArn,
+ *   ssh: { privateKey: config.requireSecret("sshPrivateKey") },
+ *   agentScript: readAgentScript(),
+ * });
+ */
+export class DockerHostGroup extends pulumi.ComponentResource {
+  readonly hosts: DockerHost[];
+  readonly securityGroupId: pulumi.Output<string>;
+  readonly roleArn: pulumi.Output<string>;
+
+  constructor(name: string, args: DockerHostGroupArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('berth:host:DockerHostGroup', name, {}, opts);
+    const project = args.project ?? 'berth';
+    const tags = berthTags(project, args.env, { 'berth:host-group': name });
+    const parent = { parent: this };
+
+    const region = aws.getRegionOutput({}, parent);
+    const securityGroup = this.securityGroup(name, args, project, tags);
+    const { role, profile } = this.instanceRole(name, args, project, tags);
+    const ami =
+      args.ami ??
+      aws.ssm.getParameterOutput({ name: AL2023_PARAMETER[architectureOf(args.instanceType)] }, parent).value;
+
+    this.hosts = [];
+    for (let index = 0; index < args.count; index++) {
+      const hostName = `${name}-${index + 1}`;
+      const subnetId = args.subnetIds[index % args.subnetIds.length];
+      const subnet = aws.ec2.getSubnetOutput({ id: subnetId }, parent);
+      // The volume is created before its instance so user data can name it by id:
+      // on Nitro hosts the device name is unreliable, the volume id is not.
+      const [volumeArgs, volumeOpts] = transformed(
+        args.transformDataVolume,
+        {
+          availabilityZone: subnet.availabilityZone,
+          size: args.dataVolumeGiB,
+          type: 'gp3',
+          encrypted: true,
+          tags: { ...tags, Name: envName(project, args.env, hostName, 'data') },
+        },
+        { parent: this, retainOnDelete: args.retainDataVolume ?? false },
+      );
+      const dataVolume = new aws.ebs.Volume(`${hostName}-data`, volumeArgs, volumeOpts);
+      // Rendered inside apply, once the volume id is known; gzipped because the
+      // embedded scripts exceed EC2's 16 KiB limit as plain text (cloud-init unpacks it).
+      const userDataBase64 = pulumi.all([dataVolume.id, region.name]).apply(([volumeId, regionName]) =>
+        renderUserData({
+          project,
+          env: args.env,
+          region: regionName,
+          logging: args.logging ?? { driver: 'awslogs' },
+          pruneSchedule: args.pruneSchedule ?? 'daily',
+          dataVolume: { volumeId, deviceName: DATA_DEVICE_NAME },
+          serviceDirectories: args.serviceDirectories ?? [],
+          agentScript: args.agentScript,
+        }),
+      ).apply(gzipUserDataBase64);
+      const [instanceArgs, instanceOpts] = transformed(
+        args.transformInstance,
+        {
+          ami,
+          instanceType: args.instanceType,
+          subnetId,
+          vpcSecurityGroupIds: [securityGroup.id],
+          iamInstanceProfile: profile.name,
+          associatePublicIpAddress: args.associatePublicIp ?? false,
+          metadataOptions: { httpTokens: 'required', httpEndpoint: 'enabled', httpPutResponseHopLimit: 1, instanceMetadataTags: 'enabled' },
+          rootBlockDevice: { encrypted: true, volumeType: 'gp3', volumeSize: args.rootVolumeGiB ?? 30, deleteOnTermination: true },
+          userDataBase64,
+          userDataReplaceOnChange: args.userDataChanges === 'replace',
+          monitoring: true,
+          tags: {
+            ...tags,
+            Name: envName(project, args.env, hostName),
+            ...(args.associatePublicIp && args.publicIpReason ? { 'berth:public-ip-reason': args.publicIpReason } : {}),
+          },
+        },
+        {
+          parent: this,
+          ignoreChanges: [...(args.replaceOnAmiChange ? [] : ['ami']), ...(args.userDataChanges === 'replace' ? [] : ['userDataBase64'])],
+        },
+      );
+      const instance = new aws.ec2.Instance(hostName, instanceArgs, instanceOpts);
+      new aws.ec2.VolumeAttachment(
+        `${hostName}-data`,
+        { instanceId: instance.id, volumeId: dataVolume.id, deviceName: DATA_DEVICE_NAME, stopInstanceBeforeDetaching: true },
+        { parent: this },
+      );
+      if (args.alarmTopicArn) {
+        this.alarms(hostName, instance, args, project, tags);
+      }
+      const host: DockerHost = { name: hostName, instance, dataVolume };
+      if (args.ssh) {
+        host.connection = hostConnection(instance, args.ssh);
+        host.ready = this.readyStep(hostName, host.connection, args.agentScript);
+      }
+      this.hosts.push(host);
+    }
+    this.securityGroupId = securityGroup.id;
+    this.roleArn = role.arn;
+    this.registerOutputs({ securityGroupId: this.securityGroupId, roleArn: this.roleArn, instanceIds: this.hosts.map((h) => h.instance.id) });
+  }
+
+  private securityGroup(name: string, args: DockerHostGroupArgs, project: string, tags: Record<string, string>): aws.ec2.SecurityGroup {
+    const sshSources = (args.adminCidrs ?? []).filter((cidr) => cidr !== '0.0.0.0/0');
+    if (sshSources.length !== (args.adminCidrs ?? []).length) {
+      throw new pulumi.ResourceError(`${name}: adminCidrs: SSH is never open to 0.0.0.0/0; name admin networks or a bastion security group`, this);
+    }
+    const ingress: aws.types.input.ec2.SecurityGroupIngress[] = [];
+    if (sshSources.length > 0) {
+      ingress.push({ description: 'SSH from admin networks', protocol: 'tcp', fromPort: 22, toPort: 22, cidrBlocks: [...sshSources].sort() });
+    }
+    if (args.bastionSecurityGroupId) {
+      ingress.push({ description: 'SSH from the bastion', protocol: 'tcp', fromPort: 22, toPort: 22, securityGroups: [args.bastionSecurityGroupId] });
+    }
+    for (const port of [...new Set(args.servicePorts ?? [])].sort((a, b) => a - b)) {
+      if ((args.serviceIngressCidrs ?? []).length > 0) {
+        ingress.push({ description: `service port ${port}`, protocol: 'tcp', fromPort: port, toPort: port, cidrBlocks: [...args.serviceIngressCidrs!].sort() });
+      }
+      if ((args.serviceIngressSecurityGroupIds ?? []).length > 0) {
+        ingress.push({ description: `service port ${port} from load balancers`, protocol: 'tcp', fromPort: port, toPort: port, securityGroups: args.serviceIngressSecurityGroupIds });
+      }
+    }
+    const [sgArgs, sgOpts] = transformed(
+      args.transformSecurityGroup,
+      {
+        name: envName(project, args.env, name, 'hosts'),
+        description: `Berth ${args.env} ${name} Docker hosts`,
+        vpcId: args.vpcId,
+        ingress,
+        // Hosts pull images from ECR and ship logs and metrics to CloudWatch over HTTPS.
+        egress: [{ description: 'all outbound', protocol: '-1', fromPort: 0, toPort: 0, cidrBlocks: ['0.0.0.0/0'] }],
+        tags: { ...tags, Name: envName(project, args.env, name, 'hosts') },
+      },
+      { parent: this },
+    );
+    return new aws.ec2.SecurityGroup(`${name}-hosts`, sgArgs, sgOpts);
+  }
+
+  private instanceRole(name: string, args: DockerHostGroupArgs, project: string, tags: Record<string, string>) {
+    const [roleArgs, roleOpts] = transformed(
+      args.transformRole,
+      {
+        name: envName(project, args.env, name, 'host'),
+        assumeRolePolicy: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+        }),
+        tags,
+      },
+      { parent: this },
+    );
+    const role = new aws.iam.Role(`${name}-host`, roleArgs, roleOpts);
+    // Operators reach hosts through Session Manager, so no inbound SSH is needed for them.
+    new aws.iam.RolePolicyAttachment(`${name}-host-ssm`, { role: role.name, policyArn: 'arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore' }, { parent: this });
+    const identity = aws.getCallerIdentityOutput({}, { parent: this });
+    const region = aws.getRegionOutput({}, { parent: this });
+    const logGroupsArn = pulumi.interpolate`arn:aws:logs:${region.name}:${identity.accountId}:log-group:/${project}/${args.env}/*`;
+    const policy = pulumi.all([pulumi.output(args.repositoryArns), logGroupsArn]).apply(([repositoryArns, logGroups]) =>
+      hostRolePolicy({ repositoryArns, logGroupsArn: logGroups, metricNamespace: DISK_USED_PERCENT_METRIC.namespace }),
+    );
+    new aws.iam.RolePolicy(`${name}-host`, { role: role.id, policy }, { parent: this });
+    const profile = new aws.iam.InstanceProfile(`${name}-host`, { name: envName(project, args.env, name, 'host'), role: role.name, tags }, { parent: this });
+    return { role, profile };
+  }
+
+  private alarms(hostName: string, instance: aws.ec2.Instance, args: DockerHostGroupArgs, project: string, tags: Record<string, string>): void {
+    const actions = [args.alarmTopicArn!];
+    new aws.cloudwatch.MetricAlarm(
+      `${hostName}-status-check`,
+      {
+        name: envName(project, args.env, hostName, 'status-check'),
+        alarmDescription: `Berth ${args.env} ${hostName}: EC2 status check failed`,
+        namespace: 'AWS/EC2',
+        metricName: 'StatusCheckFailed',
+        dimensions: { InstanceId: instance.id },
+        statistic: 'Maximum',
+        period: 60,
+        evaluationPeriods: 2,
+        threshold: 1,
+        comparisonOperator: 'GreaterThanOrEqualToThreshold',
+        treatMissingData: 'breaching',
+        alarmActions: actions,
+        okActions: actions,
+        tags,
+      },
+      { parent: this },
+    );
+    const threshold = args.diskUsagePercent ?? 80;
+    for (const [label, path] of [['docker-root', diskMetricPaths(DEFAULT_DATA_MOUNT_POINT)[0]], ['data-volume', DEFAULT_DATA_MOUNT_POINT]] as const) {
+      new aws.cloudwatch.MetricAlarm(
+        `${hostName}-disk-${label}`,
+        {
+          name: envName(project, args.env, hostName, 'disk', label),
+          alarmDescription: `Berth ${args.env} ${hostName}: ${label === 'docker-root' ? 'Docker root' : 'data volume'} (${path}) above ${threshold}% used`,
+          namespace: DISK_USED_PERCENT_METRIC.namespace,
+          metricName: DISK_USED_PERCENT_METRIC.metricName,
+          dimensions: instance.id.apply((id) => diskUsedPercentDimensions(id, path)),
+          statistic: 'Maximum',
+          period: 300,
+          evaluationPeriods: 1,
+          threshold,
+          comparisonOperator: 'GreaterThanThreshold',
+          treatMissingData: 'missing',
+          alarmActions: actions,
+          okActions: actions,
+          tags,
+        },
+        { parent: this },
+      );
+    }
+  }
+
+  /**
+   * Waits until a fresh host has finished its boot setup, then installs the
+   * current agent. A new instance refuses SSH for a while after it starts;
+   * the connection retries rather than failing the deployment.
+   */
+  private readyStep(hostName: string, connection: pulumi.Output<command.types.input.remote.ConnectionArgs>, agentScript: string | undefined): pulumi.Resource {
+    const waitScript = readHostScript('berth-host-ready');
+    let upload: pulumi.Resource | undefined;
+    let agentPath = '';
+    if (agentScript !== undefined) {
+      const hash = createHash('sha256').update(agentScript).digest('hex').slice(0, 16);
+      agentPath = `/tmp/berth-agent.${hash}`;
+      upload = new command.remote.CopyToRemote(
+        `${hostName}-agent`,
+        { connection, source: new pulumi.asset.StringAsset(agentScript), remotePath: agentPath, triggers: [hash] },
+        { parent: this },
+      );
+    }
+    const run = `sudo bash -s -- --timeout ${READY_TIMEOUT_SECONDS}${agentPath ? ` --install-agent ${agentPath} ${HOST_PATHS.agent}` : ''}`;
+    return new command.remote.Command(
+      `${hostName}-ready`,
+      { connection, create: run, update: run, stdin: waitScript, triggers: [createHash('sha256').update(waitScript).digest('hex').slice(0, 16)] },
+      { parent: this, dependsOn: upload ? [upload] : [] },
+    );
+  }
+}
+
+/** The instance role's inline policy: pull from named repositories, write to the environment's log groups, publish Berth metrics. */
+export function hostRolePolicy(args: { repositoryArns: string[]; logGroupsArn: string; metricNamespace: string }): string {
+  const statements: Record<string, unknown>[] = [
+    // GetAuthorizationToken cannot be scoped to a repository; it only issues a token, pulls are checked per repository below.
+    { Sid: 'EcrLogin', Effect: 'Allow', Action: ['ecr:GetAuthorizationToken'], Resource: '*' },
+  ];
+  if (args.repositoryArns.length > 0) {
+    statements.push({
+      Sid: 'PullProjectImages',
+      Effect: 'Allow',
+      Action: ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
+      Resource: [...args.repositoryArns].sort(),
+    });
+  }
+  statements.push(
+    {
+      Sid: 'WriteEnvironmentLogs',
+      Effect: 'Allow',
+      Action: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+      Resource: [args.logGroupsArn, `${args.logGroupsArn}:log-stream:*`],
+    },
+    {
+      Sid: 'PublishHostMetrics',
+      Effect: 'Allow',
+      Action: ['cloudwatch:PutMetricData'],
+      Resource: '*',
+      Condition: { StringEquals: { 'cloudwatch:namespace': args.metricNamespace } },
+    },
+  );
+  return JSON.stringify({ Version: '2012-10-17', Statement: statements });
+}
+
+function hostConnection(instance: aws.ec2.Instance, ssh: HostSshArgs): pulumi.Output<command.types.input.remote.ConnectionArgs> {
+  const host = ssh.usePublicIp ? instance.publicIp : instance.privateIp;
+  return pulumi.output({
+    host,
+    user: ssh.user ?? 'ec2-user',
+    privateKey: pulumi.secret(ssh.privateKey),
+    // A new instance refuses SSH until sshd is up: keep dialing for ~10 minutes instead of failing.
+    dialErrorLimit: 60,
+    perDialTimeout: 10,
+    ...(ssh.bastion
+      ? {
+          proxy: {
+            host: ssh.bastion.host,
+            user: ssh.bastion.user ?? ssh.user ?? 'ec2-user',
+            privateKey: pulumi.secret(ssh.bastion.privateKey ?? ssh.privateKey),
+            dialErrorLimit: 10,
+          },
+        }
+      : {}),
+  }) as pulumi.Output<command.types.input.remote.ConnectionArgs>;
+}
+
