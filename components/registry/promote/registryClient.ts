@@ -184,8 +184,11 @@ export class RegistryClient {
       return await this.fetchImpl(url, { method, headers, body, redirect: 'follow', signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (error) {
       // Only the code: a fetch error's message may quote request details.
-      const cause = (error as { cause?: { code?: string } }).cause;
-      const reason = cause?.code ?? ((error as Error).name === 'TimeoutError' ? `no answer within ${this.timeoutMs / 1000}s` : (error as Error).name);
+      const cause = (error as { cause?: { code?: string; message?: string; errors?: { code?: string }[] } }).cause;
+      const reason =
+        (error as Error).name === 'TimeoutError'
+          ? `no answer within ${this.timeoutMs / 1000}s`
+          : (cause?.code ?? cause?.errors?.[0]?.code ?? cause?.message ?? (error as Error).name);
       throw new PromotionError(`cannot reach the registry at ${new URL(url).origin} (${reason})`);
     }
   }
