@@ -326,3 +326,43 @@ describe('policies over offline synth', () => {
     ]);
   });
 });
+
+describe('policies over the registry program (stacks/registry), evaluated offline', () => {
+  let registry: SynthResult;
+
+  beforeAll(async () => {
+    // Loaded here so the rest of this file does not depend on the registry program.
+    const pulumi = await import('@pulumi/pulumi');
+    const { toRuntimeConfig } = await import('../../stacks/config');
+    const { settle, startOfflineRuntime } = await import('../../stacks/offline');
+    const { REGISTRY_PROJECT, REGISTRY_ROOT, REGISTRY_STACK } = await import('../../stacks/registry/program');
+    const file = YAML.parse(fs.readFileSync(path.join(REGISTRY_ROOT, `Pulumi.${REGISTRY_STACK}.yaml`), 'utf8'));
+    pulumi.runtime.setAllConfig(toRuntimeConfig(file.config), []);
+    const runtime = await startOfflineRuntime({ project: REGISTRY_PROJECT, stack: REGISTRY_STACK, region: 'eu-west-1' });
+    await import('../../stacks/registry/index');
+    await settle();
+    registry = { stack: REGISTRY_STACK, resources: runtime.sortedResources() };
+  });
+
+  it('passes: every repository scans on push and has a lifecycle policy', async () => {
+    expect(registry.resources.filter((resource) => resource.type === TYPES.repository).length).toBeGreaterThan(0);
+    expect(await runPoliciesOffline(registry, { project: 'berth-registry' })).toEqual([]);
+  });
+
+  it('reports a repository whose lifecycle policy is removed and one that stops scanning', async () => {
+    const repositories = registry.resources.filter((resource) => resource.type === TYPES.repository);
+    const [first, second] = repositories;
+    const firstName = String(first.inputs.name ?? first.name);
+    const broken: SynthResult = {
+      stack: registry.stack,
+      resources: registry.resources
+        .filter((resource) => !(resource.type === TYPES.lifecyclePolicy && (resource.inputs.repository === firstName || resource.parent === first.name)))
+        .map((resource) => (resource === second ? { ...resource, inputs: { ...resource.inputs, imageScanningConfiguration: { scanOnPush: false } } } : resource)),
+    };
+    const violations = await runPoliciesOffline(broken, { project: 'berth-registry' });
+    expect(violations.map((violation) => [violation.policy, violation.resource])).toEqual([
+      ['berth-ecr-scan-on-push', second.name],
+      ['berth-ecr-lifecycle-policy', first.name],
+    ]);
+  });
+});
