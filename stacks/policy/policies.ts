@@ -75,13 +75,28 @@ export interface AgentSpec {
   allowPrivilegedReason?: string;
 }
 
+/**
+ * The agent spec a Command sends: its stdin, or — when stdin is a secret the
+ * policy cannot read (offline synth shows "[secret]") — the masked copy of the
+ * spec the services component puts in `triggers` for reviewers.
+ */
 export function agentSpecOf(props: Record<string, any>): AgentSpec | undefined {
-  const stdin = props?.stdin;
-  if (typeof stdin !== 'string') {
+  const candidates = [props?.stdin, ...(Array.isArray(props?.triggers) ? props.triggers : [])];
+  for (const candidate of candidates) {
+    const spec = parseSpec(candidate);
+    if (spec) {
+      return spec;
+    }
+  }
+  return undefined;
+}
+
+function parseSpec(text: unknown): AgentSpec | undefined {
+  if (typeof text !== 'string') {
     return undefined;
   }
   try {
-    const spec = JSON.parse(stdin) as unknown;
+    const spec = JSON.parse(text) as unknown;
     return spec && typeof spec === 'object' && !Array.isArray(spec) && 'image' in spec ? (spec as AgentSpec) : undefined;
   } catch {
     return undefined;

@@ -93,6 +93,12 @@ describe('policy: images pinned by digest', () => {
     expect(await violationsOf(imagesPinnedByDigest, { type: TYPES.command, props: { create: 'x', stdin: '[secret]' } })).toEqual([]);
     expect(agentSpecOf({ stdin: '{"other":1}' })).toBeUndefined();
   });
+
+  it('reads the reviewers\' copy of the spec in triggers when stdin is a secret', async () => {
+    const props = { create: 'berth-agent deploy', stdin: '[secret]', triggers: [JSON.stringify({ name: 'auth-service', image: 'berth/auth-service:main' })] };
+    expect(agentSpecOf(props)).toEqual({ name: 'auth-service', image: 'berth/auth-service:main' });
+    expect(await violationsOf(imagesPinnedByDigest, { type: TYPES.command, name: 'deploy-auth', props, stack: 'prod' })).toHaveLength(1);
+  });
 });
 
 describe('policy: IMDSv2 and encrypted volumes', () => {
@@ -294,8 +300,12 @@ describe('policies over offline synth', () => {
         inputs.ingress = [...(inputs.ingress ?? []), { protocol: 'tcp', fromPort: 22, toPort: 22, cidrBlocks: ['0.0.0.0/0'] }];
         expected.push({ policy: 'berth-no-ssh-from-internet', resource: resource.name });
       } else if (resource.type === TYPES.command && agentSpecOf(inputs)) {
-        const agent = JSON.parse(inputs.stdin);
-        inputs.stdin = JSON.stringify({ ...agent, image: agent.image.replace(/@sha256:[0-9a-f]{64}$/, ':latest'), privileged: true });
+        const agent = agentSpecOf(inputs)!;
+        const brokenSpec = JSON.stringify({ ...agent, image: agent.image!.replace(/@sha256:[0-9a-f]{64}$/, ':latest'), privileged: true });
+        if (typeof inputs.stdin === 'string' && inputs.stdin.startsWith('{')) {
+          inputs.stdin = brokenSpec;
+        }
+        inputs.triggers = [brokenSpec];
         expected.push({ policy: 'berth-images-pinned-by-digest', resource: resource.name }, { policy: 'berth-no-privileged-containers', resource: resource.name });
       }
     }
