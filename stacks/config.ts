@@ -9,6 +9,7 @@ import * as path from 'path';
 import * as YAML from 'yaml';
 import { z } from 'zod';
 import { parseImageRef } from '../components/common/image';
+import { isInstanceType, isSystemdCalendar, parseCidr } from '../components/host/validate';
 import { catalogue as defaultCatalogue, CatalogueService } from './catalogue';
 
 export const ENVIRONMENTS = ['dev', 'test', 'stage', 'prod'] as const;
@@ -28,7 +29,12 @@ const CLOUDWATCH_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 36
 const name = (what: string) => z.string().regex(NAME, `a ${what} name: lowercase letters, digits and dashes, 2-40 characters`);
 const idOf = (prefix: string) => z.string().regex(new RegExp(`^${prefix}-[0-9a-f]{8,17}$`), `an id like ${prefix}-0123456789abcdef0`);
 
-const cidr = z.string().refine(isCidr, 'an IPv4 CIDR like 10.0.0.0/16');
+const cidr = z.string().superRefine((text, context) => {
+  const parsed = parseCidr(text);
+  if ('error' in parsed) {
+    context.addIssue({ code: z.ZodIssueCode.custom, message: `a CIDR block: ${parsed.error}` });
+  }
+});
 
 const networkSchema = z
   .object({
@@ -50,7 +56,7 @@ const networkSchema = z
 const hostGroupSchema = z
   .object({
     count: z.number().int().min(1, 'at least 1 host').max(50, 'at most 50 hosts'),
-    instanceType: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an EC2 instance type like t3.small or m7g.large'),
+    instanceType: z.string().refine(isInstanceType, 'an EC2 instance type like t3.small or m7g.large'),
     dataVolumeGiB: z.number().int('a whole number of GiB').min(1, 'a data volume of at least 1 GiB').max(16384, 'at most 16384 GiB'),
     rootVolumeGiB: z.number().int().min(8, 'a root volume of at least 8 GiB').max(16384).default(30),
     /** Keep the data volume when its host is deleted or replaced. Default: true in stage and prod. */
@@ -101,13 +107,18 @@ const berthSchema = z
       .default({}),
     prune: z
       .object({
-        schedule: z.string().min(1).default('daily'),
+        schedule: z
+          .string()
+          .refine(isSystemdCalendar, 'a systemd calendar expression (OnCalendar=), e.g. daily, weekly, Sun *-*-* 03:00:00 or *-*-* 04:30:00')
+          .default('daily'),
       })
       .strict()
       .default({}),
     ssh: z
       .object({
         user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'a Unix user name').default('ec2-user'),
+        /** A bastion host the deploy steps hop through (its security group goes in network.bastionSecurityGroupId). */
+        bastionHost: z.string().min(1).optional(),
       })
       .strict()
       .default({}),
@@ -144,6 +155,7 @@ export interface HostGroupConfig {
   rootVolumeGiB: number;
   retainDataVolume: boolean;
   associatePublicIp: boolean;
+  publicIpReason?: string;
 }
 
 /** A stack's configuration after validation: complete, defaults applied, names sorted. */
@@ -178,15 +190,6 @@ export function stackFileName(stack: string): string {
 
 export function isEnvironmentName(stack: string): stack is EnvironmentName {
   return (ENVIRONMENTS as readonly string[]).includes(stack);
-}
-
-export function isCidr(text: string): boolean {
-  const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(text);
-  if (!match) {
-    return false;
-  }
-  const octets = match.slice(1, 5).map(Number);
-  return octets.every((octet) => octet <= 255) && Number(match[5]) <= 32;
 }
 
 function describePath(segments: (string | number)[]): string {
@@ -263,8 +266,9 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
   }
   const network = isRecord(partial.network) ? partial.network : undefined;
   for (const [index, adminCidr] of (Array.isArray(network?.adminCidrs) ? network.adminCidrs : []).entries()) {
-    if (adminCidr === '0.0.0.0/0') {
-      fail(`network.adminCidrs[${index}]`, 'SSH is never open to 0.0.0.0/0; name your admin networks or use a bastion security group');
+    const parsed = typeof adminCidr === 'string' ? parseCidr(adminCidr) : undefined;
+    if (parsed && !('error' in parsed) && parsed.isAnyAddress) {
+      fail(`network.adminCidrs[${index}]`, `SSH is never open to ${adminCidr}; name your admin networks or use a bastion security group`);
     }
   }
   for (const [groupName, group] of Object.entries(hostGroups)) {
@@ -343,6 +347,7 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
           rootVolumeGiB: group.rootVolumeGiB,
           retainDataVolume: group.retainDataVolume ?? retainByDefault,
           associatePublicIp: group.associatePublicIp,
+          publicIpReason: group.publicIpReason,
         };
       }),
     services: Object.keys(data.services)

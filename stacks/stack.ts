@@ -4,7 +4,16 @@
  * here; nothing in this file decides how a resource looks.
  */
 import * as pulumi from '@pulumi/pulumi';
-import { StackConfig } from './config';
+import { parseImageRef } from '../components/common/image';
+import { DockerHostGroup } from '../components/host/dockerHostGroup';
+import { EnvironmentMonitoring } from '../components/monitoring/environmentMonitoring';
+import { RegistryStackOutputs } from '../components/registry/contract';
+import { resolveServiceImage } from '../components/registry/resolveImage';
+import { readAgentScript } from '../components/service/agentScript';
+import { ContainerService } from '../components/service/containerService';
+import { HostGroupConfig, ServiceConfig, StackConfig } from './config';
+
+export const PROJECT = 'berth';
 
 export interface StackSecrets {
   /** The SSH private key the deploy steps use to reach the hosts. */
@@ -16,13 +25,124 @@ export interface StackSecrets {
 export interface StackOutputs {
   env: string;
   registryUrl: pulumi.Output<string>;
+  hosts: Record<string, pulumi.Output<string>[]>;
+  images: Record<string, pulumi.Output<string>>;
 }
 
 export function declareStack(config: StackConfig, secrets: StackSecrets): StackOutputs {
-  void secrets;
   const registry = new pulumi.StackReference(config.registryStack);
+  const registryUrl = registry.requireOutput('registryUrl') as pulumi.Output<string>;
+  const repositoryArns = registry.requireOutput('repositoryArns') as pulumi.Output<RegistryStackOutputs['repositoryArns']>;
+
+  const monitoring = new EnvironmentMonitoring(config.env, {
+    project: PROJECT,
+    env: config.env,
+    emails: config.monitoring.alarmEmails,
+    dockerLogs: config.logging.driver === 'awslogs' ? { retentionDays: config.logging.retentionDays } : undefined,
+  });
+
+  const agentScript = readAgentScript();
+  const groups = new Map<string, DockerHostGroup>();
+  for (const group of config.hostGroups) {
+    const services = config.services.filter((service) => service.hostGroup === group.name);
+    groups.set(group.name, declareHostGroup(config, group, services, { repositoryArns, alarmTopicArn: monitoring.alarmTopicArn, agentScript, sshPrivateKey: secrets.sshPrivateKey }));
+  }
+
+  const images: Record<string, pulumi.Output<string>> = {};
+  for (const service of config.services) {
+    const group = groups.get(service.hostGroup)!;
+    const image = resolveServiceImage(service.image, registryUrl);
+    const definition = service.definition;
+    new ContainerService(service.name, {
+      project: PROJECT,
+      env: config.env,
+      image,
+      hosts: placement(config, service).map((index) => group.hosts[index]),
+      ports: definition.ports,
+      health: definition.health,
+      volumes: definition.volumes,
+      configFile: { path: service.configPath, target: definition.configTarget },
+      environment: service.environment,
+      secretEnvironment: secrets.secrets.apply((values) =>
+        Object.fromEntries(Object.entries(service.secretEnvironment).map(([variable, key]) => [variable, requireSecret(values, key, service.name)])),
+      ),
+      memoryMiB: definition.memoryMiB,
+      pidsLimit: definition.pidsLimit,
+      logging: config.logging.driver === 'awslogs' ? { driver: 'awslogs', retentionDays: config.logging.retentionDays } : { driver: 'local' },
+    });
+    images[service.name] = image;
+  }
+
   return {
     env: config.env,
-    registryUrl: registry.requireOutput('registryUrl') as pulumi.Output<string>,
+    registryUrl,
+    hosts: Object.fromEntries([...groups].map(([name, group]) => [name, group.hosts.map((host) => host.instance.id)])),
+    images,
   };
+}
+
+function declareHostGroup(
+  config: StackConfig,
+  group: HostGroupConfig,
+  services: ServiceConfig[],
+  shared: { repositoryArns: pulumi.Output<Record<string, string>>; alarmTopicArn: pulumi.Output<string>; agentScript: string; sshPrivateKey: pulumi.Output<string> },
+): DockerHostGroup {
+  // Least privilege: a group's hosts may pull only the repositories of the services placed on them.
+  const repositories = [...new Set(services.map((service) => repositoryOf(service.image)))].sort();
+  return new DockerHostGroup(group.name, {
+    project: PROJECT,
+    env: config.env,
+    count: group.count,
+    instanceType: group.instanceType,
+    vpcId: config.network.vpcId,
+    subnetIds: config.network.subnetIds,
+    rootVolumeGiB: group.rootVolumeGiB,
+    dataVolumeGiB: group.dataVolumeGiB,
+    retainDataVolume: group.retainDataVolume,
+    associatePublicIp: group.associatePublicIp,
+    publicIpReason: group.publicIpReason,
+    adminCidrs: config.network.adminCidrs,
+    bastionSecurityGroupId: config.network.bastionSecurityGroupId,
+    servicePorts: [...new Set(services.flatMap((service) => service.definition.ports.map(hostPortOf)))],
+    serviceIngressCidrs: config.network.serviceIngressCidrs,
+    serviceIngressSecurityGroupIds: config.network.serviceIngressSecurityGroupIds,
+    repositoryArns: shared.repositoryArns.apply((arns) => repositories.filter((name) => arns[name]).map((name) => arns[name])),
+    logging: config.logging.driver === 'awslogs' ? { driver: 'awslogs' } : { driver: 'local' },
+    pruneSchedule: config.prune.schedule,
+    serviceDirectories: services.map((service) => `${config.env}/${service.name}`),
+    alarmTopicArn: shared.alarmTopicArn,
+    diskUsagePercent: config.monitoring.diskUsagePercent,
+    ssh: { user: config.ssh.user, privateKey: shared.sshPrivateKey, bastion: config.ssh.bastionHost ? { host: config.ssh.bastionHost } : undefined },
+    agentScript: shared.agentScript,
+  });
+}
+
+/**
+ * Which hosts of its group run a service: `replicas` consecutive hosts, starting
+ * at an offset that spreads the group's services evenly, listed in host order
+ * (the rollout order).
+ */
+export function placement(config: StackConfig, service: ServiceConfig): number[] {
+  const group = config.hostGroups.find((candidate) => candidate.name === service.hostGroup)!;
+  const siblings = config.services.filter((candidate) => candidate.hostGroup === service.hostGroup);
+  const offset = siblings.findIndex((candidate) => candidate.name === service.name);
+  return Array.from({ length: service.replicas }, (_, k) => (offset + k) % group.count).sort((a, b) => a - b);
+}
+
+function hostPortOf(publication: string): number {
+  const parts = publication.split('/')[0].split(':');
+  return Number(parts.length === 3 ? parts[1] : parts[0]);
+}
+
+function repositoryOf(image: string): string {
+  const ref = parseImageRef(image);
+  return 'error' in ref ? image : ref.repository;
+}
+
+function requireSecret(values: Record<string, string>, key: string, service: string): string {
+  const value = values[key];
+  if (value === undefined) {
+    throw new Error(`berth:secrets.${key} is not set; service ${service} needs it (pulumi config set --secret --path 'berth:secrets.${key}' …)`);
+  }
+  return value;
 }

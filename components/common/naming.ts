@@ -19,11 +19,6 @@ export function serviceLogGroupName(project: string, env: string, service: strin
   return `/${project}/${env}/${service}`;
 }
 
-/** CloudWatch log group of the Docker daemon's default log driver: `/<project>/<env>/docker`. */
-export function daemonLogGroupName(project: string, env: string): string {
-  return `/${project}/${env}/docker`;
-}
-
 /**
  * A per-resource hook to adjust what a component creates without forking it:
  * receives the args and options Berth computed, and may change them in place.

@@ -30,8 +30,8 @@ export type DockerLogging = AwsLogsLogging | LocalLogging;
 export type HostLoggingConfig = Omit<AwsLogsLogging, 'region' | 'env'> | LocalLogging;
 
 /** The log group containers of one environment write to; the instance role must allow writing to it, and it must exist (create-group is off). */
-export function dockerLogGroupName(env: string): string {
-  return `/berth/${env}/docker`;
+export function dockerLogGroupName(env: string, project = 'berth'): string {
+  return `/${project}/${env}/docker`;
 }
 
 const SIZE_PATTERN = /^[1-9][0-9]*[kmg]$/;

@@ -244,7 +244,7 @@ export class DockerHostGroup extends pulumi.ComponentResource {
           project,
           env: args.env,
           region: regionName,
-          logging: args.logging ?? { driver: 'awslogs' },
+          logging: withProjectLogGroup(args.logging ?? { driver: 'awslogs' }, project, args.env),
           pruneSchedule: args.pruneSchedule ?? 'daily',
           dataVolume: { volumeId, deviceName: DATA_DEVICE_NAME },
           serviceDirectories: args.serviceDirectories ?? [],
@@ -432,6 +432,11 @@ export class DockerHostGroup extends pulumi.ComponentResource {
       { parent: this, dependsOn: upload ? [upload] : [] },
     );
   }
+}
+
+/** The daemon's awslogs group follows the project name, like the role's log-group scope. */
+function withProjectLogGroup(logging: HostLoggingConfig, project: string, env: string): HostLoggingConfig {
+  return logging.driver === 'awslogs' ? { ...logging, logGroup: logging.logGroup ?? dockerLogGroupName(env, project) } : logging;
 }
 
 /** The instance role's inline policy: pull from named repositories, write to the environment's log groups, publish Berth metrics. */

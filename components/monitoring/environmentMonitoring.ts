@@ -1,52 +1,70 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { berthTags, envName, Transform, transformed } from '../common/naming';
+import { dockerLogGroupName } from '../host/dockerConfig';
 
-export interface AlarmTopicArgs {
+export interface EnvironmentMonitoringArgs {
   /**
    * Project name; prefixes physical names and tags.
    * @default "berth"
    */
   project?: string;
   /**
-   * Environment the alarms belong to.
+   * Environment the alarms and logs belong to.
    * @example "prod"
    */
   env: string;
   /**
-   * E-mail addresses subscribed to the topic. Each must confirm by e-mail.
+   * E-mail addresses subscribed to the alarm topic. Each must confirm by e-mail.
    * @default []
    * @example ["platform-oncall@example.com"]
    */
   emails?: string[];
-  /** Adjust the SNS topic before it is created. */
+  /**
+   * Create the log group Docker's daemon-wide `awslogs` driver writes to (`/berth/<env>/docker`),
+   * with this retention. Hosts do not create log groups themselves.
+   * @default undefined (no daemon log group: hosts log with the `local` driver)
+   * @example { retentionDays: 30 }
+   */
+  dockerLogs?: { retentionDays: number };
   transformTopic?: Transform<aws.sns.TopicArgs>;
+  transformDockerLogGroup?: Transform<aws.cloudwatch.LogGroupArgs>;
 }
 
 /**
- * One SNS topic per environment that every Berth alarm notifies, encrypted
- * with the AWS-managed SNS key, with its e-mail subscribers.
+ * What one environment's hosts report to: an SNS topic every Berth alarm
+ * notifies (encrypted with the AWS-managed SNS key, e-mail subscribers from
+ * config) and the CloudWatch log group of the Docker daemon's default driver.
  *
  * @example
- * const alarms = new AlarmTopic("alarms", { env: "prod", emails: ["oncall@example.com"] });
- * new DockerHostGroup("app", { ..., alarmTopicArn: alarms.topicArn });
+ * const monitoring = new EnvironmentMonitoring("prod", { env: "prod", emails: ["oncall@example.com"], dockerLogs: { retentionDays: 90 } });
+ * new DockerHostGroup("app", { ..., alarmTopicArn: monitoring.alarmTopicArn });
  */
-export class AlarmTopic extends pulumi.ComponentResource {
-  readonly topicArn: pulumi.Output<string>;
+export class EnvironmentMonitoring extends pulumi.ComponentResource {
+  readonly alarmTopicArn: pulumi.Output<string>;
 
-  constructor(name: string, args: AlarmTopicArgs, opts?: pulumi.ComponentResourceOptions) {
-    super('berth:monitoring:AlarmTopic', name, {}, opts);
+  constructor(name: string, args: EnvironmentMonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('berth:monitoring:EnvironmentMonitoring', name, {}, opts);
     const project = args.project ?? 'berth';
+    const tags = berthTags(project, args.env);
     const [topicArgs, topicOpts] = transformed(
       args.transformTopic,
-      { name: envName(project, args.env, 'alarms'), kmsMasterKeyId: 'alias/aws/sns', tags: berthTags(project, args.env) },
+      { name: envName(project, args.env, 'alarms'), kmsMasterKeyId: 'alias/aws/sns', tags },
       { parent: this },
     );
-    const topic = new aws.sns.Topic(name, topicArgs, topicOpts);
+    const topic = new aws.sns.Topic(`${name}-alarms`, topicArgs, topicOpts);
     for (const email of [...new Set(args.emails ?? [])].sort()) {
-      new aws.sns.TopicSubscription(`${name}-${email.replace(/[^a-zA-Z0-9]+/g, '-')}`, { topic: topic.arn, protocol: 'email', endpoint: email }, { parent: this });
+      new aws.sns.TopicSubscription(`${name}-alarms-${email.replace(/[^a-zA-Z0-9]+/g, '-')}`, { topic: topic.arn, protocol: 'email', endpoint: email }, { parent: this });
     }
-    this.topicArn = topic.arn;
-    this.registerOutputs({ topicArn: this.topicArn });
+    if (args.dockerLogs) {
+      const [groupArgs, groupOpts] = transformed(
+        args.transformDockerLogGroup,
+        { name: dockerLogGroupName(args.env, project), retentionInDays: args.dockerLogs.retentionDays, tags },
+        { parent: this },
+      );
+      new aws.cloudwatch.LogGroup(`${name}-docker-logs`, groupArgs, groupOpts);
+    }
+    this.alarmTopicArn = topic.arn;
+    this.registerOutputs({ alarmTopicArn: this.alarmTopicArn });
   }
 }

@@ -147,11 +147,21 @@ describe('stack config validation', () => {
     raw['berth:hostGroups'].workers.associatePublicIp = true;
     raw['berth:network'].adminCidrs = ['0.0.0.0/0', '10.1.0.0/33'];
     expect(errorsOf('prod', raw)).toEqual([
-      'Pulumi.prod.yaml: berth:network.adminCidrs[1]: expected an IPv4 CIDR like 10.0.0.0/16',
+      'Pulumi.prod.yaml: berth:network.adminCidrs[1]: expected a CIDR block: prefix /33 is longer than the 32 bits of an IPv4 address',
       'Pulumi.prod.yaml: berth:hostGroups.app.instanceType: expected an EC2 instance type like t3.small or m7g.large',
       'Pulumi.prod.yaml: berth:hostGroups.app.dataVolumeGiB: expected a data volume of at least 1 GiB',
       'Pulumi.prod.yaml: berth:network.adminCidrs[0]: SSH is never open to 0.0.0.0/0; name your admin networks or use a bastion security group',
       'Pulumi.prod.yaml: berth:hostGroups.workers.associatePublicIp: prod hosts get no public IP unless publicIpReason says why',
+    ]);
+  });
+
+  it('refuses a prune schedule that is not a systemd calendar expression, and SSH from ::/0', () => {
+    const raw = configOf('stage');
+    raw['berth:prune'].schedule = 'every night at 3';
+    raw['berth:network'].adminCidrs = ['::/0'];
+    expect(errorsOf('stage', raw)).toEqual([
+      'Pulumi.stage.yaml: berth:prune.schedule: expected a systemd calendar expression (OnCalendar=), e.g. daily, weekly, Sun *-*-* 03:00:00 or *-*-* 04:30:00',
+      'Pulumi.stage.yaml: berth:network.adminCidrs[0]: SSH is never open to ::/0; name your admin networks or use a bastion security group',
     ]);
   });
 

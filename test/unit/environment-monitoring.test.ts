@@ -1,25 +1,33 @@
-import { AlarmTopic } from '../../components/monitoring/alarmTopic';
+import { EnvironmentMonitoring } from '../../components/monitoring/environmentMonitoring';
 import { evaluate, valueOf } from '../support/pulumi';
 
-describe('AlarmTopic', () => {
-  it('creates one encrypted topic per environment with its e-mail subscribers, in a stable order', async () => {
-    const { ofType, one, result } = await evaluate(() => new AlarmTopic('alarms', { env: 'prod', emails: ['b@example.com', 'a@example.com', 'b@example.com'] }));
-    expect(one('aws:sns/topic:Topic', 'alarms').inputs).toEqual({
+describe('EnvironmentMonitoring', () => {
+  it('creates one encrypted alarm topic per environment with its e-mail subscribers, in a stable order', async () => {
+    const { ofType, one, result } = await evaluate(() => new EnvironmentMonitoring('prod', { env: 'prod', emails: ['b@example.com', 'a@example.com', 'b@example.com'] }));
+    expect(one('aws:sns/topic:Topic', 'prod-alarms').inputs).toEqual({
       kmsMasterKeyId: 'alias/aws/sns',
       name: 'berth-prod-alarms',
       tags: { 'berth:env': 'prod', 'berth:project': 'berth' },
     });
     expect(ofType('aws:sns/topicSubscription:TopicSubscription').map((s) => [s.name, s.inputs.endpoint, s.inputs.protocol, s.parent])).toEqual([
-      ['alarms-a-example-com', 'a@example.com', 'email', 'alarms'],
-      ['alarms-b-example-com', 'b@example.com', 'email', 'alarms'],
+      ['prod-alarms-a-example-com', 'a@example.com', 'email', 'prod'],
+      ['prod-alarms-b-example-com', 'b@example.com', 'email', 'prod'],
     ]);
-    await expect(valueOf(result.topicArn)).resolves.toMatch(/^arn:aws:sns:eu-west-1:123456789012:/);
+    expect(ofType('aws:cloudwatch/logGroup:LogGroup')).toEqual([]);
+    await expect(valueOf(result.alarmTopicArn)).resolves.toMatch(/^arn:aws:sns:eu-west-1:123456789012:/);
+  });
+
+  it('creates the Docker daemon log group with its retention when hosts log to CloudWatch', async () => {
+    const { one } = await evaluate(() => new EnvironmentMonitoring('stage', { env: 'stage', dockerLogs: { retentionDays: 30 } }));
+    expect(one('aws:cloudwatch/logGroup:LogGroup', 'stage-docker-logs').inputs).toEqual({
+      name: '/berth/stage/docker',
+      retentionInDays: 30,
+      tags: { 'berth:env': 'stage', 'berth:project': 'berth' },
+    });
   });
 
   it('lets a transform adjust the topic', async () => {
-    const { one } = await evaluate(
-      () => new AlarmTopic('alarms', { env: 'dev', transformTopic: (args) => void (args.displayName = 'Berth dev alarms') }),
-    );
-    expect(one('aws:sns/topic:Topic', 'alarms').inputs.displayName).toBe('Berth dev alarms');
+    const { one } = await evaluate(() => new EnvironmentMonitoring('dev', { env: 'dev', transformTopic: (args) => void (args.displayName = 'Berth dev alarms') }));
+    expect(one('aws:sns/topic:Topic', 'dev-alarms').inputs.displayName).toBe('Berth dev alarms');
   });
 });
