@@ -2,7 +2,6 @@
  * Names and tags shared by every Berth component, so all resources of one
  * environment are found, named and billed the same way.
  */
-import * as pulumi from '@pulumi/pulumi';
 
 /** Tags every Berth resource carries. */
 export function berthTags(project: string, env: string, extra: Record<string, string> = {}): Record<string, string> {
@@ -17,16 +16,4 @@ export function envName(project: string, env: string, ...parts: string[]): strin
 /** CloudWatch log group of a service's containers: `/<project>/<env>/<service>`. */
 export function serviceLogGroupName(project: string, env: string, service: string): string {
   return `/${project}/${env}/${service}`;
-}
-
-/**
- * A per-resource hook to adjust what a component creates without forking it:
- * receives the args and options Berth computed, and may change them in place.
- */
-export type Transform<Args> = (args: Args, opts: pulumi.CustomResourceOptions) => void;
-
-/** Applies an optional transform and returns the (possibly adjusted) args and options. */
-export function transformed<Args>(transform: Transform<Args> | undefined, args: Args, opts: pulumi.CustomResourceOptions): [Args, pulumi.CustomResourceOptions] {
-  transform?.(args, opts);
-  return [args, opts];
 }

@@ -2,7 +2,8 @@ import * as aws from '@pulumi/aws';
 import * as command from '@pulumi/command';
 import * as pulumi from '@pulumi/pulumi';
 import { createHash } from 'crypto';
-import { berthTags, envName, Transform, transformed } from '../common/naming';
+import { berthTags, envName } from '../common/naming';
+import { applyTransform, Transform } from '../common/transform';
 import { DISK_USED_PERCENT_METRIC, diskMetricPaths, diskUsedPercentDimensions, dockerLogGroupName, HostLoggingConfig } from './dockerConfig';
 import { DEFAULT_DATA_MOUNT_POINT, HOST_PATHS } from './paths';
 import { readHostScript } from './scripts';
@@ -153,10 +154,13 @@ export interface DockerHostGroupArgs {
    * @default none: hosts run no agent
    */
   agentScript?: string;
-  transformInstance?: Transform<aws.ec2.InstanceArgs>;
-  transformDataVolume?: Transform<aws.ebs.VolumeArgs>;
-  transformSecurityGroup?: Transform<aws.ec2.SecurityGroupArgs>;
-  transformRole?: Transform<aws.iam.RoleArgs>;
+  /** Adjust what the component creates before it is created. */
+  transform?: {
+    instance?: Transform<aws.ec2.InstanceArgs>;
+    dataVolume?: Transform<aws.ebs.VolumeArgs>;
+    securityGroup?: Transform<aws.ec2.SecurityGroupArgs>;
+    role?: Transform<aws.iam.RoleArgs>;
+  };
 }
 
 /** One host of a group, as deploy steps need it. */
@@ -225,8 +229,9 @@ export class DockerHostGroup extends pulumi.ComponentResource {
       const subnet = aws.ec2.getSubnetOutput({ id: subnetId }, parent);
       // The volume is created before its instance so user data can name it by id:
       // on Nitro hosts the device name is unreliable, the volume id is not.
-      const [volumeArgs, volumeOpts] = transformed(
-        args.transformDataVolume,
+      const [volumeArgs, volumeOpts] = applyTransform(
+        args.transform?.dataVolume,
+        `${hostName}-data`,
         {
           availabilityZone: subnet.availabilityZone,
           size: args.dataVolumeGiB,
@@ -251,8 +256,9 @@ export class DockerHostGroup extends pulumi.ComponentResource {
           agentScript: args.agentScript,
         }),
       ).apply(gzipUserDataBase64);
-      const [instanceArgs, instanceOpts] = transformed(
-        args.transformInstance,
+      const [instanceArgs, instanceOpts] = applyTransform(
+        args.transform?.instance,
+        hostName,
         {
           ami,
           instanceType: args.instanceType,
@@ -317,8 +323,9 @@ export class DockerHostGroup extends pulumi.ComponentResource {
         ingress.push({ description: `service port ${port} from load balancers`, protocol: 'tcp', fromPort: port, toPort: port, securityGroups: args.serviceIngressSecurityGroupIds });
       }
     }
-    const [sgArgs, sgOpts] = transformed(
-      args.transformSecurityGroup,
+    const [sgArgs, sgOpts] = applyTransform(
+      args.transform?.securityGroup,
+      `${name}-hosts`,
       {
         name: envName(project, args.env, name, 'hosts'),
         description: `Berth ${args.env} ${name} Docker hosts`,
@@ -334,8 +341,9 @@ export class DockerHostGroup extends pulumi.ComponentResource {
   }
 
   private instanceRole(name: string, args: DockerHostGroupArgs, project: string, tags: Record<string, string>) {
-    const [roleArgs, roleOpts] = transformed(
-      args.transformRole,
+    const [roleArgs, roleOpts] = applyTransform(
+      args.transform?.role,
+      `${name}-host`,
       {
         name: envName(project, args.env, name, 'host'),
         assumeRolePolicy: JSON.stringify({

@@ -1,6 +1,7 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import { berthTags, envName, Transform, transformed } from '../common/naming';
+import { berthTags, envName } from '../common/naming';
+import { applyTransform, Transform } from '../common/transform';
 import { dockerLogGroupName } from '../host/dockerConfig';
 
 export interface EnvironmentMonitoringArgs {
@@ -27,8 +28,8 @@ export interface EnvironmentMonitoringArgs {
    * @example { retentionDays: 30 }
    */
   dockerLogs?: { retentionDays: number };
-  transformTopic?: Transform<aws.sns.TopicArgs>;
-  transformDockerLogGroup?: Transform<aws.cloudwatch.LogGroupArgs>;
+  /** Adjust what the component creates before it is created. */
+  transform?: { topic?: Transform<aws.sns.TopicArgs>; dockerLogGroup?: Transform<aws.cloudwatch.LogGroupArgs> };
 }
 
 /**
@@ -47,8 +48,9 @@ export class EnvironmentMonitoring extends pulumi.ComponentResource {
     super('berth:monitoring:EnvironmentMonitoring', name, {}, opts);
     const project = args.project ?? 'berth';
     const tags = berthTags(project, args.env);
-    const [topicArgs, topicOpts] = transformed(
-      args.transformTopic,
+    const [topicArgs, topicOpts] = applyTransform(
+      args.transform?.topic,
+      `${name}-alarms`,
       { name: envName(project, args.env, 'alarms'), kmsMasterKeyId: 'alias/aws/sns', tags },
       { parent: this },
     );
@@ -57,8 +59,9 @@ export class EnvironmentMonitoring extends pulumi.ComponentResource {
       new aws.sns.TopicSubscription(`${name}-alarms-${email.replace(/[^a-zA-Z0-9]+/g, '-')}`, { topic: topic.arn, protocol: 'email', endpoint: email }, { parent: this });
     }
     if (args.dockerLogs) {
-      const [groupArgs, groupOpts] = transformed(
-        args.transformDockerLogGroup,
+      const [groupArgs, groupOpts] = applyTransform(
+        args.transform?.dockerLogGroup,
+        `${name}-docker-logs`,
         { name: dockerLogGroupName(args.env, project), retentionInDays: args.dockerLogs.retentionDays, tags },
         { parent: this },
       );

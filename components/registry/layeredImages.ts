@@ -1,6 +1,6 @@
 import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
-import { applyTransform, Transform } from './transform';
+import { applyTransform, Transform } from '../common/transform';
 
 /**
  * The build arg through which a service's Dockerfile receives the base image,

@@ -10,7 +10,7 @@ import {
   repositoryName,
 } from './contract';
 import { registrySettingsProblems, renderLifecyclePolicy, renderPullPolicy } from './policies';
-import { applyTransform, Transform } from './transform';
+import { applyTransform, Transform } from '../common/transform';
 
 export interface ServiceRegistryArgs {
   /**

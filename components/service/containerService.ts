@@ -2,7 +2,8 @@ import * as aws from '@pulumi/aws';
 import * as command from '@pulumi/command';
 import * as fs from 'fs';
 import * as pulumi from '@pulumi/pulumi';
-import { berthTags, serviceLogGroupName, Transform, transformed } from '../common/naming';
+import { berthTags, serviceLogGroupName } from '../common/naming';
+import { applyTransform, Transform } from '../common/transform';
 import type { DockerHost } from '../host/dockerHostGroup';
 import { DEFAULT_DATA_MOUNT_POINT, HOST_PATHS } from '../host/paths';
 import { AgentServiceSpec, agentSpecJson } from './spec';
@@ -96,8 +97,13 @@ export interface ContainerServiceArgs {
    * @example { privileged: true, reason: "manages host network interfaces" }
    */
   hostAccess?: { privileged?: boolean; dockerSocket?: boolean; reason: string };
-  transformLogGroup?: Transform<aws.cloudwatch.LogGroupArgs>;
-  transformDeploy?: Transform<command.remote.CommandArgs>;
+  /**
+   * Where the hosts mount their data volume; service volumes live under `<dataRoot>/<env>/<service>/`.
+   * @default "/srv/berth"
+   */
+  dataRoot?: string;
+  /** Adjust what the component creates before it is created. */
+  transform?: { logGroup?: Transform<aws.cloudwatch.LogGroupArgs>; deploy?: Transform<command.remote.CommandArgs> };
 }
 
 /**
@@ -133,8 +139,9 @@ export class ContainerService extends pulumi.ComponentResource {
 
     let logGroup: aws.cloudwatch.LogGroup | undefined;
     if (logging.driver === 'awslogs') {
-      const [groupArgs, groupOpts] = transformed(
-        args.transformLogGroup,
+      const [groupArgs, groupOpts] = applyTransform(
+        args.transform?.logGroup,
+        `${name}-logs`,
         { name: serviceLogGroupName(project, args.env, service), retentionInDays: logging.retentionDays ?? 30, tags: berthTags(project, args.env, { 'berth:service': service }) },
         { parent: this },
       );
@@ -153,6 +160,7 @@ export class ContainerService extends pulumi.ComponentResource {
         args,
         configContent,
         secretEnvironment: secrets,
+        dataRoot: args.dataRoot,
       }),
     );
     // What reviewers see in a preview: the whole spec with secret values masked. A change
@@ -171,8 +179,9 @@ export class ContainerService extends pulumi.ComponentResource {
       if (!host.connection) {
         throw new pulumi.ResourceError(`${name}: host ${host.name} has no SSH connection; give its DockerHostGroup ssh settings`, this);
       }
-      const [commandArgs, commandOpts] = transformed(
-        args.transformDeploy,
+      const [commandArgs, commandOpts] = applyTransform(
+        args.transform?.deploy,
+        `${name}-${host.name}`,
         {
           connection: host.connection,
           create: deploy,

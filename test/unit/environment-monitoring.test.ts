@@ -27,7 +27,7 @@ describe('EnvironmentMonitoring', () => {
   });
 
   it('lets a transform adjust the topic', async () => {
-    const { one } = await evaluate(() => new EnvironmentMonitoring('dev', { env: 'dev', transformTopic: (args) => void (args.displayName = 'Berth dev alarms') }));
+    const { one } = await evaluate(() => new EnvironmentMonitoring('dev', { env: 'dev', transform: { topic: (args) => void (args.displayName = 'Berth dev alarms') } }));
     expect(one('aws:sns/topic:Topic', 'dev-alarms').inputs.displayName).toBe('Berth dev alarms');
   });
 });
