@@ -8,6 +8,7 @@
  * the validation messages on stderr, nothing on stdout, exit 1.
  */
 import * as pulumi from '@pulumi/pulumi';
+import { gunzipSync } from 'zlib';
 import { ConfigError, readStackFile, StackConfig, toRuntimeConfig, validateStackConfig, ValidateOptions } from './config';
 import { OFFLINE_ACCOUNT_ID, RecordedResource, SECRET_MARKER, settle, startOfflineRuntime } from './offline';
 import { declareStack } from './stack';
@@ -65,13 +66,13 @@ export function renderMarkdown(result: SynthResult): string {
   }
   const lines = [`# Stack \`${result.stack}\``, '', `${result.resources.length} resources.`, ''];
   for (const section of MARKDOWN_SECTIONS) {
-    const resources = byType.get(section.type) ?? [];
-    if (resources.length === 0) {
+    const rows = (byType.get(section.type) ?? []).flatMap(section.rows);
+    if (rows.length === 0) {
       continue;
     }
     lines.push(`## ${section.title}`, '', `| ${section.columns.join(' | ')} |`, `| ${section.columns.map(() => '---').join(' | ')} |`);
-    for (const resource of resources) {
-      lines.push(`| ${section.row(resource).map((cell) => String(cell ?? '').replace(/\|/g, '\\|')).join(' | ')} |`);
+    for (const row of rows) {
+      lines.push(`| ${row.map((cell) => String(cell ?? '').replace(/\|/g, '\\|')).join(' | ')} |`);
     }
     lines.push('');
   }
@@ -86,15 +87,69 @@ interface MarkdownSection {
   type: string;
   title: string;
   columns: string[];
-  row: (resource: RecordedResource) => unknown[];
+  /** Rows for one resource; a resource may contribute none. */
+  rows: (resource: RecordedResource) => unknown[][];
 }
 
-const MARKDOWN_SECTIONS: MarkdownSection[] = [];
-
-/** Registers a summary table for one resource type; components add theirs next to their code. */
-export function addMarkdownSection(section: MarkdownSection): void {
-  MARKDOWN_SECTIONS.push(section);
+/** The agent spec a deploy step sends, as reviewers see it (secret values masked). */
+function deploySpec(resource: RecordedResource): Record<string, any> | undefined {
+  const review = Array.isArray(resource.inputs.triggers) ? resource.inputs.triggers[0] : undefined;
+  try {
+    return typeof review === 'string' ? JSON.parse(review) : undefined;
+  } catch {
+    return undefined;
+  }
 }
+
+/** The prune timer's OnCalendar line, read from a host's (gzipped) user data. */
+function pruneSchedule(resource: RecordedResource): string {
+  const encoded = resource.inputs.userDataBase64;
+  if (typeof encoded !== 'string') {
+    return '';
+  }
+  try {
+    const text = gunzipSync(Buffer.from(encoded, 'base64')).toString('utf8');
+    return /^OnCalendar=(.*)$/m.exec(text)?.[1] ?? '';
+  } catch {
+    return '';
+  }
+}
+
+const MARKDOWN_SECTIONS: MarkdownSection[] = [
+  {
+    type: 'aws:ec2/instance:Instance',
+    title: 'Hosts',
+    columns: ['host', 'instance type', 'subnet', 'IMDS tokens', 'root GiB', 'public IP', 'prune schedule'],
+    rows: (r) => [[r.name, r.inputs.instanceType, r.inputs.subnetId, (r.inputs.metadataOptions as any)?.httpTokens, (r.inputs.rootBlockDevice as any)?.volumeSize, r.inputs.associatePublicIpAddress ? 'yes' : 'no', pruneSchedule(r)]],
+  },
+  {
+    type: 'command:remote:Command',
+    title: 'Services',
+    columns: ['deploy step', 'service', 'image (pinned)', 'ports', 'volumes'],
+    rows: (r) => {
+      const spec = deploySpec(r);
+      return spec ? [[r.name, spec.name, spec.image, (spec.ports ?? []).join(', '), (spec.volumes ?? []).join(', ')]] : [];
+    },
+  },
+  {
+    type: 'aws:ebs/volume:Volume',
+    title: 'Data volumes',
+    columns: ['volume', 'GiB', 'type', 'encrypted'],
+    rows: (r) => [[r.name, r.inputs.size, r.inputs.type, r.inputs.encrypted ? 'yes' : 'no']],
+  },
+  {
+    type: 'aws:cloudwatch/metricAlarm:MetricAlarm',
+    title: 'Alarms',
+    columns: ['alarm', 'metric', 'threshold', 'dimensions'],
+    rows: (r) => [[r.name, `${r.inputs.namespace}/${r.inputs.metricName}`, r.inputs.threshold, JSON.stringify(r.inputs.dimensions)]],
+  },
+  {
+    type: 'aws:cloudwatch/logGroup:LogGroup',
+    title: 'Log groups',
+    columns: ['log group', 'retention (days)'],
+    rows: (r) => [[r.inputs.name, r.inputs.retentionInDays]],
+  },
+];
 
 export function parseSynthArgs(argv: string[]): { stack: string; format: 'json' | 'markdown'; root?: string } {
   const positional: string[] = [];

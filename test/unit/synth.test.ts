@@ -24,6 +24,29 @@ describe('offline synth', () => {
     expect(names).toEqual([...names].sort());
   });
 
+  it('never shows a secret value: SSH keys and secret environment stay "[secret]"', async () => {
+    const result = await synthStack('prod');
+    const text = JSON.stringify(result);
+    expect(text).not.toMatch(/PRIVATE KEY/);
+    const deploy = result.resources.find((r) => r.type === 'command:remote:Command' && r.name === 'auth-service-app-1')!;
+    expect(deploy.inputs.connection).toBe('[secret]');
+    expect(deploy.inputs.stdin).toBe('[secret]');
+    expect(JSON.parse(String((deploy.inputs.triggers as unknown[])[0])).secretEnvironment).toEqual({ DB_PASSWORD: '[secret]' });
+  });
+
+  it('pins every container to a digest, dev included (its followed tag resolved at deploy time)', async () => {
+    for (const stack of ['dev', 'prod']) {
+      const result = await synthStack(stack);
+      const images = result.resources
+        .filter((r) => r.type === 'command:remote:Command' && String(r.inputs.create).includes('berth-agent deploy'))
+        .map((r) => JSON.parse(String((r.inputs.triggers as unknown[])[0])).image);
+      expect(images.length).toBeGreaterThan(0);
+      for (const image of images) {
+        expect(image).toMatch(/^123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/berth\/[a-z-]+@sha256:[0-9a-f]{64}$/);
+      }
+    }
+  });
+
   it('reads the registry through a stack reference', async () => {
     const { resources } = await synthStack('prod');
     expect(resources.filter((resource) => resource.type === 'pulumi:pulumi:StackReference')).toEqual([
@@ -35,6 +58,13 @@ describe('offline synth', () => {
     const markdown = renderMarkdown(await synthStack('stage'));
     expect(markdown).toContain('# Stack `stage`');
     expect(markdown).toContain('| `pulumi:pulumi:StackReference` | 1 |');
+    expect(markdown).toContain('| app-1 | t3.medium | subnet-0a1b2c3d4e5f60711 | required | 30 | no | *-*-* 03:30:00 |');
+    expect(markdown).toContain(
+      '| auth-service-app-2 | auth-service | 123456789012.dkr.ecr.eu-west-1.amazonaws.com/berth/auth-service@sha256:' + 'c3'.repeat(32) + ' | 8081:8081 | /srv/berth/stage/auth-service/logs:/var/log/auth-service |',
+    );
+    expect(markdown).toContain('| app-1-data | 50 | gp3 | yes |');
+    expect(markdown).toContain('| /berth/stage/docker | 30 |');
+    expect(markdown).toMatch(/\| app-2-status-check \| AWS\/EC2\/StatusCheckFailed \| 1 \|/);
   });
 
   it('prints JSON for every stack from the command line', () => {
