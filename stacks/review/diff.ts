@@ -4,6 +4,7 @@
  * resources added, removed and changed, with each changed input's key path and
  * its old and new value. Pure: same two results, same diff, same text.
  */
+import { diffLines } from '../../components/common/lineDiff';
 import type { RecordedResource } from '../offline';
 import type { SynthResult } from '../synth';
 
@@ -197,28 +198,9 @@ function parseJsonContainer(text: string): unknown {
 
 /** Changed lines of two texts, by longest common subsequence, unchanged lines left out. */
 export function lineDiff(before: string, after: string): string[] {
-  const a = before.split('\n');
-  const b = after.split('\n');
-  const lcs: number[][] = Array.from({ length: a.length + 1 }, () => new Array<number>(b.length + 1).fill(0));
-  for (let i = a.length - 1; i >= 0; i--) {
-    for (let j = b.length - 1; j >= 0; j--) {
-      lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
-    }
-  }
-  const out: string[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) {
-    if (i < a.length && j < b.length && a[i] === b[j]) {
-      i++;
-      j++;
-    } else if (i < a.length && (j >= b.length || lcs[i + 1][j] >= lcs[i][j + 1])) {
-      out.push(`- ${a[i++]}`);
-    } else {
-      out.push(`+ ${b[j++]}`);
-    }
-  }
-  return out;
+  return diffLines(before, after)
+    .filter((op) => op.kind !== ' ')
+    .map((op) => `${op.kind} ${op.text}`);
 }
 
 function deepEqual(a: unknown, b: unknown): boolean {
