@@ -297,7 +297,7 @@ describe('berth-agent', () => {
   });
 
   it('reports status, as JSON and as a table', () => {
-    const json = agent(['status', '--json', '--env', 'test']);
+    const json = agent(['status', '--json', '--env', 'test', service]);
     expect(json.status).toBe(0);
     expect(JSON.parse(json.stdout)).toEqual([
       {
