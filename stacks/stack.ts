@@ -63,9 +63,13 @@ export function declareStack(config: StackConfig, secrets: StackSecrets): StackO
       volumes: definition.volumes,
       configFile: { path: service.configPath, target: definition.configTarget },
       environment: service.environment,
-      secretEnvironment: secrets.secrets.apply((values) =>
-        Object.fromEntries(Object.entries(service.secretEnvironment).map(([variable, key]) => [variable, requireSecret(values, key, service.name)])),
-      ),
+      secretEnvironment:
+        Object.keys(service.secretEnvironment).length === 0
+          ? undefined
+          : secrets.secrets.apply((values) =>
+              Object.fromEntries(Object.entries(service.secretEnvironment).map(([variable, key]) => [variable, requireSecret(values, key, service.name)])),
+            ),
+      region: config.region,
       memoryMiB: definition.memoryMiB,
       pidsLimit: definition.pidsLimit,
       logging: config.logging.driver === 'awslogs' ? { driver: 'awslogs', retentionDays: config.logging.retentionDays } : { driver: 'local' },
@@ -92,6 +96,7 @@ function declareHostGroup(
   return new DockerHostGroup(group.name, {
     project: PROJECT,
     env: config.env,
+    region: config.region,
     count: group.count,
     instanceType: group.instanceType,
     vpcId: config.network.vpcId,

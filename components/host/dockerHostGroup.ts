@@ -54,6 +54,12 @@ export interface DockerHostGroupArgs {
    * @example "t3.small"
    */
   instanceType: string;
+  /**
+   * AWS region, for the Docker daemon's awslogs driver.
+   * @default the provider's region
+   * @example "eu-west-1"
+   */
+  region?: pulumi.Input<string>;
   /** VPC the hosts live in. @example "vpc-0a1b2c3d4e5f60718" */
   vpcId: string;
   /**
@@ -215,7 +221,7 @@ export class DockerHostGroup extends pulumi.ComponentResource {
     const tags = berthTags(project, args.env, { 'berth:host-group': name });
     const parent = { parent: this };
 
-    const region = aws.getRegionOutput({}, parent);
+    const region = args.region ?? aws.getRegionOutput({}, parent).name;
     const securityGroup = this.securityGroup(name, args, project, tags);
     const { role, profile } = this.instanceRole(name, args, project, tags);
     const ami =
@@ -244,7 +250,7 @@ export class DockerHostGroup extends pulumi.ComponentResource {
       const dataVolume = new aws.ebs.Volume(`${hostName}-data`, volumeArgs, volumeOpts);
       // Rendered inside apply, once the volume id is known; gzipped because the
       // embedded scripts exceed EC2's 16 KiB limit as plain text (cloud-init unpacks it).
-      const userDataBase64 = pulumi.all([dataVolume.id, region.name]).apply(([volumeId, regionName]) =>
+      const userDataBase64 = pulumi.all([dataVolume.id, region]).apply(([volumeId, regionName]) =>
         renderUserData({
           project,
           env: args.env,

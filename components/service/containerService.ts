@@ -98,6 +98,12 @@ export interface ContainerServiceArgs {
    */
   hostAccess?: { privileged?: boolean; dockerSocket?: boolean; reason: string };
   /**
+   * AWS region of the log groups.
+   * @default the provider's region
+   * @example "eu-west-1"
+   */
+  region?: pulumi.Input<string>;
+  /**
    * Where the hosts mount their data volume; service volumes live under `<dataRoot>/<env>/<service>/`.
    * @default "/srv/berth"
    */
@@ -135,7 +141,7 @@ export class ContainerService extends pulumi.ComponentResource {
     const project = args.project ?? 'berth';
     const service = args.serviceName ?? name;
     const logging = args.logging ?? { driver: 'awslogs' };
-    const region = aws.getRegionOutput({}, { parent: this }).name;
+    const region = args.region ?? aws.getRegionOutput({}, { parent: this }).name;
 
     let logGroup: aws.cloudwatch.LogGroup | undefined;
     if (logging.driver === 'awslogs') {
@@ -149,8 +155,7 @@ export class ContainerService extends pulumi.ComponentResource {
     }
 
     const configContent = args.configFile ? fs.readFileSync(args.configFile.path, 'utf8') : undefined;
-    const secretEnvironment = pulumi.output(args.secretEnvironment ?? {});
-    const spec = pulumi.all([args.image, region, secretEnvironment]).apply(([image, regionName, secrets]) =>
+    const spec = pulumi.all([args.image, region, args.secretEnvironment ?? {}]).apply(([image, regionName, secrets]) =>
       renderServiceSpec({
         project,
         env: args.env,
@@ -163,13 +168,14 @@ export class ContainerService extends pulumi.ComponentResource {
         dataRoot: args.dataRoot,
       }),
     );
+    // stdin is secret exactly when a secret went into the spec.
+    const stdin = spec.apply(agentSpecJson);
     // What reviewers see in a preview: the whole spec with secret values masked. A change
     // here (or to a secret, through stdin) runs the agent's update in place.
-    const reviewSpec = pulumi.unsecret(
-      spec.apply((value) => agentSpecJson({ ...value, secretEnvironment: maskValues(value.secretEnvironment) })),
-    );
-    const hasSecrets = secretEnvironment.apply((secrets) => Object.keys(secrets).length > 0);
-    const stdin = pulumi.all([spec, hasSecrets]).apply(([value, secret]) => (secret ? pulumi.secret(agentSpecJson(value)) : pulumi.output(agentSpecJson(value))));
+    const reviewSpec =
+      args.secretEnvironment === undefined
+        ? stdin
+        : pulumi.unsecret(spec.apply((value) => agentSpecJson({ ...value, secretEnvironment: maskValues(value.secretEnvironment) })));
 
     const deploy = `sudo ${HOST_PATHS.agent} deploy`;
     const remove = `sudo ${HOST_PATHS.agent} remove ${service} --env ${args.env}`;
@@ -187,7 +193,7 @@ export class ContainerService extends pulumi.ComponentResource {
           create: deploy,
           update: deploy,
           delete: remove,
-          stdin: stdin as pulumi.Output<string>,
+          stdin,
           triggers: [reviewSpec],
         },
         {

@@ -201,7 +201,8 @@ export async function benchAgentSwap(): Promise<AgentSwapResult> {
   }
 }
 
-async function main(): Promise<void> {
+/** Runs the swap benchmark and prints its table; `npm run bench` calls this after the stack benchmark. */
+export async function printAgentSwap(): Promise<void> {
   console.log(`Agent swap v1 -> v2 on the real engine: median of ${REPS} repetitions, ${PROBES_PER_SWAP} probes per swap`);
   const r = await benchAgentSwap();
   const perSide = (failed: number) => `${failed} / ${r.probes}`;
@@ -212,7 +213,7 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().catch((error) => {
+  printAgentSwap().catch((error) => {
     console.error(error instanceof Error ? error.message : error);
     process.exit(1);
   });

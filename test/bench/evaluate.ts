@@ -5,8 +5,13 @@
  *
  *   tsx test/bench/evaluate.ts <components|raw> <services> <hosts>
  *
+ * The raw baseline declares every custom resource the components declared,
+ * with the same inputs and the same provider classes, one by one at top level.
+ *
  * Prints one JSON line: { mode, resources, ms, peakRssMiB, heapUsedMiB }.
  */
+import * as aws from '@pulumi/aws';
+import * as command from '@pulumi/command';
 import * as pulumi from '@pulumi/pulumi';
 import { performance } from 'perf_hooks';
 import { generatedStack } from './generate';
@@ -33,7 +38,7 @@ async function main(): Promise<void> {
     pulumi.runtime.setAllConfig({ 'aws:region': config.region }, []);
     await startOfflineRuntime({ project: 'berth', stack: config.stack, region: config.region, stackOutputs: { [config.registryStack]: offlineRegistryOutputs(config) } });
     for (const resource of custom) {
-      new RawResource(resource.type, `${resource.name}:${resource.type}`, resource.inputs as pulumi.Inputs);
+      declareRaw(resource.type, `${resource.name}:${resource.type}`, resource.inputs);
     }
     await settle();
     elapsed = performance.now() - start;
@@ -46,8 +51,40 @@ async function main(): Promise<void> {
   );
 }
 
-/** A resource declared directly, with no component logic around it. */
-class RawResource extends pulumi.CustomResource {}
+type ResourceClass = new (name: string, args: any, opts?: pulumi.CustomResourceOptions) => pulumi.CustomResource;
+
+/**
+ * The provider classes the stack uses, so the baseline pays what a hand-written
+ * program pays per resource (each typed class sets up all its output properties).
+ */
+const RESOURCE_CLASSES: Record<string, ResourceClass> = {
+  'aws:cloudwatch/logGroup:LogGroup': aws.cloudwatch.LogGroup,
+  'aws:cloudwatch/metricAlarm:MetricAlarm': aws.cloudwatch.MetricAlarm,
+  'aws:ebs/volume:Volume': aws.ebs.Volume,
+  'aws:ec2/instance:Instance': aws.ec2.Instance,
+  'aws:ec2/securityGroup:SecurityGroup': aws.ec2.SecurityGroup,
+  'aws:ec2/volumeAttachment:VolumeAttachment': aws.ec2.VolumeAttachment,
+  'aws:iam/instanceProfile:InstanceProfile': aws.iam.InstanceProfile,
+  'aws:iam/role:Role': aws.iam.Role,
+  'aws:iam/rolePolicy:RolePolicy': aws.iam.RolePolicy,
+  'aws:iam/rolePolicyAttachment:RolePolicyAttachment': aws.iam.RolePolicyAttachment,
+  'aws:sns/topic:Topic': aws.sns.Topic,
+  'aws:sns/topicSubscription:TopicSubscription': aws.sns.TopicSubscription,
+  'command:remote:Command': command.remote.Command,
+  'command:remote:CopyToRemote': command.remote.CopyToRemote,
+};
+
+/** A resource of a type the table above lacks, declared generically. */
+class GenericResource extends pulumi.CustomResource {}
+
+function declareRaw(type: string, name: string, inputs: Record<string, unknown>): void {
+  const Class = RESOURCE_CLASSES[type];
+  if (Class) {
+    new Class(name, inputs);
+  } else if (type !== 'pulumi:pulumi:StackReference') {
+    new GenericResource(type, name, inputs as pulumi.Inputs);
+  }
+}
 
 function isComponent(type: string): boolean {
   return type.startsWith('berth:');

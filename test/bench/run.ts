@@ -10,6 +10,7 @@
  */
 import { spawnSync } from 'child_process';
 import * as path from 'path';
+import { printAgentSwap } from './agent-swap';
 
 const SERVICES = Number(process.env.BERTH_BENCH_SERVICES ?? 100);
 const HOSTS = Number(process.env.BERTH_BENCH_HOSTS ?? 10);
@@ -61,6 +62,13 @@ async function main(): Promise<void> {
   console.log(row(stack.components));
   console.log(row(stack.raw));
   console.log(`component overhead: ${stack.timeRatio.toFixed(2)}x time per resource, ${stack.memoryRatio.toFixed(2)}x peak memory (goal: under 1.5x)`);
+  console.log('');
+  if (process.env.BERTH_BENCH_SKIP_AGENT === '1') {
+    console.log('Agent swap: skipped (BERTH_BENCH_SKIP_AGENT=1)');
+    return;
+  }
+  await printAgentSwap();
+  console.log('(goal: agent overhead under 1.5x the plain baseline)');
 }
 
 main().catch((error) => {
