@@ -7,11 +7,18 @@
  * secret shown as "[secret]" and resources in a stable order. Invalid config:
  * the validation messages on stderr, nothing on stdout, exit 1.
  */
+import * as fs from 'fs';
+import * as path from 'path';
 import * as pulumi from '@pulumi/pulumi';
+import * as YAML from 'yaml';
 import { gunzipSync } from 'zlib';
 import { ConfigError, readStackFile, StackConfig, toRuntimeConfig, validateStackConfig, ValidateOptions } from './config';
 import { OFFLINE_ACCOUNT_ID, RecordedResource, SECRET_MARKER, settle, startOfflineRuntime } from './offline';
 import { declareStack } from './stack';
+import { declareRegistry, parseRegistrySettings, REGISTRY_PROJECT, REGISTRY_ROOT, REGISTRY_STACK } from './registry/program';
+
+/** `synth registry` evaluates the registry project's stack instead of an environment. */
+export const REGISTRY_SYNTH_NAME = 'registry';
 import { ecrRegistryOutputs, RegistryStackOutputs } from '../components/registry/contract';
 
 export interface SynthResult {
@@ -33,8 +40,32 @@ export function offlineRegistryOutputs(config: StackConfig): RegistryStackOutput
   return { ...ecrRegistryOutputs({ accountId: OFFLINE_ACCOUNT_ID, region: config.region, services: config.services.map((service) => service.name) }) };
 }
 
+/**
+ * The registry project's one stack (`stacks/registry`, stack `shared`), under
+ * mocks: what `pulumi up` there would declare.
+ */
+export async function synthRegistry(): Promise<SynthResult> {
+  const file = path.join(REGISTRY_ROOT, `Pulumi.${REGISTRY_STACK}.yaml`);
+  const document = YAML.parse(fs.readFileSync(file, 'utf8')) as { config?: Record<string, unknown> };
+  const rawConfig = document.config ?? {};
+  let settings;
+  try {
+    settings = parseRegistrySettings(REGISTRY_STACK, rawConfig);
+  } catch (error) {
+    throw new ConfigError((error as Error).message.split('\n'));
+  }
+  pulumi.runtime.setAllConfig(toRuntimeConfig(rawConfig), []);
+  const runtime = await startOfflineRuntime({ project: REGISTRY_PROJECT, stack: REGISTRY_STACK, region: String(rawConfig['aws:region'] ?? 'eu-west-1') });
+  declareRegistry(settings);
+  await settle();
+  return { stack: `${REGISTRY_PROJECT}/${REGISTRY_STACK}`, resources: runtime.sortedResources() };
+}
+
 /** Evaluates one stack under mocks and returns every resource it declares. */
 export async function synthStack(stack: string, options: SynthOptions = {}): Promise<SynthResult> {
+  if (stack === REGISTRY_SYNTH_NAME) {
+    return synthRegistry();
+  }
   const file = readStackFile(stack, options.root);
   const config = validateStackConfig(stack, file.config, options);
   return synthConfig(config, file.config);
@@ -144,6 +175,12 @@ const MARKDOWN_SECTIONS: MarkdownSection[] = [
     rows: (r) => [[r.name, `${r.inputs.namespace}/${r.inputs.metricName}`, r.inputs.threshold, JSON.stringify(r.inputs.dimensions)]],
   },
   {
+    type: 'aws:ecr/repository:Repository',
+    title: 'Image repositories',
+    columns: ['repository', 'scan on push', 'encryption', 'tags'],
+    rows: (r) => [[r.inputs.name, (r.inputs.imageScanningConfiguration as any)?.scanOnPush ? 'yes' : 'no', (r.inputs.encryptionConfigurations as any)?.[0]?.encryptionType, r.inputs.imageTagMutability]],
+  },
+  {
     type: 'aws:cloudwatch/logGroup:LogGroup',
     title: 'Log groups',
     columns: ['log group', 'retention (days)'],
@@ -182,7 +219,7 @@ export function parseSynthArgs(argv: string[]): { stack: string; format: 'json' 
 
 export class UsageError extends Error {}
 
-const USAGE = 'usage: npm run --silent synth -- <dev|test|stage|prod> [--format json|markdown] [--root <folder with Pulumi.<stack>.yaml>]';
+const USAGE = 'usage: npm run --silent synth -- <dev|test|stage|prod|registry> [--format json|markdown] [--root <folder with Pulumi.<stack>.yaml>]';
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'diff') {

@@ -47,6 +47,18 @@ describe('offline synth', () => {
     }
   });
 
+  it('synthesises the registry project: one scanned, encrypted repository per service plus the base, each with a lifecycle policy', async () => {
+    const result = await synthStack('registry');
+    expect(result.stack).toBe('berth-registry/shared');
+    const repositories = result.resources.filter((r) => r.type === 'aws:ecr/repository:Repository');
+    expect(repositories.map((r) => r.inputs.name)).toEqual(['berth/api-service', 'berth/auth-service', 'berth/base', 'berth/report-worker']);
+    for (const repository of repositories) {
+      expect(repository.inputs).toMatchObject({ imageScanningConfiguration: { scanOnPush: true }, encryptionConfigurations: [{ encryptionType: 'KMS' }], forceDelete: false });
+    }
+    expect(result.resources.filter((r) => r.type === 'aws:ecr/lifecyclePolicy:LifecyclePolicy')).toHaveLength(4);
+    expect(renderMarkdown(result)).toContain('| berth/auth-service | yes | KMS | MUTABLE |');
+  });
+
   it('reads the registry through a stack reference', async () => {
     const { resources } = await synthStack('prod');
     expect(resources.filter((resource) => resource.type === 'pulumi:pulumi:StackReference')).toEqual([
