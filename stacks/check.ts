@@ -1,5 +1,9 @@
 /**
- * `npm run check [-- --root <dir>]`: the offline guardrails a pull request must pass.
+ * `npm run check [-- --root <dir>] [--base <git-ref>]`: the offline guardrails a pull request must pass.
+ *
+ * With `--base` (CI passes the pull request's target branch), only versions of
+ * a source file committed on that branch count as having run: a change cannot
+ * vouch for itself by writing the same new digest into test and stage.
  *
  * - every stack file parses and validates (the same validation `pulumi up` runs);
  * - the promotion chain holds: each digest in Pulumi.stage.yaml was in
@@ -12,7 +16,19 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { ConfigError, ENVIRONMENTS, EnvironmentName, PROJECT_ROOT, readStackFile, stackFileName, validateStackConfig } from './config';
 import { checkPromotionChain, countPinned, imagesOf, PROMOTION_STEPS, StackImagesHistory } from './review/chain';
-import { fileHistory, gitLocation, isShallow } from './review/git';
+import { fileHistory, GitError, gitLocation, isShallow, resolveCommit } from './review/git';
+
+function resolvesToCommit(root: string, ref: string): boolean {
+  try {
+    resolveCommit(root, ref);
+    return true;
+  } catch (error) {
+    if (error instanceof GitError) {
+      return false;
+    }
+    throw error;
+  }
+}
 
 export interface CheckReport {
   errors: string[];
@@ -20,7 +36,7 @@ export interface CheckReport {
   summary: string;
 }
 
-export function runChecks(root: string = PROJECT_ROOT): CheckReport {
+export function runChecks(root: string = PROJECT_ROOT, base?: string): CheckReport {
   const errors: string[] = [];
   const notes: string[] = [];
   for (const stack of ENVIRONMENTS) {
@@ -39,6 +55,10 @@ export function runChecks(root: string = PROJECT_ROOT): CheckReport {
   if (!inGit) {
     notes.push(`${root} is not a git repository: the promotion chain is checked against the current files only`);
   }
+  if (base !== undefined && (!inGit || !resolvesToCommit(root, base))) {
+    errors.push(`check: --base ${base}: no such git ref in ${root}`);
+    return { errors, notes, summary: '' };
+  }
   const histories: Partial<Record<EnvironmentName, StackImagesHistory>> = {};
   const commits: string[] = [];
   for (const env of ['test', 'stage', 'prod'] as const) {
@@ -49,10 +69,10 @@ export function runChecks(root: string = PROJECT_ROOT): CheckReport {
       // Missing or malformed: already reported above, and no chain can be read from it.
       continue;
     }
-    const versions = inGit ? fileHistory(root, file) : [];
+    const versions = inGit ? fileHistory(root, file, base ?? 'HEAD') : [];
     // An old version that no longer parses tells nothing about digests; skip it.
     const past = versions.map((version) => imagesOf(version.content)).filter((images): images is Record<string, string> => images !== undefined);
-    histories[env] = { current, past };
+    histories[env] = { current, past, currentHasRun: base === undefined };
     commits.push(`${file} ${versions.length} commit(s)`);
   }
   const violations = checkPromotionChain(histories);
@@ -72,15 +92,22 @@ export function runChecks(root: string = PROJECT_ROOT): CheckReport {
 
 function main(argv: string[]): number {
   let root = PROJECT_ROOT;
+  let base: string | undefined;
   for (let index = 0; index < argv.length; index++) {
     if (argv[index] === '--root' && argv[index + 1]) {
       root = path.resolve(argv[++index]);
+    } else if (argv[index] === '--base' && argv[index + 1]) {
+      base = argv[++index];
     } else {
-      process.stderr.write(`check: unknown argument ${argv[index]}\nusage: npm run check [-- --root <dir>]\n`);
+      process.stderr.write(`check: unknown argument ${argv[index]}\nusage: npm run check [-- --root <dir>] [--base <git-ref>]\n`);
       return 2;
     }
   }
-  const report = runChecks(root);
+  if (!fs.existsSync(root)) {
+    process.stderr.write(`check: --root ${root}: no such folder\n`);
+    return 2;
+  }
+  const report = runChecks(root, base);
   for (const note of report.notes) {
     process.stderr.write(`check: note: ${note}\n`);
   }

@@ -23,6 +23,12 @@ export type StackImages = Record<string, string>;
 export interface StackImagesHistory {
   current: StackImages;
   past: StackImages[];
+  /**
+   * Whether `current` counts as having run. Not when checking a pull request against its
+   * base: a digest the same change writes into both test and stage never ran in test.
+   * @default true
+   */
+  currentHasRun?: boolean;
 }
 
 export interface ChainViolation {
@@ -66,7 +72,7 @@ function digestOf(image: string): string | undefined {
 /** Every digest a service ever ran in one environment. */
 function digestsEverRun(history: StackImagesHistory, service: string): Set<string> {
   const digests = new Set<string>();
-  for (const images of [history.current, ...history.past]) {
+  for (const images of [...(history.currentHasRun === false ? [] : [history.current]), ...history.past]) {
     const digest = images[service] === undefined ? undefined : digestOf(images[service]);
     if (digest) {
       digests.add(digest);

@@ -76,8 +76,9 @@ export interface FileVersion {
  * (`git rev-list HEAD -- file`, then `git show <rev>:file`). Empty outside a
  * repository or before the first commit.
  */
-export function fileHistory(dir: string, file: string): FileVersion[] {
-  const list = git(dir, ['rev-list', 'HEAD', '--', file]);
+/** Every committed version of `file` reachable from `ref`, newest first. */
+export function fileHistory(dir: string, file: string, ref = 'HEAD'): FileVersion[] {
+  const list = git(dir, ['rev-list', ref, '--', file]);
   if (list.status !== 0) {
     return [];
   }

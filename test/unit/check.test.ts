@@ -73,6 +73,13 @@ describe('promotion chain over synthetic histories', () => {
     ).toEqual([]);
   });
 
+  it('counts the working tree of the source file only when asked to', () => {
+    const stage = { 'auth-service': image('auth-service', 'f6') };
+    const test = { current: stage, past: [{ 'auth-service': image('auth-service', 'c3') }] };
+    expect(checkPromotionChain({ test, stage: history(stage) })).toEqual([]);
+    expect(checkPromotionChain({ test: { ...test, currentHasRun: false }, stage: history(stage) }).map((v) => v.missingFrom)).toEqual(['test']);
+  });
+
   it('ignores images by tag', () => {
     expect(checkPromotionChain({ test: history({}), stage: history({ 'api-service': 'berth/api-service:main' }) })).toEqual([]);
   });
@@ -154,6 +161,29 @@ describe('npm run check', () => {
       } finally {
         setDigest('prod', 'auth-service', 'c3');
       }
+    });
+
+    it('does not let a change vouch for itself: against its base, a digest new to both test and stage fails', () => {
+      const base = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: repo, encoding: 'utf8' }).stdout.trim();
+      setDigest('test', 'auth-service', 'f6');
+      setDigest('stage', 'auth-service', 'f6');
+      try {
+        // Without a base the working tree's test file counts, so the chain looks whole...
+        expect(runCheck(repo).status).toBe(0);
+        // ...but against the branch it targets, f6 never ran in test.
+        const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), path.join(PROJECT_ROOT, 'stacks', 'check.ts'), '--root', repo, '--base', base], { encoding: 'utf8' });
+        expect(result.status).toBe(1);
+        expect(result.stderr).toContain(`auth-service runs ${digest('f6')} in stage, but that digest was never in Pulumi.test.yaml; missing step: test -> stage`);
+      } finally {
+        setDigest('test', 'auth-service', 'e5');
+        setDigest('stage', 'auth-service', 'c3');
+      }
+    });
+
+    it('refuses a base that is not a git ref', () => {
+      const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), path.join(PROJECT_ROOT, 'stacks', 'check.ts'), '--root', repo, '--base', 'no-such-branch'], { encoding: 'utf8' });
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain('check: --base no-such-branch: no such git ref in');
     });
 
     it('names the file and line of malformed YAML', () => {
