@@ -156,7 +156,8 @@ export interface DockerHostGroupArgs {
   /** How deploys reach the hosts. Without it the group declares no host-side steps. */
   ssh?: HostSshArgs;
   /**
-   * The host agent script installed on every host (at boot, and again whenever it changes).
+   * The host agent script installed on every host: over SSH by the readiness step (again
+   * whenever it changes) when `ssh` is set, otherwise from user data at first boot.
    * @default none: hosts run no agent
    */
   agentScript?: string;
@@ -259,7 +260,9 @@ export class DockerHostGroup extends pulumi.ComponentResource {
           pruneSchedule: args.pruneSchedule ?? 'daily',
           dataVolume: { volumeId, deviceName: DATA_DEVICE_NAME },
           serviceDirectories: args.serviceDirectories ?? [],
-          agentScript: args.agentScript,
+          // With SSH the readiness step installs (and later updates) the agent; user data
+          // carries it only for groups deployed some other way, and stays under 16 KiB.
+          agentScript: args.ssh ? undefined : args.agentScript,
         }),
       ).apply(gzipUserDataBase64);
       const [instanceArgs, instanceOpts] = applyTransform(
@@ -430,8 +433,10 @@ export class DockerHostGroup extends pulumi.ComponentResource {
     const waitScript = readHostScript('berth-host-ready');
     let upload: pulumi.Resource | undefined;
     let agentPath = '';
+    let agentDigest = '';
     if (agentScript !== undefined) {
-      const hash = createHash('sha256').update(agentScript).digest('hex').slice(0, 16);
+      agentDigest = createHash('sha256').update(agentScript).digest('hex');
+      const hash = agentDigest.slice(0, 16);
       agentPath = `/tmp/berth-agent.${hash}`;
       upload = new command.remote.CopyToRemote(
         `${hostName}-agent`,
@@ -439,7 +444,8 @@ export class DockerHostGroup extends pulumi.ComponentResource {
         { parent: this },
       );
     }
-    const run = `sudo bash -s -- --timeout ${READY_TIMEOUT_SECONDS}${agentPath ? ` --install-agent ${agentPath} ${HOST_PATHS.agent}` : ''}`;
+    // The upload is checked against its sha256 before it is installed as root.
+    const run = `sudo bash -s -- --timeout ${READY_TIMEOUT_SECONDS}${agentPath ? ` --install-agent ${agentPath} ${HOST_PATHS.agent} --agent-sha256 ${agentDigest}` : ''}`;
     return new command.remote.Command(
       `${hostName}-ready`,
       { connection, create: run, update: run, stdin: waitScript, triggers: [createHash('sha256').update(waitScript).digest('hex').slice(0, 16)] },

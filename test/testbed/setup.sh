@@ -7,14 +7,17 @@ set -euo pipefail
 
 readonly REGISTRY_ADDR="${BERTH_TEST_REGISTRY:-127.0.0.1:5000}"
 readonly STATE_DIR="${BERTH_TESTBED_DIR:-/var/tmp/berth-testbed}"
-readonly PACKAGES=(docker.io docker-registry busybox-static shellcheck jq systemd)
+readonly PACKAGES=(docker-registry busybox-static shellcheck jq systemd curl)
 
 log() { printf 'testbed: %s\n' "$*" >&2; }
 
 install_missing_packages() {
   local missing=()
   local pkg
-  for pkg in "${PACKAGES[@]}"; do
+  local -a wanted=("${PACKAGES[@]}")
+  # A machine that already has an engine (e.g. docker-ce) keeps it: docker.io would conflict.
+  command -v dockerd >/dev/null 2>&1 || wanted+=(docker.io)
+  for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   if ((${#missing[@]} == 0)); then

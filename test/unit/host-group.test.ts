@@ -80,6 +80,8 @@ describe('DockerHostGroup', () => {
     expect(userData).toContain(String(attachments[0].inputs.volumeId));
     expect(userData).toContain('prod/auth-service');
     expect(userData).not.toContain('PRIVATE KEY');
+    // With SSH the agent arrives through the readiness step, not user data.
+    expect(userData).not.toContain('echo agent');
   });
 
   it('retains data volumes only when asked, so deleting a host keeps its data', async () => {
@@ -150,7 +152,8 @@ describe('DockerHostGroup', () => {
     expect(String(copy.inputs.remotePath)).toMatch(/^\/tmp\/berth-agent\.[0-9a-f]{16}$/);
     const [ready] = ofType('command:remote:Command');
     expect(ready.name).toBe('app-1-ready');
-    expect(ready.inputs.create).toBe(`sudo bash -s -- --timeout 900 --install-agent ${copy.inputs.remotePath} /usr/local/bin/berth-agent`);
+    const digest = require('crypto').createHash('sha256').update('#!/usr/bin/env bash\necho agent\n').digest('hex');
+    expect(ready.inputs.create).toBe(`sudo bash -s -- --timeout 900 --install-agent ${copy.inputs.remotePath} /usr/local/bin/berth-agent --agent-sha256 ${digest}`);
     expect(String(ready.inputs.stdin)).toContain('berth-host-ready');
     expect(ready.inputs.connection).toBe('[secret]');
     const connection = await valueOf(result.hosts[0].connection!);
