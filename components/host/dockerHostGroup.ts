@@ -7,6 +7,7 @@ import { applyTransform, Transform } from '../common/transform';
 import { DISK_USED_PERCENT_METRIC, diskMetricPaths, diskUsedPercentDimensions, dockerLogGroupName, HostLoggingConfig } from './dockerConfig';
 import { DEFAULT_DATA_MOUNT_POINT, HOST_PATHS } from './paths';
 import { readHostScript } from './scripts';
+import { parseCidr } from './validate';
 import { gzipUserDataBase64, renderUserData } from './userData';
 
 /** How the deploy steps reach a host over SSH. The key is a Pulumi secret and never leaves encrypted state. */
@@ -313,20 +314,21 @@ export class DockerHostGroup extends pulumi.ComponentResource {
   }
 
   private securityGroup(name: string, args: DockerHostGroupArgs, project: string, tags: Record<string, string>): aws.ec2.SecurityGroup {
-    const sshSources = (args.adminCidrs ?? []).filter((cidr) => cidr !== '0.0.0.0/0');
-    if (sshSources.length !== (args.adminCidrs ?? []).length) {
-      throw new pulumi.ResourceError(`${name}: adminCidrs: SSH is never open to 0.0.0.0/0; name admin networks or a bastion security group`, this);
+    const admin = splitCidrs(name, 'adminCidrs', args.adminCidrs ?? [], this);
+    if (admin.any) {
+      throw new pulumi.ResourceError(`${name}: adminCidrs: SSH is never open to ${admin.any}; name admin networks or a bastion security group`, this);
     }
+    const service = splitCidrs(name, 'serviceIngressCidrs', args.serviceIngressCidrs ?? [], this);
     const ingress: aws.types.input.ec2.SecurityGroupIngress[] = [];
-    if (sshSources.length > 0) {
-      ingress.push({ description: 'SSH from admin networks', protocol: 'tcp', fromPort: 22, toPort: 22, cidrBlocks: [...sshSources].sort() });
+    if (admin.v4.length + admin.v6.length > 0) {
+      ingress.push({ description: 'SSH from admin networks', protocol: 'tcp', fromPort: 22, toPort: 22, ...cidrFields(admin) });
     }
     if (args.bastionSecurityGroupId) {
       ingress.push({ description: 'SSH from the bastion', protocol: 'tcp', fromPort: 22, toPort: 22, securityGroups: [args.bastionSecurityGroupId] });
     }
     for (const port of [...new Set(args.servicePorts ?? [])].sort((a, b) => a - b)) {
-      if ((args.serviceIngressCidrs ?? []).length > 0) {
-        ingress.push({ description: `service port ${port}`, protocol: 'tcp', fromPort: port, toPort: port, cidrBlocks: [...args.serviceIngressCidrs!].sort() });
+      if (service.v4.length + service.v6.length > 0) {
+        ingress.push({ description: `service port ${port}`, protocol: 'tcp', fromPort: port, toPort: port, ...cidrFields(service) });
       }
       if ((args.serviceIngressSecurityGroupIds ?? []).length > 0) {
         ingress.push({ description: `service port ${port} from load balancers`, protocol: 'tcp', fromPort: port, toPort: port, securityGroups: args.serviceIngressSecurityGroupIds });
@@ -452,6 +454,33 @@ export class DockerHostGroup extends pulumi.ComponentResource {
       { parent: this, dependsOn: upload ? [upload] : [] },
     );
   }
+}
+
+interface SplitCidrs {
+  v4: string[];
+  v6: string[];
+  /** The first CIDR that means the whole internet, if any. */
+  any?: string;
+}
+
+/** Sorts CIDRs into the IPv4 and IPv6 fields a security group rule has; refuses anything that is not a CIDR. */
+function splitCidrs(group: string, key: string, cidrs: string[], parent: pulumi.Resource): SplitCidrs {
+  const split: SplitCidrs = { v4: [], v6: [] };
+  for (const text of cidrs) {
+    const cidr = parseCidr(text);
+    if ('error' in cidr) {
+      throw new pulumi.ResourceError(`${group}: ${key}: ${cidr.error}`, parent);
+    }
+    (cidr.version === 4 ? split.v4 : split.v6).push(cidr.text);
+    split.any ??= cidr.isAnyAddress ? cidr.text : undefined;
+  }
+  split.v4.sort();
+  split.v6.sort();
+  return split;
+}
+
+function cidrFields(split: SplitCidrs): Pick<aws.types.input.ec2.SecurityGroupIngress, 'cidrBlocks' | 'ipv6CidrBlocks'> {
+  return { ...(split.v4.length ? { cidrBlocks: split.v4 } : {}), ...(split.v6.length ? { ipv6CidrBlocks: split.v6 } : {}) };
 }
 
 /** The daemon's awslogs group follows the project name, like the role's log-group scope. */

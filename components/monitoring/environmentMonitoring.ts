@@ -1,5 +1,6 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
+import { createHash } from 'crypto';
 import { berthTags, envName } from '../common/naming';
 import { applyTransform, Transform } from '../common/transform';
 import { dockerLogGroupName } from '../host/dockerConfig';
@@ -48,15 +49,31 @@ export class EnvironmentMonitoring extends pulumi.ComponentResource {
     super('berth:monitoring:EnvironmentMonitoring', name, {}, opts);
     const project = args.project ?? 'berth';
     const tags = berthTags(project, args.env);
+    // CloudWatch alarms cannot publish to a topic under the AWS-managed SNS key: the
+    // topic gets a key of its own whose policy lets CloudWatch use it.
+    const identity = aws.getCallerIdentityOutput({}, { parent: this });
+    const key = new aws.kms.Key(
+      `${name}-alarms`,
+      {
+        description: `Berth ${args.env} alarm topic`,
+        enableKeyRotation: true,
+        deletionWindowInDays: 30,
+        policy: identity.accountId.apply((accountId) => alarmTopicKeyPolicy(accountId)),
+        tags,
+      },
+      { parent: this },
+    );
     const [topicArgs, topicOpts] = applyTransform(
       args.transform?.topic,
       `${name}-alarms`,
-      { name: envName(project, args.env, 'alarms'), kmsMasterKeyId: 'alias/aws/sns', tags },
+      { name: envName(project, args.env, 'alarms'), kmsMasterKeyId: key.arn, tags },
       { parent: this },
     );
     const topic = new aws.sns.Topic(`${name}-alarms`, topicArgs, topicOpts);
     for (const email of [...new Set(args.emails ?? [])].sort()) {
-      new aws.sns.TopicSubscription(`${name}-alarms-${email.replace(/[^a-zA-Z0-9]+/g, '-')}`, { topic: topic.arn, protocol: 'email', endpoint: email }, { parent: this });
+      // The address's hash keeps names unique where punctuation alone differs (a.b@ vs a-b@).
+      const suffix = createHash('sha256').update(email).digest('hex').slice(0, 8);
+      new aws.sns.TopicSubscription(`${name}-alarms-${email.split('@')[0].replace(/[^a-zA-Z0-9]+/g, '-')}-${suffix}`, { topic: topic.arn, protocol: 'email', endpoint: email }, { parent: this });
     }
     if (args.dockerLogs) {
       const [groupArgs, groupOpts] = applyTransform(
@@ -70,4 +87,21 @@ export class EnvironmentMonitoring extends pulumi.ComponentResource {
     this.alarmTopicArn = topic.arn;
     this.registerOutputs({ alarmTopicArn: this.alarmTopicArn });
   }
+}
+
+/** The alarm topic key's policy: the account administers it, CloudWatch and SNS may use it. */
+export function alarmTopicKeyPolicy(accountId: string): string {
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      { Sid: 'AccountAdministers', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${accountId}:root` }, Action: 'kms:*', Resource: '*' },
+      {
+        Sid: 'CloudWatchPublishesAlarms',
+        Effect: 'Allow',
+        Principal: { Service: 'cloudwatch.amazonaws.com' },
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        Resource: '*',
+      },
+    ],
+  });
 }

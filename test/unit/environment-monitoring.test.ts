@@ -1,18 +1,24 @@
-import { EnvironmentMonitoring } from '../../components/monitoring/environmentMonitoring';
+import { alarmTopicKeyPolicy, EnvironmentMonitoring } from '../../components/monitoring/environmentMonitoring';
 import { evaluate, valueOf } from '../support/pulumi';
 
 describe('EnvironmentMonitoring', () => {
-  it('creates one encrypted alarm topic per environment with its e-mail subscribers, in a stable order', async () => {
-    const { ofType, one, result } = await evaluate(() => new EnvironmentMonitoring('prod', { env: 'prod', emails: ['b@example.com', 'a@example.com', 'b@example.com'] }));
+  it('creates one alarm topic per environment, encrypted with a key CloudWatch may use, with its e-mail subscribers in a stable order', async () => {
+    const { ofType, one, result } = await evaluate(() => new EnvironmentMonitoring('prod', { env: 'prod', emails: ['b@example.com', 'a.b@example.com', 'a-b@example.com', 'b@example.com'] }));
+    const key = one('aws:kms/key:Key', 'prod-alarms');
+    expect(key.inputs).toMatchObject({ enableKeyRotation: true, policy: alarmTopicKeyPolicy('123456789012') });
+    expect(JSON.parse(String(key.inputs.policy)).Statement[1].Principal).toEqual({ Service: 'cloudwatch.amazonaws.com' });
     expect(one('aws:sns/topic:Topic', 'prod-alarms').inputs).toEqual({
-      kmsMasterKeyId: 'alias/aws/sns',
+      kmsMasterKeyId: expect.stringMatching(/^arn:aws:kms:eu-west-1:123456789012:/),
       name: 'berth-prod-alarms',
       tags: { 'berth:env': 'prod', 'berth:project': 'berth' },
     });
-    expect(ofType('aws:sns/topicSubscription:TopicSubscription').map((s) => [s.name, s.inputs.endpoint, s.inputs.protocol, s.parent])).toEqual([
-      ['prod-alarms-a-example-com', 'a@example.com', 'email', 'prod'],
-      ['prod-alarms-b-example-com', 'b@example.com', 'email', 'prod'],
-    ]);
+    expect(ofType('aws:sns/topicSubscription:TopicSubscription').map((s) => [s.name, s.inputs.endpoint, s.inputs.protocol, s.parent])).toEqual(
+      [
+        ['prod-alarms-a-b-29728d50', 'a-b@example.com', 'email', 'prod'],
+        ['prod-alarms-a-b-a6f1bad1', 'a.b@example.com', 'email', 'prod'],
+        ['prod-alarms-b-e8f39b3e', 'b@example.com', 'email', 'prod'],
+      ].sort((x, y) => (x[0] < y[0] ? -1 : 1)),
+    );
     expect(ofType('aws:cloudwatch/logGroup:LogGroup')).toEqual([]);
     await expect(valueOf(result.alarmTopicArn)).resolves.toMatch(/^arn:aws:sns:eu-west-1:123456789012:/);
   });

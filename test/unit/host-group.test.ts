@@ -110,8 +110,16 @@ describe('DockerHostGroup', () => {
     expect(rules).not.toContain('0.0.0.0/0');
   });
 
-  it('refuses SSH from 0.0.0.0/0', async () => {
+  it('refuses SSH from anywhere, IPv4 or IPv6', async () => {
     await expect(evaluate(() => new DockerHostGroup('app', groupArgs({ adminCidrs: ['0.0.0.0/0'] })))).rejects.toThrow(/SSH is never open to 0.0.0.0\/0/);
+    await expect(evaluate(() => new DockerHostGroup('app', groupArgs({ adminCidrs: ['10.0.0.0/8', '::/0'] })))).rejects.toThrow(/SSH is never open to ::\/0/);
+  });
+
+  it('puts IPv6 networks in the IPv6 field of a rule', async () => {
+    const { one } = await evaluate(() => new DockerHostGroup('app', groupArgs({ count: 1, adminCidrs: ['2001:db8::/32', '10.20.0.0/16'], servicePorts: [] })));
+    expect(one('aws:ec2/securityGroup:SecurityGroup', 'app-hosts').inputs.ingress).toEqual([
+      { cidrBlocks: ['10.20.0.0/16'], description: 'SSH from admin networks', fromPort: 22, ipv6CidrBlocks: ['2001:db8::/32'], protocol: 'tcp', toPort: 22 },
+    ]);
   });
 
   it('scopes the instance role to the project repositories, the environment log groups and the Berth metric namespace', async () => {
