@@ -9,6 +9,7 @@ import * as path from 'path';
 import * as YAML from 'yaml';
 import { z } from 'zod';
 import { parseImageRef } from '../components/common/image';
+import { SECRET_MASK } from '../components/common/secret';
 import { isInstanceType, isSystemdCalendar, parseCidr } from '../components/host/validate';
 import { catalogue as defaultCatalogue, CatalogueService } from './catalogue';
 
@@ -404,11 +405,8 @@ function sortKeys<T>(record: Record<string, T>): Record<string, T> {
 export interface StackFile {
   path: string;
   config: Record<string, unknown>;
-  /** Keys whose value is a Pulumi secret (`secure:`) in the file. */
-  secureKeys: string[];
 }
 
-export const SECRET_PLACEHOLDER = '[secret]';
 
 /** Reads `Pulumi.<stack>.yaml` from the project root; errors name the file and line. */
 export function readStackFile(stack: string, root: string = PROJECT_ROOT): StackFile {
@@ -426,11 +424,9 @@ export function readStackFile(stack: string, root: string = PROJECT_ROOT): Stack
   }
   const content = document.toJS() as unknown;
   const config = isRecord(content) && isRecord(content.config) ? content.config : {};
-  const secureKeys: string[] = [];
   const unwrap = (key: string, value: unknown): unknown => {
     if (isRecord(value) && Object.keys(value).length === 1 && typeof value.secure === 'string') {
-      secureKeys.push(key);
-      return SECRET_PLACEHOLDER;
+      return SECRET_MASK;
     }
     if (Array.isArray(value)) {
       return value.map((item) => unwrap(key, item));
@@ -443,7 +439,6 @@ export function readStackFile(stack: string, root: string = PROJECT_ROOT): Stack
   return {
     path: filePath,
     config: Object.fromEntries(Object.entries(config).map(([key, value]) => [key, unwrap(key, value)])),
-    secureKeys: [...new Set(secureKeys)].sort(),
   };
 }
 

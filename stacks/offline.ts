@@ -14,7 +14,7 @@ import * as settings from '@pulumi/pulumi/runtime/settings';
 export const OFFLINE_ACCOUNT_ID = '123456789012';
 export const OFFLINE_AMI_ID = 'ami-0a1b2c3d4e5f60718';
 const PROJECT_ROOT = path.resolve(__dirname, '..');
-export const SECRET_MARKER = '[secret]';
+import { SECRET_MASK } from '../components/common/secret';
 export const UNKNOWN_MARKER = '[unknown]';
 
 export interface RecordedResource {
@@ -220,7 +220,7 @@ function decodeWire(value: unknown): unknown {
     const object = value as Record<string, unknown>;
     const sig = object[rpc.specialSigKey];
     if (sig === rpc.specialSecretSig) {
-      return SECRET_MARKER;
+      return SECRET_MASK;
     }
     if (sig === rpc.specialResourceSig) {
       const urn = String(object.urn);

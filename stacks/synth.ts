@@ -13,7 +13,7 @@ import * as pulumi from '@pulumi/pulumi';
 import * as YAML from 'yaml';
 import { gunzipSync } from 'zlib';
 import { ConfigError, readStackFile, StackConfig, toRuntimeConfig, validateStackConfig, ValidateOptions } from './config';
-import { OFFLINE_ACCOUNT_ID, RecordedResource, SECRET_MARKER, settle, startOfflineRuntime } from './offline';
+import { OFFLINE_ACCOUNT_ID, RecordedResource, settle, startOfflineRuntime } from './offline';
 import { declareStack } from './stack';
 import { declareRegistry, parseRegistrySettings, REGISTRY_PROJECT, REGISTRY_ROOT, REGISTRY_STACK } from './registry/program';
 
@@ -56,8 +56,7 @@ export async function synthRegistry(): Promise<SynthResult> {
   }
   pulumi.runtime.setAllConfig(toRuntimeConfig(rawConfig), []);
   const runtime = await startOfflineRuntime({ project: REGISTRY_PROJECT, stack: REGISTRY_STACK, region: String(rawConfig['aws:region'] ?? 'eu-west-1') });
-  declareRegistry(settings);
-  await settle();
+  await evaluateProgram(() => declareRegistry(settings));
   return { stack: `${REGISTRY_PROJECT}/${REGISTRY_STACK}`, resources: runtime.sortedResources() };
 }
 
@@ -71,6 +70,14 @@ export async function synthStack(stack: string, options: SynthOptions = {}): Pro
   return synthConfig(config, file.config);
 }
 
+/**
+ * The value a secret has offline. It must never appear in synth output: every
+ * place a secret reaches shows the mask instead, which the tests check.
+ */
+export function offlineSecretValue(key: string): string {
+  return `berth-offline-secret-value:${key}`;
+}
+
 /** Evaluates an already validated config; `rawConfig` is handed to providers as stack config. */
 export async function synthConfig(config: StackConfig, rawConfig: Record<string, unknown>): Promise<SynthResult> {
   pulumi.runtime.setAllConfig(toRuntimeConfig(rawConfig), []);
@@ -80,13 +87,46 @@ export async function synthConfig(config: StackConfig, rawConfig: Record<string,
     region: config.region,
     stackOutputs: { [config.registryStack]: offlineRegistryOutputs(config) },
   });
-  // Secrets are never available offline; the program sees placeholders that stay secret.
-  declareStack(config, {
-    sshPrivateKey: pulumi.secret(SECRET_MARKER),
-    secrets: pulumi.secret(Object.fromEntries(config.secretKeys.map((key) => [key, SECRET_MARKER]))),
-  });
-  await settle();
+  await evaluateProgram(() =>
+    // Secrets are never available offline; the program sees placeholders that stay secret.
+    declareStack(config, {
+      sshPrivateKey: pulumi.secret(offlineSecretValue('sshPrivateKey')),
+      secrets: pulumi.secret(Object.fromEntries(config.secretKeys.map((key) => [key, offlineSecretValue(`secrets.${key}`)]))),
+    }),
+  );
   return { stack: config.stack, resources: runtime.sortedResources() };
+}
+
+/** A program that failed while the offline runtime evaluated it; the message says what failed. */
+export class ProgramError extends Error {}
+
+/**
+ * Runs a program and waits for every registration. An error thrown inside an
+ * apply surfaces as an unhandled rejection, not from the call: collect those
+ * and fail with their messages instead of a crash.
+ */
+async function evaluateProgram(declare: () => unknown): Promise<void> {
+  const failures: unknown[] = [];
+  let failed!: () => void;
+  // A failed registration never completes, so waiting for all of them would hang: stop at the first failure.
+  const firstFailure = new Promise<void>((resolve) => (failed = resolve));
+  const onRejection = (reason: unknown) => {
+    failures.push(reason);
+    failed();
+  };
+  process.on('unhandledRejection', onRejection);
+  try {
+    declare();
+    await Promise.race([settle(), firstFailure]);
+    // Rejections are reported on the next turn of the event loop.
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('unhandledRejection', onRejection);
+  }
+  if (failures.length > 0) {
+    const messages = [...new Set(failures.map((failure) => (failure instanceof Error ? failure.message : String(failure))))];
+    throw new ProgramError(`the program failed while declaring resources:\n${messages.join('\n')}`);
+  }
 }
 
 /** A reviewer's summary: one table per kind of thing a stack runs. */
@@ -241,6 +281,10 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`synth: invalid configuration\n${error.message}\n`);
+      return 1;
+    }
+    if (error instanceof ProgramError) {
+      process.stderr.write(`synth: ${error.message}\n`);
       return 1;
     }
     throw error;

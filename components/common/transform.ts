@@ -2,7 +2,7 @@ import * as pulumi from '@pulumi/pulumi';
 
 /**
  * A hook that adjusts one underlying resource's args and options before it is
- * created, SST style: mutate `args`/`opts` in place.
+ * created: mutate `args`/`opts` in place.
  *
  * @example
  * ```ts

@@ -3,6 +3,7 @@ import * as command from '@pulumi/command';
 import * as fs from 'fs';
 import * as pulumi from '@pulumi/pulumi';
 import { berthTags, serviceLogGroupName } from '../common/naming';
+import { SECRET_MASK } from '../common/secret';
 import { applyTransform, Transform } from '../common/transform';
 import type { DockerHost } from '../host/dockerHostGroup';
 import { DEFAULT_DATA_MOUNT_POINT, HOST_PATHS } from '../host/paths';
@@ -212,7 +213,7 @@ export class ContainerService extends pulumi.ComponentResource {
 }
 
 function maskValues(values: Record<string, string> | undefined): Record<string, string> | undefined {
-  return values && Object.fromEntries(Object.keys(values).map((key) => [key, '[secret]']));
+  return values && Object.fromEntries(Object.keys(values).map((key) => [key, SECRET_MASK]));
 }
 
 export interface ServiceSpecInput {

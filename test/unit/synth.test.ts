@@ -25,9 +25,11 @@ describe('offline synth', () => {
   });
 
   it('never shows a secret value: SSH keys and secret environment stay "[secret]"', async () => {
+    for (const stack of ENVIRONMENTS) {
+      // Offline secrets have a known value; it must not surface anywhere.
+      expect(JSON.stringify(await synthStack(stack))).not.toContain('berth-offline-secret-value');
+    }
     const result = await synthStack('prod');
-    const text = JSON.stringify(result);
-    expect(text).not.toMatch(/PRIVATE KEY/);
     const deploy = result.resources.find((r) => r.type === 'command:remote:Command' && r.name === 'auth-service-app-1')!;
     expect(deploy.inputs.connection).toBe('[secret]');
     expect(deploy.inputs.stdin).toBe('[secret]');
@@ -99,6 +101,14 @@ describe('offline synth', () => {
       'synth: invalid configuration\nPulumi.prod.yaml: berth:services.auth-service.image: stage and prod need an image pinned by digest (repo@sha256:<64 hex>), got "auth-service:latest"\n',
     );
     fs.rmSync(root, { recursive: true });
+  });
+
+  it('reports an error thrown while declaring resources as a failure of the program, not a crash', () => {
+    const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), 'test/fixtures/synth-program-error.ts'], { cwd: PROJECT_ROOT, encoding: 'utf8', timeout: 120000 });
+    expect(result.status).toBe(1);
+    expect(result.stdout).toBe(
+      'ProgramError: the program failed while declaring resources:\nerror serializing property "userDataBase64": region: "mars-north-1x" is not an AWS region name such as eu-west-1\n',
+    );
   });
 
   it('refuses an unknown stack and bad arguments', () => {
