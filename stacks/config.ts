@@ -9,6 +9,7 @@ import * as path from 'path';
 import * as YAML from 'yaml';
 import { z } from 'zod';
 import { parseImageRef } from '../components/common/image';
+import { publishedHostPort } from '../components/common/ports';
 import { SECRET_MASK } from '../components/common/secret';
 import { isInstanceType, isSystemdCalendar, parseCidr } from '../components/host/validate';
 import { catalogue as defaultCatalogue, CatalogueService } from './catalogue';
@@ -278,7 +279,7 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
     }
   }
 
-  const portsByGroup = new Map<string, Map<string, string>>();
+  const portsByGroup = new Map<string, Map<number, string>>();
   for (const [serviceName, service] of Object.entries(services).sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (!isRecord(service)) {
       continue;
@@ -302,9 +303,12 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
         fail(`${key}.replicas`, `at most ${group.count}, the number of hosts in host group "${service.hostGroup}"; got ${service.replicas}`);
       }
       if (entry) {
-        const taken = portsByGroup.get(service.hostGroup) ?? new Map<string, string>();
+        const taken = portsByGroup.get(service.hostGroup) ?? new Map<number, string>();
         for (const port of entry.ports) {
-          const hostPort = port.split(':')[0];
+          const hostPort = publishedHostPort(port);
+          if (hostPort === undefined) {
+            continue;
+          }
           const holder = taken.get(hostPort);
           if (holder) {
             fail(`${key}.hostGroup`, `host port ${hostPort} on host group "${service.hostGroup}" is already published by ${holder}`);

@@ -27,3 +27,7 @@ const outputs = declareStack(config, {
 
 export const env = outputs.env;
 export const registryUrl = outputs.registryUrl;
+/** Instance ids by host group. */
+export const hosts = outputs.hosts;
+/** The pinned image each service runs. */
+export const images = outputs.images;

@@ -4,7 +4,9 @@
  * here; nothing in this file decides how a resource looks.
  */
 import * as pulumi from '@pulumi/pulumi';
+import { createHash } from 'crypto';
 import { parseImageRef } from '../components/common/image';
+import { publishedHostPort } from '../components/common/ports';
 import { DockerHostGroup } from '../components/host/dockerHostGroup';
 import { EnvironmentMonitoring } from '../components/monitoring/environmentMonitoring';
 import { RegistryStackOutputs } from '../components/registry/contract';
@@ -108,7 +110,7 @@ function declareHostGroup(
     publicIpReason: group.publicIpReason,
     adminCidrs: config.network.adminCidrs,
     bastionSecurityGroupId: config.network.bastionSecurityGroupId,
-    servicePorts: [...new Set(services.flatMap((service) => service.definition.ports.map(hostPortOf)))],
+    servicePorts: [...new Set(services.flatMap((service) => service.definition.ports.map(publishedHostPort)))].filter((port): port is number => port !== undefined),
     serviceIngressCidrs: config.network.serviceIngressCidrs,
     serviceIngressSecurityGroupIds: config.network.serviceIngressSecurityGroupIds,
     repositoryArns: shared.repositoryArns.apply((arns) => repositories.filter((name) => arns[name]).map((name) => arns[name])),
@@ -124,19 +126,14 @@ function declareHostGroup(
 
 /**
  * Which hosts of its group run a service: `replicas` consecutive hosts, starting
- * at an offset that spreads the group's services evenly, listed in host order
- * (the rollout order).
+ * at an offset taken from a hash of the service's name, listed in host order
+ * (the rollout order). The offset depends on nothing else, so adding or
+ * removing another service never moves this one.
  */
 export function placement(config: StackConfig, service: ServiceConfig): number[] {
   const group = config.hostGroups.find((candidate) => candidate.name === service.hostGroup)!;
-  const siblings = config.services.filter((candidate) => candidate.hostGroup === service.hostGroup);
-  const offset = siblings.findIndex((candidate) => candidate.name === service.name);
+  const offset = parseInt(createHash('sha256').update(service.name).digest('hex').slice(0, 8), 16) % group.count;
   return Array.from({ length: service.replicas }, (_, k) => (offset + k) % group.count).sort((a, b) => a - b);
-}
-
-function hostPortOf(publication: string): number {
-  const parts = publication.split('/')[0].split(':');
-  return Number(parts.length === 3 ? parts[1] : parts[0]);
 }
 
 function repositoryOf(image: string): string {
