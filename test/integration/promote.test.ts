@@ -10,9 +10,9 @@ import * as os from 'os';
 import * as path from 'path';
 import { runPromote } from '../../components/registry/promote';
 import { PROJECT_ROOT } from '../../stacks/config';
-import { buildImage, docker, pushImage, registryDigest, TEST_REGISTRY, uniqueName } from '../support/docker';
+import { buildImage, docker, pushImage, registryDigest, TEST_REGISTRY, TESTBED_DIR, uniqueName } from '../support/docker';
 
-const BLOB_DIR = '/var/tmp/berth-testbed/registry/docker/registry/v2/blobs/sha256';
+const BLOB_DIR = path.join(TESTBED_DIR, 'registry', 'docker', 'registry', 'v2', 'blobs', 'sha256');
 const C3 = `sha256:${'c3'.repeat(32)}`;
 
 function blobs(): Set<string> {

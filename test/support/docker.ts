@@ -9,6 +9,8 @@ import * as os from 'os';
 import * as path from 'path';
 
 export const TEST_REGISTRY = process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000';
+/** Where test/testbed/setup.sh keeps the engine's and the registry's state (same default as the script). */
+export const TESTBED_DIR = process.env.BERTH_TESTBED_DIR ?? '/var/tmp/berth-testbed';
 export const TEST_BASE_IMAGE = 'berth-test/busybox:latest';
 export const DIGEST_PATTERN = /^sha256:[0-9a-f]{64}$/;
 
