@@ -10,6 +10,7 @@ import * as YAML from 'yaml';
 import { z } from 'zod';
 import { parseImageRef } from '../components/common/image';
 import { publishedHostPort } from '../components/common/ports';
+import { sortedRecord, stackFileName } from '../components/common/records';
 import { SECRET_MASK } from '../components/common/secret';
 import { isInstanceType, isSystemdCalendar, parseCidr } from '../components/host/validate';
 import { catalogue as defaultCatalogue, CatalogueService } from './catalogue';
@@ -186,9 +187,7 @@ export class ConfigError extends Error {
   }
 }
 
-export function stackFileName(stack: string): string {
-  return `Pulumi.${stack}.yaml`;
-}
+export { stackFileName };
 
 export function isEnvironmentName(stack: string): stack is EnvironmentName {
   return (ENVIRONMENTS as readonly string[]).includes(stack);
@@ -367,8 +366,8 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
           replicas: service.replicas ?? data.hostGroups[service.hostGroup].count,
           configFile: service.configFile,
           configPath: path.join(configDir, serviceName, service.configFile),
-          environment: sortKeys(service.environment),
-          secretEnvironment: sortKeys(service.secretEnvironment),
+          environment: sortedRecord(service.environment),
+          secretEnvironment: sortedRecord(service.secretEnvironment),
         };
       }),
     logging: data.logging,
@@ -401,9 +400,6 @@ function isRecord(value: unknown): value is Record<string, any> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function sortKeys<T>(record: Record<string, T>): Record<string, T> {
-  return Object.fromEntries(Object.keys(record).sort().map((key) => [key, record[key]]));
-}
 
 /** The `config:` map of a stack file, with `secure:` values replaced by a marker. */
 export interface StackFile {

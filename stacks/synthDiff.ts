@@ -9,6 +9,7 @@
  * with a message on stderr when the ref, the stack or a config is bad; exit 2
  * on a usage error.
  */
+import { UsageError } from './synth';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -25,7 +26,6 @@ export interface SynthDiffArgs {
   format: 'text' | 'markdown';
 }
 
-class UsageError extends Error {}
 
 export function parseSynthDiffArgs(argv: string[]): SynthDiffArgs {
   const positional: string[] = [];

@@ -3,6 +3,7 @@ import * as command from '@pulumi/command';
 import * as fs from 'fs';
 import * as pulumi from '@pulumi/pulumi';
 import { berthTags, serviceLogGroupName } from '../common/naming';
+import { sortedRecord } from '../common/records';
 import { SECRET_MASK } from '../common/secret';
 import { applyTransform, Transform } from '../common/transform';
 import type { DockerHost } from '../host/dockerHostGroup';
@@ -241,7 +242,7 @@ export function renderServiceSpec(input: ServiceSpecInput): AgentServiceSpec {
     volumes: (args.volumes ?? []).map(
       (volume) => `${dataRoot}/${input.env}/${input.service}/${volume.name}:${volume.containerPath}${volume.readOnly ? ':ro' : ''}`,
     ),
-    environment: sortKeys({ ...(args.environment ?? {}), BERTH_ENV: input.env }),
+    environment: sortedRecord({ ...(args.environment ?? {}), BERTH_ENV: input.env }),
     health: { cmd: args.health.cmd, timeoutSeconds: args.health.timeoutSeconds },
     memoryMiB: args.memoryMiB ?? 512,
     pidsLimit: args.pidsLimit ?? 256,
@@ -266,7 +267,7 @@ export function renderServiceSpec(input: ServiceSpecInput): AgentServiceSpec {
     spec.configFile = { content: input.configContent, target: args.configFile.target };
   }
   if (Object.keys(input.secretEnvironment).length > 0) {
-    spec.secretEnvironment = sortKeys(input.secretEnvironment);
+    spec.secretEnvironment = sortedRecord(input.secretEnvironment);
   }
   if (args.hostAccess) {
     if (args.hostAccess.privileged) {
@@ -280,6 +281,3 @@ export function renderServiceSpec(input: ServiceSpecInput): AgentServiceSpec {
   return spec;
 }
 
-function sortKeys<T>(record: Record<string, T>): Record<string, T> {
-  return Object.fromEntries(Object.keys(record).sort().map((key) => [key, record[key]]));
-}

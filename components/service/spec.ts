@@ -21,6 +21,8 @@
  * });
  */
 
+import { sortedRecord } from '../common/records';
+
 /** A file the agent writes under `$BERTH_CONFIG_ROOT/<env>/<name>/` and mounts read-only. */
 export interface AgentConfigFile {
   /** The file's content, written as is. Not for secrets: the file is readable in the container by any user. */
@@ -155,14 +157,6 @@ export const AGENT_SPEC_FIELDS: readonly (keyof AgentServiceSpec)[] = [
   'allowPrivilegedReason',
 ];
 
-function sortedMap(map: Record<string, string>): Record<string, string> {
-  const sorted: Record<string, string> = {};
-  for (const key of Object.keys(map).sort()) {
-    sorted[key] = map[key];
-  }
-  return sorted;
-}
-
 /**
  * Renders a spec as the JSON `berth-agent deploy` reads: keys in a fixed order
  * (maps sorted by key, arrays as given since their order is meaningful),
@@ -186,7 +180,7 @@ export function agentSpecJson(spec: AgentServiceSpec): string {
     switch (key) {
       case 'environment':
       case 'secretEnvironment':
-        out[key] = sortedMap(value as Record<string, string>);
+        out[key] = sortedRecord(value as Record<string, string>);
         break;
       case 'configFile': {
         const file = value as AgentConfigFile;
@@ -200,7 +194,7 @@ export function agentSpecJson(spec: AgentServiceSpec): string {
       }
       case 'log': {
         const log = value as AgentLogConfig;
-        out[key] = log.options === undefined ? { driver: log.driver } : { driver: log.driver, options: sortedMap(log.options) };
+        out[key] = log.options === undefined ? { driver: log.driver } : { driver: log.driver, options: sortedRecord(log.options) };
         break;
       }
       case 'ports':

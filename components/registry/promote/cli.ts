@@ -6,7 +6,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { DEFAULT_CHAIN, describeChanges, planPromotion, PromotionPlan, registryFor, repositoryPath, stackFileName } from './plan';
+import { stackFileName } from '../../common/records';
+import { DEFAULT_CHAIN, describeChanges, planPromotion, PromotionPlan, registryFor, repositoryPath } from './plan';
 import { Manifest, RegistryClient } from './registryClient';
 import { PromotionError } from './stackFile';
 

@@ -3,6 +3,7 @@
  * environment's stack file to the next, and the exact new text of the target
  * file. Nothing here touches a file or the network.
  */
+import { stackFileName } from '../../common/records';
 import { hasRegistryHost, parseImageRef, pinnedRef } from '../../common/image';
 import { unifiedDiff } from './diff';
 import { listServices, parseStackFile, PromotionError, readServiceImage, replaceServiceImage, DEFAULT_CONFIG_NAMESPACE } from './stackFile';
@@ -43,10 +44,6 @@ export interface PromotionPlan {
   newText: string;
   /** Unified diff of the target file; empty when nothing changes. */
   diff: string;
-}
-
-export function stackFileName(env: string): string {
-  return `Pulumi.${env}.yaml`;
 }
 
 /** Refuses a promotion that is not one step forward along the chain, unless forced. */
