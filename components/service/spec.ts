@@ -2,7 +2,7 @@
  * The JSON service spec that `berth-agent deploy` reads on stdin, as a
  * TypeScript type, and the one function that renders it. The agent is the
  * authority: it refuses unknown fields, a tag instead of a digest, a missing
- * health command, a volume outside the data root, and privileged access
+ * health command, a volume outside the service's data folder, and privileged access
  * without a reason. See components/service/agent/README.md.
  *
  * No Pulumi imports here: the component wraps `agentSpecJson` in an apply and
@@ -14,7 +14,7 @@
  *   env: 'stage',
  *   image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/berth/auth-service@sha256:<64 hex>',
  *   ports: ['8080:8080'],
- *   volumes: ['/srv/berth/auth-service:/var/lib/auth'],
+ *   volumes: ['/srv/berth/prod/auth-service/data:/var/lib/auth'],
  *   environment: { SPRING_PROFILES_ACTIVE: 'stage' },
  *   configFile: { content: 'db.url=jdbc:postgresql://db:5432/auth\n', target: '/app/config/application-stage.properties' },
  *   health: { cmd: 'wget -q -O /dev/null http://127.0.0.1:8080/health', timeoutSeconds: 60 },
@@ -89,9 +89,10 @@ export interface AgentServiceSpec {
   ports?: string[];
   /**
    * Bind mounts in `docker -v` syntax: `/host/path:/container/path[:ro]`. The host path must lie
-   * under the data volume root (`$BERTH_DATA_ROOT`, `/srv/berth` by default); named volumes are refused.
+   * inside the service's own folder on the data volume, `$BERTH_DATA_ROOT/<env>/<name>` (`/srv/berth/<env>/<name>`
+   * by default), so no service reaches another's data or the audit log; named volumes are refused.
    * @default []
-   * @example ['/srv/berth/auth-service:/var/lib/auth']
+   * @example ['/srv/berth/prod/auth-service/data:/var/lib/auth']
    */
   volumes?: string[];
   /**

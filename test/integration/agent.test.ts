@@ -66,7 +66,7 @@ function spec(version: 'v1' | 'v2' | 'v3', overrides: Partial<AgentServiceSpec> 
     env: 'test',
     image: images[version].ref,
     ports: [`127.0.0.1:${port}:8080`],
-    volumes: [`${roots.BERTH_DATA_ROOT}/${service}:/data`],
+    volumes: [`${roots.BERTH_DATA_ROOT}/test/${service}/data:/data`],
     environment: { APP_VERSION: version },
     secretEnvironment: { DB_PASSWORD: SECRET },
     configFile: { content: `version=${version}\n`, target: '/etc/app/application.properties' },
@@ -239,7 +239,10 @@ describe('berth-agent', () => {
       ['a missing health command', () => JSON.stringify({ ...spec('v2'), health: { timeoutSeconds: 5 } }), 'spec.health.cmd: required'],
       ['a blank health command', () => agentSpecJson(spec('v2', { health: { cmd: '  ', timeoutSeconds: 5 } })), 'spec.health.cmd: required'],
       ['no health at all', () => JSON.stringify({ ...spec('v2'), health: undefined }), 'spec.health: required'],
-      ['a volume outside the data root', () => agentSpecJson(spec('v2', { volumes: ['/etc:/host-etc'] })), 'spec.volumes[0]: host path /etc is not under the data root'],
+      ['a volume outside the data root', () => agentSpecJson(spec('v2', { volumes: ['/etc:/host-etc'] })), "spec.volumes[0]: host path /etc is outside this service's data folder"],
+      ["another environment's data", () => agentSpecJson(spec('v2', { volumes: [`${roots.BERTH_DATA_ROOT}/stage/${service}/data:/data`] })), "is outside this service's data folder"],
+      ["another service's data", () => agentSpecJson(spec('v2', { volumes: [`${roots.BERTH_DATA_ROOT}/test/other-service:/data`] })), "is outside this service's data folder"],
+      ['the audit log folder', () => agentSpecJson(spec('v2', { volumes: [`${roots.BERTH_DATA_ROOT}/berth:/audit`] })), "is outside this service's data folder"],
       ['a volume escaping the data root with ..', () => agentSpecJson(spec('v2', { volumes: [`${roots.BERTH_DATA_ROOT}/../state:/s`] })), 'spec.volumes[0]: host path'],
       ['a named volume', () => agentSpecJson(spec('v2', { volumes: ['dbdata:/var/lib/db'] })), 'spec.volumes[0]'],
       ['privileged without a reason', () => agentSpecJson(spec('v2', { privileged: true })), 'spec.privileged: refused without spec.allowPrivilegedReason'],
@@ -342,7 +345,7 @@ describe('berth-agent', () => {
   });
 
   it('removes one environment and leaves the same service in another environment alone', async () => {
-    const staged = deploy(agentSpecJson(spec('v1', { env: 'stage', ports: [`127.0.0.1:${otherPort}:8080`], volumes: [`${roots.BERTH_DATA_ROOT}/${service}-stage:/data`] })));
+    const staged = deploy(agentSpecJson(spec('v1', { env: 'stage', ports: [`127.0.0.1:${otherPort}:8080`], volumes: [`${roots.BERTH_DATA_ROOT}/stage/${service}/data:/data`] })));
     expect(staged.status).toBe(0);
     const stageId = containerId('stage');
     await expect(get('/version', otherPort)).resolves.toBe('v1');
@@ -355,7 +358,7 @@ describe('berth-agent', () => {
     expect(fs.existsSync(path.join(roots.BERTH_STATE_ROOT, 'test', service))).toBe(false);
     expect(fs.existsSync(path.join(roots.BERTH_CONFIG_ROOT, 'test', service))).toBe(false);
     // Data outlives the service.
-    expect(fs.readFileSync(path.join(roots.BERTH_DATA_ROOT, service, 'first'), 'utf8')).toBe('written-by-v1\n');
+    expect(fs.readFileSync(path.join(roots.BERTH_DATA_ROOT, 'test', service, 'data', 'first'), 'utf8')).toBe('written-by-v1\n');
 
     expect(containers('stage')).toEqual([`berth-stage-${service} ${stageId} running`]);
     expect(imageIdOf(`berth/${service}:stage-current`)).toBe(images.v1.id);
