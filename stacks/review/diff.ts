@@ -4,6 +4,7 @@
  * resources added, removed and changed, with each changed input's key path and
  * its old and new value. Pure: same two results, same diff, same text.
  */
+import { gunzipSync } from 'zlib';
 import { diffLines } from '../../components/common/lineDiff';
 import type { RecordedResource } from '../offline';
 import type { SynthResult } from '../synth';
@@ -143,6 +144,13 @@ function diffValues(before: unknown, after: unknown, at: string, changes: InputC
     return;
   }
   if (typeof before === 'string' && typeof after === 'string') {
+    // Gzipped user data is diffed as the script it is, not as base64.
+    const oldText = gunzippedBase64(before);
+    const newText = gunzippedBase64(after);
+    if (oldText !== undefined && newText !== undefined) {
+      diffValues(oldText, newText, `${at}{gzip}`, changes);
+      return;
+    }
     const oldJson = parseJsonContainer(before);
     const newJson = parseJsonContainer(after);
     if (oldJson !== undefined && newJson !== undefined) {
@@ -181,6 +189,18 @@ function diffValues(before: unknown, after: unknown, at: string, changes: InputC
     return;
   }
   changes.push({ path: at === '' ? '(inputs)' : at, before, after });
+}
+
+/** The text inside a base64 string of gzip data (EC2 user data), or undefined for anything else. */
+function gunzippedBase64(text: string): string | undefined {
+  if (!/^H4sI[A-Za-z0-9+/]+=*$/.test(text)) {
+    return undefined;
+  }
+  try {
+    return gunzipSync(Buffer.from(text, 'base64')).toString('utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 /** JSON objects/arrays embedded in strings (agent specs, IAM policies) are diffed key by key. */

@@ -1,5 +1,6 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
+import { gzipSync } from 'zlib';
 import * as os from 'os';
 import * as path from 'path';
 import { PROJECT_ROOT } from '../../stacks/config';
@@ -226,5 +227,18 @@ describe('npm run synth -- diff, end to end in a scratch clone', () => {
     } finally {
       fs.writeFileSync(file, original);
     }
+  });
+
+  it('diffs gzipped user data as the script inside, line by line', () => {
+    const packed = (text: string) => gzipSync(Buffer.from(text)).toString('base64');
+    const host = (script: string) => ({ type: 'aws:ec2/instance:Instance', name: 'app-1', parent: 'app', inputs: { userDataBase64: packed(script) } });
+    const diff = diffSynth(
+      { stack: 'dev', resources: [host('#!/bin/bash\nOnCalendar=daily\necho ready\n')] },
+      { stack: 'dev', resources: [host('#!/bin/bash\nOnCalendar=*-*-* 03:30:00\necho ready\n')] },
+    );
+    expect(renderDiffText(diff, { base: 'HEAD' })).toContain('userDataBase64{gzip}');
+    expect(renderDiffText(diff, { base: 'HEAD' })).toContain('- OnCalendar=daily');
+    expect(renderDiffText(diff, { base: 'HEAD' })).toContain('+ OnCalendar=*-*-* 03:30:00');
+    expect(renderDiffText(diff)).not.toContain('H4sI');
   });
 });
