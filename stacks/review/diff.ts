@@ -4,6 +4,7 @@
  * resources added, removed and changed, with each changed input's key path and
  * its old and new value. Pure: same two results, same diff, same text.
  */
+import { TextDecoder } from 'util';
 import { gunzipSync } from 'zlib';
 import { diffLines } from '../../components/common/lineDiff';
 import type { RecordedResource } from '../offline';
@@ -28,6 +29,8 @@ export interface InputChange {
   after?: unknown;
   /** For multi-line strings (scripts, unit files): the changed lines, `- old` / `+ new`. */
   lines?: string[];
+  /** What the reviewer should know about how this change is applied, e.g. that running hosts ignore it. */
+  note?: string;
 }
 
 export interface ResourceChange extends ResourceKey {
@@ -69,6 +72,7 @@ export function diffSynth(before: SynthResult, after: SynthResult): SynthDiff {
       changes.push({ path: '(parent)', before: previous.parent, after: resource.parent });
     }
     diffValues(previous.inputs, resource.inputs, '', changes);
+    markIgnoredOnUpdate(resource, changes);
     if (changes.length > 0) {
       changed.push({ type: resource.type, name: resource.name, changes });
     } else {
@@ -139,16 +143,61 @@ function diffDigests(before: RecordedResource[], after: RecordedResource[]): Dig
   return changes;
 }
 
+const EC2_INSTANCE = 'aws:ec2/instance:Instance';
+
+/**
+ * DockerHostGroup declares its hosts with `ignoreChanges: ['ami', 'userDataBase64']`
+ * unless `replaceOnAmiChange` / `userDataChanges: 'replace'` say otherwise. Synth
+ * output carries inputs, not resource options, so such changes are shown with a
+ * note rather than hidden: they reach new hosts, not running ones.
+ */
+export const IGNORED_ON_UPDATE_NOTE = '(ignored on running hosts unless userDataChanges/replaceOnAmiChange say otherwise; applies to new hosts)';
+/** `userDataReplaceOnChange: true` is what `userDataChanges: 'replace'` sets on the instance. */
+export const REPLACES_HOST_NOTE = "(replaces running hosts: userDataChanges is 'replace')";
+
+function markIgnoredOnUpdate(resource: RecordedResource, changes: InputChange[]): void {
+  if (resource.type !== EC2_INSTANCE) {
+    return;
+  }
+  for (const change of changes) {
+    const input = /^(ami|userDataBase64)(?=$|[{.[])/.exec(change.path)?.[1];
+    if (input === 'userDataBase64' && resource.inputs.userDataReplaceOnChange === true) {
+      change.note = REPLACES_HOST_NOTE;
+    } else if (input) {
+      change.note = IGNORED_ON_UPDATE_NOTE;
+    }
+  }
+}
+
+/** A key added or removed: encoded user data is shown as its text, every line added or removed. */
+function pushAddedOrRemoved(path: string, key: string, value: unknown, side: 'before' | 'after', changes: InputChange[]): void {
+  const decoded = typeof value === 'string' ? decodeBase64Text(value, key) : undefined;
+  if (decoded) {
+    const mark = side === 'before' ? '-' : '+';
+    changes.push({ path: `${path}${decoded.suffix}`, lines: decoded.text.split('\n').map((line) => `${mark} ${line}`) });
+    return;
+  }
+  changes.push(side === 'before' ? { path, before: value } : { path, after: value });
+}
+
 function diffValues(before: unknown, after: unknown, at: string, changes: InputChange[]): void {
   if (deepEqual(before, after)) {
     return;
   }
   if (typeof before === 'string' && typeof after === 'string') {
-    // Gzipped user data is diffed as the script it is, not as base64.
-    const oldText = gunzippedBase64(before);
-    const newText = gunzippedBase64(after);
-    if (oldText !== undefined && newText !== undefined) {
-      diffValues(oldText, newText, `${at}{gzip}`, changes);
+    // Gzipped (or base64) user data is diffed as the script it is, not as base64.
+    const key = at.slice(at.lastIndexOf('.') + 1);
+    const oldDecoded = decodeBase64Text(before, key);
+    const newDecoded = decodeBase64Text(after, key);
+    if (oldDecoded || newDecoded) {
+      const suffix = (newDecoded ?? oldDecoded)!.suffix;
+      const oldText = oldDecoded?.text ?? before;
+      const newText = newDecoded?.text ?? after;
+      if (oldText === newText) {
+        changes.push({ path: `${at}${suffix}`, lines: ['(same text; only its encoding differs)'] });
+        return;
+      }
+      diffValues(oldText, newText, `${at}${suffix}`, changes);
       return;
     }
     const oldJson = parseJsonContainer(before);
@@ -179,9 +228,9 @@ function diffValues(before: unknown, after: unknown, at: string, changes: InputC
     for (const key of [...new Set([...Object.keys(before), ...Object.keys(after)])].sort(compare)) {
       const path = at === '' ? key : `${at}.${key}`;
       if (!(key in after)) {
-        changes.push({ path, before: before[key] });
+        pushAddedOrRemoved(path, key, before[key], 'before', changes);
       } else if (!(key in before)) {
-        changes.push({ path, after: after[key] });
+        pushAddedOrRemoved(path, key, after[key], 'after', changes);
       } else {
         diffValues(before[key], after[key], path, changes);
       }
@@ -191,13 +240,27 @@ function diffValues(before: unknown, after: unknown, at: string, changes: InputC
   changes.push({ path: at === '' ? '(inputs)' : at, before, after });
 }
 
-/** The text inside a base64 string of gzip data (EC2 user data), or undefined for anything else. */
-function gunzippedBase64(text: string): string | undefined {
-  if (!/^H4sI[A-Za-z0-9+/]+=*$/.test(text)) {
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * The text inside a base64 string: any base64 whose bytes start with the gzip
+ * magic (1f 8b) is gunzipped (`{gzip}`); under the key `userDataBase64` plain
+ * base64 text is decoded too (`{base64}`). Undefined for anything else, and for
+ * bytes that are not UTF-8 text.
+ */
+export function decodeBase64Text(value: string, key = ''): { text: string; suffix: string } | undefined {
+  const compact = value.replace(/\s+/g, '');
+  if (compact.length < 4 || !BASE64.test(compact)) {
+    return undefined;
+  }
+  const bytes = Buffer.from(compact, 'base64');
+  const gzipped = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+  if (!gzipped && key !== 'userDataBase64') {
     return undefined;
   }
   try {
-    return gunzipSync(Buffer.from(text, 'base64')).toString('utf8');
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(gzipped ? gunzipSync(bytes) : bytes);
+    return { text, suffix: gzipped ? '{gzip}' : '{base64}' };
   } catch {
     return undefined;
   }
@@ -253,13 +316,80 @@ export interface RenderOptions {
   base: string;
   /** What is compared, e.g. `working tree`. @default "working tree" */
   head?: string;
+  /** Markdown only: the most characters the comment may have. @default MARKDOWN_LIMIT */
+  maxChars?: number;
 }
+
+/** GitHub refuses comments over 65,536 characters; this leaves room for what CI wraps around the diff. */
+export const MARKDOWN_LIMIT = 60_000;
 
 function summaryLine(diff: SynthDiff): string {
   return `Resources: ${diff.added.length} to add, ${diff.removed.length} to remove, ${diff.changed.length} to change, ${diff.unchanged} unchanged`;
 }
 
-/** The body shared by the text and markdown forms: digests, then one block per resource. */
+/**
+ * How much of each changed input to show: all of it (the default), the first
+ * `linesPerInput` lines of each line diff, or (`inputs: false`) none of the
+ * inputs, only which resources change.
+ */
+interface BodyLimit {
+  linesPerInput?: number;
+  inputs?: boolean;
+}
+
+interface Body {
+  lines: string[];
+  /** Diff lines not shown, and their characters (each with its newline). */
+  leftOutLines: number;
+  leftOutChars: number;
+}
+
+function withNote(text: string, note: string | undefined): string {
+  return note ? `${text} ${note}` : text;
+}
+
+/** The resource part shared by the text and markdown forms: the summary, then one block per resource. */
+function resourceBody(diff: SynthDiff, limit: BodyLimit = {}): Body {
+  const body: Body = { lines: [summaryLine(diff)], leftOutLines: 0, leftOutChars: 0 };
+  const leaveOut = (lines: string[]) => {
+    body.leftOutLines += lines.length;
+    body.leftOutChars += lines.reduce((sum, line) => sum + line.length + 1, 0);
+  };
+  for (const resource of diff.added) {
+    body.lines.push(`+ ${resource.type} ${resource.name}`);
+  }
+  for (const resource of diff.removed) {
+    body.lines.push(`- ${resource.type} ${resource.name}`);
+  }
+  for (const resource of diff.changed) {
+    body.lines.push(`~ ${resource.type} ${resource.name}`);
+    const inputLines: string[] = [];
+    for (const change of resource.changes) {
+      if (change.lines) {
+        const changeLines = change.lines.map((line) => `      ${line}`);
+        const kept = limit.linesPerInput === undefined ? changeLines.length : Math.min(limit.linesPerInput, changeLines.length);
+        inputLines.push(withNote(`    ${change.path}:`, change.note), ...changeLines.slice(0, kept));
+        if (kept < changeLines.length && limit.inputs !== false) {
+          leaveOut(changeLines.slice(kept));
+          inputLines.push(`      … ${changeLines.length - kept} more changed lines left out`);
+        }
+      } else {
+        inputLines.push(withNote(`    ${change.path}: ${formatValue(change.before)} -> ${formatValue(change.after)}`, change.note));
+      }
+    }
+    if (limit.inputs === false) {
+      if (inputLines.length > 0) {
+        leaveOut(inputLines);
+        body.lines.push(`    … ${resource.changes.length} changed inputs left out`);
+      }
+    } else {
+      body.lines.push(...inputLines);
+    }
+  }
+  return body;
+}
+
+/** Image digest moves, then the resource body. */
 function bodyLines(diff: SynthDiff): string[] {
   const lines: string[] = [];
   if (diff.digests.length > 0) {
@@ -269,25 +399,7 @@ function bodyLines(diff: SynthDiff): string[] {
     }
     lines.push('');
   }
-  lines.push(summaryLine(diff));
-  for (const resource of diff.added) {
-    lines.push(`+ ${resource.type} ${resource.name}`);
-  }
-  for (const resource of diff.removed) {
-    lines.push(`- ${resource.type} ${resource.name}`);
-  }
-  for (const resource of diff.changed) {
-    lines.push(`~ ${resource.type} ${resource.name}`);
-    for (const change of resource.changes) {
-      if (change.lines) {
-        lines.push(`    ${change.path}:`);
-        lines.push(...change.lines.map((line) => `      ${line}`));
-      } else {
-        lines.push(`    ${change.path}: ${formatValue(change.before)} -> ${formatValue(change.after)}`);
-      }
-    }
-  }
-  return lines;
+  return [...lines, ...resourceBody(diff).lines];
 }
 
 /** Plain text for a terminal or a CI log. */
@@ -300,22 +412,92 @@ export function renderDiffText(diff: SynthDiff, options: RenderOptions): string 
   return [title, '', ...bodyLines(diff)].join('\n') + '\n';
 }
 
-/** Markdown for a pull-request comment: a heading, the digest moves as a list, the rest as a diff block. */
+/** 60000 -> `60,000`, the same on every machine. */
+function count(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+$)/g, ',');
+}
+
+/** A code fence longer than any run of backticks in the lines it encloses. */
+function fenceFor(lines: string[]): string {
+  const longest = Math.max(0, ...lines.map((line) => Math.max(0, ...(line.match(/`+/g) ?? []).map((run) => run.length))));
+  return '`'.repeat(Math.max(3, longest + 1));
+}
+
+/**
+ * Markdown for a pull-request comment: a heading, the digest moves as a list,
+ * the rest as a diff block. Never longer than `maxChars` (60,000 by default):
+ * a longer diff keeps the digest moves and the resource list, cuts each
+ * input's line diff to the same number of lines (as many as fit), and ends by
+ * saying how much was left out and how to see all of it.
+ */
 export function renderDiffMarkdown(diff: SynthDiff, options: RenderOptions): string {
   const head = options.head ?? 'this change';
-  const lines = [`### Synth diff: \`${diff.stack}\` (\`${options.base}\` → ${head})`, ''];
+  const maxChars = options.maxChars ?? MARKDOWN_LIMIT;
+  const top = [`### Synth diff: \`${diff.stack}\` (\`${options.base}\` → ${head})`, ''];
   if (isEmptyDiff(diff)) {
-    lines.push(`No changes (${diff.unchanged} resources).`);
-    return lines.join('\n') + '\n';
+    top.push(`No changes (${diff.unchanged} resources).`);
+    return top.join('\n') + '\n';
   }
   if (diff.digests.length > 0) {
-    lines.push('**Image digests**', '');
+    top.push('**Image digests**', '');
     for (const change of diff.digests) {
-      lines.push(`- \`${change.service}\`: \`${formatDigests(change.before)}\` → \`${formatDigests(change.after)}\``);
+      top.push(`- \`${change.service}\`: \`${formatDigests(change.before)}\` → \`${formatDigests(change.after)}\``);
     }
-    lines.push('');
+    top.push('');
   }
-  const resourceLines = bodyLines({ ...diff, digests: [] });
-  lines.push(`**${resourceLines[0]}**`, '', '```diff', ...resourceLines.slice(1), '```');
-  return lines.join('\n') + '\n';
+  const render = (body: Body): string => {
+    const fence = fenceFor(body.lines);
+    const lines = [...top, `**${body.lines[0]}**`, '', `${fence}diff`, ...body.lines.slice(1), fence];
+    if (body.leftOutLines > 0) {
+      lines.push(
+        '',
+        `_${count(body.leftOutLines)} diff lines (${count(body.leftOutChars)} characters) left out to keep this comment under ${count(maxChars)} characters. ` +
+          `To see all of it, run \`npm run --silent synth -- diff ${diff.stack} --base ${options.base}\` locally._`,
+      );
+    }
+    return lines.join('\n') + '\n';
+  };
+  const full = render(resourceBody(diff));
+  if (full.length <= maxChars) {
+    return full;
+  }
+  // The most lines per input that still fits; fewer lines never make the comment longer.
+  const longest = Math.max(0, ...diff.changed.flatMap((resource) => resource.changes.map((change) => change.lines?.length ?? 0)));
+  let low = -1;
+  let high = longest;
+  while (high - low > 1) {
+    const middle = Math.floor((low + high) / 2);
+    if (render(resourceBody(diff, { linesPerInput: middle })).length <= maxChars) {
+      low = middle;
+    } else {
+      high = middle;
+    }
+  }
+  if (low >= 0) {
+    return render(resourceBody(diff, { linesPerInput: low }));
+  }
+  // Even without line diffs it is too long: show which resources change, not how.
+  const listOnly = resourceBody(diff, { inputs: false });
+  const listed = render(listOnly);
+  if (listed.length <= maxChars) {
+    return listed;
+  }
+  // A resource list longer than a comment: keep as much of it as fits.
+  const lines = listOnly.lines;
+  let keep = lines.length;
+  let cut: Body = listOnly;
+  while (keep > 1) {
+    keep--;
+    // Markers for inputs already left out are not diff lines; those inputs are counted in listOnly.
+    const dropped = lines.slice(keep).filter((line) => !line.startsWith('    … '));
+    cut = {
+      lines: [...lines.slice(0, keep), `… ${dropped.length} more resources left out`],
+      leftOutLines: listOnly.leftOutLines + dropped.length,
+      leftOutChars: listOnly.leftOutChars + dropped.reduce((sum, line) => sum + line.length + 1, 0),
+    };
+    if (render(cut).length <= maxChars) {
+      break;
+    }
+  }
+  return render(cut);
 }

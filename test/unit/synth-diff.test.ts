@@ -4,7 +4,7 @@ import { gzipSync } from 'zlib';
 import * as os from 'os';
 import * as path from 'path';
 import { PROJECT_ROOT } from '../../stacks/config';
-import { diffSynth, digestsByService, isEmptyDiff, lineDiff, renderDiffMarkdown, renderDiffText } from '../../stacks/review/diff';
+import { diffSynth, digestsByService, isEmptyDiff, lineDiff, MARKDOWN_LIMIT, renderDiffMarkdown, renderDiffText } from '../../stacks/review/diff';
 import { SynthResult } from '../../stacks/synth';
 import { parseSynthDiffArgs } from '../../stacks/synthDiff';
 
@@ -128,6 +128,206 @@ describe('synth diff of two synth results', () => {
   });
 });
 
+describe('synth diff of host user data', () => {
+  const packed = (text: string, level?: number) => gzipSync(Buffer.from(text), { level }).toString('base64');
+  const INSTANCE = 'aws:ec2/instance:Instance';
+  const IGNORED = '(ignored on running hosts unless userDataChanges/replaceOnAmiChange say otherwise; applies to new hosts)';
+  const host = (inputs: Record<string, unknown>, name = 'dev-app-1') => ({ type: INSTANCE, name, parent: 'dev-app', inputs });
+  const synth = (...resources: SynthResult['resources']): SynthResult => ({ stack: 'dev', resources });
+
+  it('diffs gzipped user data as the script inside, line by line, marked as ignored on running hosts', () => {
+    const diff = diffSynth(
+      synth(host({ userDataBase64: packed('#!/bin/bash\nOnCalendar=daily\necho ready\n'), instanceType: 't3.small' })),
+      synth(host({ userDataBase64: packed('#!/bin/bash\nOnCalendar=*-*-* 03:30:00\necho ready\n'), instanceType: 't3.small' })),
+    );
+    expect(renderDiffText(diff, { base: 'HEAD' })).toBe(
+      [
+        'synth diff dev: HEAD -> working tree',
+        '',
+        'Resources: 0 to add, 0 to remove, 1 to change, 0 unchanged',
+        '~ aws:ec2/instance:Instance dev-app-1',
+        `    userDataBase64{gzip}: ${IGNORED}`,
+        '      - OnCalendar=daily',
+        '      + OnCalendar=*-*-* 03:30:00',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('marks an AMI change the same way, and says when user data replaces hosts instead', () => {
+    const diff = diffSynth(
+      synth(host({ ami: 'ami-1', userDataBase64: packed('a\nb'), userDataReplaceOnChange: true })),
+      synth(host({ ami: 'ami-2', userDataBase64: packed('a\nc'), userDataReplaceOnChange: true })),
+    );
+    expect(renderDiffText(diff, { base: 'HEAD' }).split('\n').slice(3)).toEqual([
+      '~ aws:ec2/instance:Instance dev-app-1',
+      `    ami: "ami-1" -> "ami-2" ${IGNORED}`,
+      "    userDataBase64{gzip}: (replaces running hosts: userDataChanges is 'replace')",
+      '      - b',
+      '      + c',
+      '',
+    ]);
+  });
+
+  it('leaves ami on other resource types unmarked', () => {
+    const diff = diffSynth(synth({ type: 'aws:ec2/launchTemplate:LaunchTemplate', name: 'lt', parent: null, inputs: { ami: 'ami-1' } }), synth({ type: 'aws:ec2/launchTemplate:LaunchTemplate', name: 'lt', parent: null, inputs: { ami: 'ami-2' } }));
+    expect(diff.changed[0].changes).toEqual([{ path: 'ami', before: 'ami-1', after: 'ami-2' }]);
+  });
+
+  it('finds gzip by its magic bytes under any key, and plain base64 only under userDataBase64', () => {
+    const plain = (text: string) => Buffer.from(text).toString('base64');
+    const file = (inputs: Record<string, unknown>) => ({ type: 'aws:s3/bucketObject:BucketObject', name: 'f', parent: null, inputs });
+    const diff = diffSynth(
+      synth(file({ content: packed('x=1\ny=2'), other: plain('x=1\ny=2') }), host({ userDataBase64: plain('one\ntwo') })),
+      synth(file({ content: packed('x=1\ny=3'), other: plain('x=1\ny=3') }), host({ userDataBase64: plain('one\n2') })),
+    );
+    expect(renderDiffText(diff, { base: 'HEAD' }).split('\n').slice(3)).toEqual([
+      '~ aws:ec2/instance:Instance dev-app-1',
+      `    userDataBase64{base64}: ${IGNORED}`,
+      '      - two',
+      '      + 2',
+      '~ aws:s3/bucketObject:BucketObject f',
+      '    content{gzip}:',
+      '      - y=2',
+      '      + y=3',
+      `    other: "${plain('x=1\ny=2')}" -> "${plain('x=1\ny=3')}"`,
+      '',
+    ]);
+  });
+
+  it('shows user data that appears as its lines, and a change of gzip bytes alone as such', () => {
+    const script = 'line one\nline two\n'.repeat(20);
+    expect(packed(script, 1)).not.toBe(packed(script, 9));
+    const diff = diffSynth(
+      synth(host({ ami: 'ami-1' }, 'dev-app-1'), host({ userDataBase64: packed(script, 1) }, 'dev-app-2')),
+      synth(host({ ami: 'ami-1', userDataBase64: packed('#!/bin/sh\necho hi') }, 'dev-app-1'), host({ userDataBase64: packed(script, 9) }, 'dev-app-2')),
+    );
+    expect(renderDiffText(diff, { base: 'HEAD' }).split('\n').slice(3)).toEqual([
+      '~ aws:ec2/instance:Instance dev-app-1',
+      `    userDataBase64{gzip}: ${IGNORED}`,
+      '      + #!/bin/sh',
+      '      + echo hi',
+      '~ aws:ec2/instance:Instance dev-app-2',
+      `    userDataBase64{gzip}: ${IGNORED}`,
+      '      (same text; only its encoding differs)',
+      '',
+    ]);
+  });
+});
+
+describe('synth diff markdown, capped for a pull-request comment', () => {
+  const packed = (text: string) => gzipSync(Buffer.from(text)).toString('base64');
+  const IGNORED = '(ignored on running hosts unless userDataChanges/replaceOnAmiChange say otherwise; applies to new hosts)';
+  const script = (version: number, lines: number) => Array.from({ length: lines }, (_, index) => `echo step ${index} of version ${version}`).join('\n');
+  const hosts = (version: number, count: number, lines: number): SynthResult => ({
+    stack: 'prod',
+    resources: [
+      ...Array.from({ length: count }, (_, index) => ({
+        type: 'aws:ec2/instance:Instance',
+        name: `prod-app-${index + 1}`,
+        parent: 'prod-app',
+        inputs: { instanceType: version === 1 ? 't3.large' : 't3.xlarge', userDataBase64: packed(script(version, lines)) },
+      })),
+      { type: 'command:remote:Command', name: 'api-service-app-1', parent: null, inputs: { stdin: JSON.stringify({ image: `${ECR}/api-service@sha256:${version === 1 ? C3 : D4}` }) } },
+    ],
+  });
+  const before = hosts(1, 2, 3);
+  const after = hosts(2, 2, 3);
+  const head = [
+    '### Synth diff: `prod` (`origin/main` → this change)',
+    '',
+    '**Image digests**',
+    '',
+    '- `api-service`: `sha256:c3c3c3c3c3c3…` → `sha256:d4d4d4d4d4d4…`',
+    '',
+    '**Resources: 0 to add, 0 to remove, 3 to change, 0 unchanged**',
+    '',
+    '```diff',
+  ];
+  const footer = (lines: string, chars: string, limit: string) =>
+    `_${lines} diff lines (${chars} characters) left out to keep this comment under ${limit} characters. To see all of it, run \`npm run --silent synth -- diff prod --base origin/main\` locally._`;
+  const apiLines = ['~ command:remote:Command api-service-app-1', `    stdin{json}.image: "${ECR}/api-service@sha256:${C3}" -> "${ECR}/api-service@sha256:${D4}"`];
+  const hostLines = (name: string, kept: number) => [
+    `~ aws:ec2/instance:Instance ${name}`,
+    '    instanceType: "t3.large" -> "t3.xlarge"',
+    `    userDataBase64{gzip}: ${IGNORED}`,
+    ...['- echo step 0 of version 1', '- echo step 1 of version 1', '- echo step 2 of version 1', '+ echo step 0 of version 2', '+ echo step 1 of version 2', '+ echo step 2 of version 2']
+      .slice(0, kept)
+      .map((line) => `      ${line}`),
+    ...(kept < 6 ? [`      … ${6 - kept} more changed lines left out`] : []),
+  ];
+
+  it('is the whole diff when it fits', () => {
+    const full = renderDiffMarkdown(diffSynth(before, after), { base: 'origin/main' });
+    expect(full).toBe([...head, ...apiLines, ...hostLines('prod-app-1', 6), ...hostLines('prod-app-2', 6), '```', ''].join('\n'));
+  });
+
+  it('cuts each input line diff to as many lines as fit, keeps digests and resources, and says what it left out', () => {
+    const diff = diffSynth(before, after);
+    const fullLength = renderDiffMarkdown(diff, { base: 'origin/main' }).length;
+    const capped = renderDiffMarkdown(diff, { base: 'origin/main', maxChars: fullLength - 1 });
+    expect(capped).toBe(
+      [...head, ...apiLines, ...hostLines('prod-app-1', 2), ...hostLines('prod-app-2', 2), '```', '', footer('8', '264', (fullLength - 1).toLocaleString('en-US')), ''].join('\n'),
+    );
+    expect(capped.length).toBeLessThanOrEqual(fullLength - 1);
+  });
+
+  it('drops input details, then resource lines, when even that is too long', () => {
+    const diff = diffSynth(before, after);
+    const listOnly = renderDiffMarkdown(diff, { base: 'origin/main', maxChars: 1000 });
+    expect(listOnly).toBe(
+      [
+        ...head,
+        '~ command:remote:Command api-service-app-1',
+        '    … 1 changed inputs left out',
+        '~ aws:ec2/instance:Instance prod-app-1',
+        '    … 2 changed inputs left out',
+        '~ aws:ec2/instance:Instance prod-app-2',
+        '    … 2 changed inputs left out',
+        '```',
+        '',
+        footer('17', '1,046', '1,000'),
+        '',
+      ].join('\n'),
+    );
+    const cut = renderDiffMarkdown(diff, { base: 'origin/main', maxChars: 560 });
+    expect(cut).toBe(
+      [
+        ...head,
+        '~ command:remote:Command api-service-app-1',
+        '    … 1 changed inputs left out',
+        '~ aws:ec2/instance:Instance prod-app-1',
+        '… 1 more resources left out',
+        '```',
+        '',
+        footer('18', '1,085', '560'),
+        '',
+      ].join('\n'),
+    );
+    expect(cut.length).toBeLessThanOrEqual(560);
+  });
+
+  it('keeps a comment of many hosts with long scripts under 60,000 characters', () => {
+    const markdown = renderDiffMarkdown(diffSynth(hosts(1, 6, 1000), hosts(2, 6, 1000)), { base: 'origin/main' });
+    expect(MARKDOWN_LIMIT).toBe(60_000);
+    expect(markdown.length).toBeLessThanOrEqual(60_000);
+    const lines = markdown.split('\n');
+    expect(lines.slice(0, 9)).toEqual([...head.slice(0, 6), '**Resources: 0 to add, 0 to remove, 7 to change, 0 unchanged**', '', '```diff']);
+    expect(lines.filter((line) => line.startsWith('~ '))).toEqual([
+      '~ command:remote:Command api-service-app-1',
+      ...[1, 2, 3, 4, 5, 6].map((index) => `~ aws:ec2/instance:Instance prod-app-${index}`),
+    ]);
+    expect(lines.filter((line) => line.startsWith('      … '))).toEqual(new Array(6).fill('      … 1722 more changed lines left out'));
+    expect(lines.slice(-3)).toEqual(['', footer('10,332', '360,960', '60,000'), '']);
+  });
+
+  it('fences a diff that holds backticks with a longer fence', () => {
+    const one = (text: string): SynthResult => ({ stack: 'dev', resources: [{ type: 't:m:R', name: 'r', parent: null, inputs: { doc: text } }] });
+    const markdown = renderDiffMarkdown(diffSynth(one('a\n```\nb'), one('a\n~~~\nb')), { base: 'main' });
+    expect(markdown.split('\n').slice(4)).toEqual(['````diff', '~ t:m:R r', '    doc:', '      - ```', '      + ~~~', '````', '']);
+  });
+});
+
 describe('npm run synth -- diff, end to end in a scratch clone', () => {
   let clone: string;
   const run = (args: string[]) => {
@@ -227,18 +427,5 @@ describe('npm run synth -- diff, end to end in a scratch clone', () => {
     } finally {
       fs.writeFileSync(file, original);
     }
-  });
-
-  it('diffs gzipped user data as the script inside, line by line', () => {
-    const packed = (text: string) => gzipSync(Buffer.from(text)).toString('base64');
-    const host = (script: string) => ({ type: 'aws:ec2/instance:Instance', name: 'app-1', parent: 'app', inputs: { userDataBase64: packed(script) } });
-    const diff = diffSynth(
-      { stack: 'dev', resources: [host('#!/bin/bash\nOnCalendar=daily\necho ready\n')] },
-      { stack: 'dev', resources: [host('#!/bin/bash\nOnCalendar=*-*-* 03:30:00\necho ready\n')] },
-    );
-    expect(renderDiffText(diff, { base: 'HEAD' })).toContain('userDataBase64{gzip}');
-    expect(renderDiffText(diff, { base: 'HEAD' })).toContain('- OnCalendar=daily');
-    expect(renderDiffText(diff, { base: 'HEAD' })).toContain('+ OnCalendar=*-*-* 03:30:00');
-    expect(renderDiffText(diff, { base: 'HEAD' })).not.toContain('H4sI');
   });
 });
