@@ -149,14 +149,18 @@ export async function benchAgentSwap(): Promise<AgentSwapResult> {
       refs[version] = `${repository}@${pushImage(tag)}`;
     }
     const port = await freePort();
+    // A data volume as ContainerService renders it: in the service's own folder,
+    // <data root>/<env>/<service>/<volume>, the only place the agent accepts.
+    const volume = `${env.BERTH_DATA_ROOT}/bench/${name}/data:/data`;
     const spec = (version: 'v1' | 'v2'): AgentServiceSpec => ({
       name,
       env: 'bench',
       image: refs[version],
       ports: [`127.0.0.1:${port}:8080`],
+      volumes: [volume],
       health: { cmd: 'wget -q -O /dev/null http://127.0.0.1:8080/version', timeoutSeconds: 30 },
     });
-    const publish = ['-p', `127.0.0.1:${port}:8080`, '--security-opt', 'no-new-privileges'];
+    const publish = ['-p', `127.0.0.1:${port}:8080`, '-v', volume, '--security-opt', 'no-new-privileges'];
 
     const agentRuns: { ms: number; failed: number; covered: boolean }[] = [];
     const baselineRuns: { ms: number; failed: number; covered: boolean }[] = [];

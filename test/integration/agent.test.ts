@@ -245,6 +245,7 @@ describe('berth-agent', () => {
       ['the audit log folder', () => agentSpecJson(spec('v2', { volumes: [`${roots.BERTH_DATA_ROOT}/berth:/audit`] })), "is outside this service's data folder"],
       ['a volume escaping the data root with ..', () => agentSpecJson(spec('v2', { volumes: [`${roots.BERTH_DATA_ROOT}/../state:/s`] })), 'spec.volumes[0]: host path'],
       ['a named volume', () => agentSpecJson(spec('v2', { volumes: ['dbdata:/var/lib/db'] })), 'spec.volumes[0]'],
+      ['a volume with a newline', () => agentSpecJson(spec('v2', { volumes: [`${roots.BERTH_DATA_ROOT}/test/${service}/a\n/etc:/data`] })), 'spec.volumes[0]: must be /host/path:/container/path'],
       ['privileged without a reason', () => agentSpecJson(spec('v2', { privileged: true })), 'spec.privileged: refused without spec.allowPrivilegedReason'],
       ['the docker socket without a reason', () => agentSpecJson(spec('v2', { dockerSocket: true })), 'spec.dockerSocket: refused without spec.allowPrivilegedReason'],
       ['a bad port', () => agentSpecJson(spec('v2', { ports: ['eighty'] })), 'spec.ports[0]'],
@@ -261,6 +262,42 @@ describe('berth-agent', () => {
       expect(result.stdout + result.stderr).not.toContain(SECRET);
       expect(footprint()).toBe(before);
       expect(containerId()).toBe(id);
+    });
+
+    it("a volume outside the service's own data folder: exit 2, the field and both paths named, nothing touched", () => {
+      const data = fs.realpathSync(roots.BERTH_DATA_ROOT);
+      const own = path.join(data, 'test', service);
+      // A symlink inside the service's own folder that leads to the audit folder.
+      const link = path.join(own, 'to-audit');
+      fs.symlinkSync(path.join(data, 'berth'), link);
+      try {
+        const outside: [string, string?][] = [
+          [`${data}/stage/${service}/data`], // the same service in another environment
+          [`${data}/test/other-service/data`], // another service in this environment
+          [`${data}/test/${service}-admin/data`], // a sibling whose name starts with this one's
+          [`${data}/test`], // the environment's folder itself
+          [data], // the data root itself
+          [`${data}/berth`], // the audit folder
+          [`${data}/berth/audit.log`],
+          [`${own}/../../stage/${service}`, `${data}/stage/${service}`],
+          [`${link}/x`, `${data}/berth/x`],
+        ];
+        const before = footprint();
+        const id = containerId();
+        for (const [host, resolved] of outside) {
+          // The first volume is fine, so the index must point at the second.
+          const result = deploy(agentSpecJson(spec('v2', { volumes: [`${own}/data:/data`, `${host}:/other`] })));
+          const shown = resolved === undefined ? host : `${host} (resolved: ${resolved})`;
+          expect(result.stderr).toBe(`berth-agent: refused: the spec has 1 problem(s):\nspec.volumes[1]: host path ${shown} is outside this service's data folder ${own}\n`);
+          expect(result.stdout).toBe('');
+          expect(result.status).toBe(2);
+        }
+        expect(footprint()).toBe(before);
+        expect(containerId()).toBe(id);
+        expect(fs.existsSync(path.join(data, 'stage'))).toBe(false);
+      } finally {
+        fs.unlinkSync(link);
+      }
     });
 
     it('rollback and remove without --env', () => {
