@@ -14,6 +14,7 @@ import * as YAML from 'yaml';
 import { gunzipSync } from 'zlib';
 import { ConfigError, readStackFile, StackConfig, toRuntimeConfig, validateStackConfig, ValidateOptions } from './config';
 import { OFFLINE_ACCOUNT_ID, RecordedResource, settle, startOfflineRuntime } from './offline';
+import { oneOf, parseStackArgs, required, UsageError } from './cliArgs';
 import { declareStack } from './stack';
 import { declareRegistry, parseRegistrySettings, REGISTRY_PROJECT, REGISTRY_ROOT, REGISTRY_STACK } from './registry/program';
 
@@ -229,35 +230,14 @@ const MARKDOWN_SECTIONS: MarkdownSection[] = [
 ];
 
 export function parseSynthArgs(argv: string[]): { stack: string; format: 'json' | 'markdown'; root?: string } {
-  const positional: string[] = [];
-  let format: 'json' | 'markdown' = 'json';
-  let root: string | undefined;
-  for (let index = 0; index < argv.length; index++) {
-    const arg = argv[index];
-    if (arg === '--format') {
-      const value = argv[++index];
-      if (value !== 'json' && value !== 'markdown') {
-        throw new UsageError(`--format takes json or markdown, got ${JSON.stringify(value)}`);
-      }
-      format = value;
-    } else if (arg === '--root') {
-      root = argv[++index];
-      if (!root) {
-        throw new UsageError('--root takes the folder that holds Pulumi.<stack>.yaml');
-      }
-    } else if (arg.startsWith('-')) {
-      throw new UsageError(`unknown option ${arg}`);
-    } else {
-      positional.push(arg);
-    }
-  }
-  if (positional.length !== 1) {
-    throw new UsageError('expected exactly one stack name');
-  }
-  return { stack: positional[0], format, root };
+  const { stack, options } = parseStackArgs(argv, {
+    format: oneOf('--format', ['json', 'markdown'] as const),
+    root: required('--root takes the folder that holds Pulumi.<stack>.yaml'),
+  });
+  return { stack, format: (options.format as 'json' | 'markdown' | undefined) ?? 'json', root: options.root };
 }
 
-export class UsageError extends Error {}
+export { UsageError };
 
 const USAGE = 'usage: npm run --silent synth -- <dev|test|stage|prod|registry> [--format json|markdown] [--root <folder with Pulumi.<stack>.yaml>]';
 

@@ -9,7 +9,7 @@
  * with a message on stderr when the ref, the stack or a config is bad; exit 2
  * on a usage error.
  */
-import { UsageError } from './synth';
+import { oneOf, parseStackArgs, required } from './cliArgs';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -28,33 +28,11 @@ export interface SynthDiffArgs {
 
 
 export function parseSynthDiffArgs(argv: string[]): SynthDiffArgs {
-  const positional: string[] = [];
-  let base = 'HEAD';
-  let format: SynthDiffArgs['format'] = 'text';
-  for (let index = 0; index < argv.length; index++) {
-    const arg = argv[index];
-    if (arg === '--base') {
-      const value = argv[++index];
-      if (!value) {
-        throw new UsageError('--base takes a git ref, e.g. origin/main');
-      }
-      base = value;
-    } else if (arg === '--format') {
-      const value = argv[++index];
-      if (value !== 'text' && value !== 'markdown') {
-        throw new UsageError(`--format takes text or markdown, got ${JSON.stringify(value)}`);
-      }
-      format = value;
-    } else if (arg.startsWith('-')) {
-      throw new UsageError(`unknown option ${arg}`);
-    } else {
-      positional.push(arg);
-    }
-  }
-  if (positional.length !== 1) {
-    throw new UsageError('expected exactly one stack name');
-  }
-  return { stack: positional[0], base, format };
+  const { stack, options } = parseStackArgs(argv, {
+    base: required('--base takes a git ref, e.g. origin/main'),
+    format: oneOf('--format', ['text', 'markdown'] as const),
+  });
+  return { stack, base: options.base ?? 'HEAD', format: (options.format as SynthDiffArgs['format'] | undefined) ?? 'text' };
 }
 
 /** Thrown for anything that stops the diff; the message names the problem. */
