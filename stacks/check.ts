@@ -90,16 +90,22 @@ export function runChecks(root: string = PROJECT_ROOT, base?: string): CheckRepo
   return { errors, notes, summary };
 }
 
+const CHECK_USAGE = 'usage: npm run check [-- --root <dir>] [--base <git-ref>]';
+
 function main(argv: string[]): number {
   let root = PROJECT_ROOT;
   let base: string | undefined;
   for (let index = 0; index < argv.length; index++) {
+    if (argv[index] === '--help' || argv[index] === '-h') {
+      process.stdout.write(`${CHECK_USAGE}\n`);
+      return 0;
+    }
     if (argv[index] === '--root' && argv[index + 1]) {
       root = path.resolve(argv[++index]);
     } else if (argv[index] === '--base' && argv[index + 1]) {
       base = argv[++index];
     } else {
-      process.stderr.write(`check: unknown argument ${argv[index]}\nusage: npm run check [-- --root <dir>] [--base <git-ref>]\n`);
+      process.stderr.write(`check: unknown argument ${argv[index]}\n${CHECK_USAGE}\n`);
       return 2;
     }
   }

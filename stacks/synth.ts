@@ -247,6 +247,10 @@ async function main(argv: string[]): Promise<number> {
     const { runSynthDiff } = await import('./synthDiff');
     return runSynthDiff(argv.slice(1));
   }
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   let args;
   try {
     args = parseSynthArgs(argv);

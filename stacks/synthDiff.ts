@@ -72,6 +72,10 @@ export function synthAtCommit(stack: string, commit: string, ref: string, root: 
 }
 
 export async function runSynthDiff(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   let args: SynthDiffArgs;
   try {
     args = parseSynthDiffArgs(argv);

@@ -131,7 +131,8 @@ function listTree(root: string): string[] {
 function footprint(): string {
   return JSON.stringify({
     containers: [containers('test'), containers('stage')],
-    tags: docker('image', 'ls', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}', `berth/${service}`),
+    // Docker lists images created in the same second in no stable order.
+    tags: docker('image', 'ls', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}', `berth/${service}`).split('\n').sort(),
     state: listTree(roots.BERTH_STATE_ROOT),
     config: listTree(roots.BERTH_CONFIG_ROOT),
     data: listTree(roots.BERTH_DATA_ROOT),

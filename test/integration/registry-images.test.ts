@@ -151,7 +151,8 @@ describe('layered images on the real engine and registry', () => {
       for (const diffId of baseLayers) {
         expect([short(diffId), pushed.layers.get(short(diffId))]).toEqual([short(diffId), expect.stringMatching(/^(Layer already exists|Mounted from berth-it\/)/)]);
       }
-      expect([...pushed.layers].filter(([, status]) => status === 'Pushed').map(([id]) => id)).toEqual(ownLayers.map(short));
+      // docker push reports layers as their uploads finish, in no promised order.
+      expect([...pushed.layers].filter(([, status]) => status === 'Pushed').map(([id]) => id).sort()).toEqual(ownLayers.map(short).sort());
 
       // The wire's account: the blobs uploaded are the service layer and the image config, nothing of the base.
       const serviceManifest = await manifest(proxy.host, `${namespace}/${service}`, pushed.digest);

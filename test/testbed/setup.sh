@@ -115,7 +115,7 @@ main() {
   start_dockerd
   start_registry
   build_base_image
-  log "ready: engine $(docker version --format '{{.Server.Version}}'), registry http://$REGISTRY_ADDR"
+  log "ready: docker client $(command -v docker) $(docker version --format '{{.Client.Version}}'), engine $(docker version --format '{{.Server.Version}}'), registry http://$REGISTRY_ADDR"
 }
 
 main "$@"
