@@ -30,7 +30,8 @@ export { PULL_ACTIONS, renderLifecyclePolicy, renderPullPolicy } from './registr
 export * as promote from './registry/promote';
 
 // Hosts: EC2 Docker hosts and what runs on them
-export { DockerHostGroup, architectureOf, hostRolePolicy } from './host/dockerHostGroup';
+export { DockerHostGroup, hostRolePolicy, registryHostOfRepositoryArn } from './host/dockerHostGroup';
+export { architectureOf } from './host/architecture';
 export type { DockerHost, DockerHostGroupArgs, HostSshArgs } from './host/dockerHostGroup';
 export * from './host/render';
 

@@ -1,14 +1,15 @@
 import * as aws from '@pulumi/aws';
 import * as command from '@pulumi/command';
 import * as pulumi from '@pulumi/pulumi';
-import { createHash } from 'crypto';
 import { berthTags, envName } from '../common/naming';
 import { applyTransform, Transform } from '../common/transform';
+import { readAgentScript } from '../service/agentScript';
+import { architectureOf } from './architecture';
 import { DISK_USED_PERCENT_METRIC, diskMetricPaths, diskUsedPercentDimensions, dockerLogGroupName, HostLoggingConfig } from './dockerConfig';
-import { DEFAULT_DATA_MOUNT_POINT, HOST_PATHS } from './paths';
-import { readHostScript } from './scripts';
+import { hostSetupCommand, renderHostSetup } from './hostSetup';
+import { DEFAULT_DATA_MOUNT_POINT } from './paths';
 import { parseCidr } from './validate';
-import { gzipUserDataBase64, renderUserData } from './userData';
+import { renderUserData } from './userData';
 
 /** How the deploy steps reach a host over SSH. The key is a Pulumi secret and never leaves encrypted state. */
 export interface HostSshArgs {
@@ -23,10 +24,18 @@ export interface HostSshArgs {
    */
   privateKey: pulumi.Input<string>;
   /**
-   * A bastion to hop through; its key defaults to `privateKey`.
-   * @example { host: "bastion.example.com", user: "ec2-user" }
+   * The public half of `privateKey`, an OpenSSH public key line. The hosts get it as an EC2
+   * key pair, authorised for the default user (`ec2-user` on Amazon Linux 2023). Changing it
+   * replaces the hosts, one at a time.
+   * @example "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA… berth-prod"
    */
-  bastion?: { host: pulumi.Input<string>; user?: string; privateKey?: pulumi.Input<string> };
+  publicKey: string;
+  /**
+   * A bastion to hop through; its key defaults to `privateKey`. `hostKey` (an OpenSSH public
+   * host key line) pins the bastion's identity; without it the bastion's key is not checked.
+   * @example { host: "bastion.example.com", user: "ec2-user", hostKey: "ssh-ed25519 AAAA…" }
+   */
+  bastion?: { host: pulumi.Input<string>; user?: string; privateKey?: pulumi.Input<string>; hostKey?: pulumi.Input<string> };
   /**
    * Reach hosts on their public IP instead of the private one.
    * @default false
@@ -69,24 +78,15 @@ export interface DockerHostGroupArgs {
    */
   subnetIds: string[];
   /**
-   * AMI id. Default: the latest Amazon Linux 2023 from the public SSM parameter, read once:
-   * a new AMI release does not replace running hosts unless `replaceOnAmiChange` is set.
+   * AMI id. Default: the latest Amazon Linux 2023 from the public SSM parameter, looked up on
+   * every `up`: a new AMI release replaces the hosts, one at a time, each keeping its data
+   * volume (a preview shows it). Pin an AMI id here to roll hosts only when you choose.
+   * Whatever replaces a host, it boots from the AMI and user data declared now: nothing of the
+   * instance is ignored, so no replacement comes back with an old AMI.
    * @default Amazon Linux 2023 (x86_64 or arm64 by instance type)
+   * @example "ami-0a1b2c3d4e5f60718"
    */
   ami?: pulumi.Input<string>;
-  /**
-   * Replace hosts when the AMI changes.
-   * @default false
-   */
-  replaceOnAmiChange?: boolean;
-  /**
-   * What a change of the rendered user data (daemon.json, units, scripts) does to running hosts.
-   * `"ignore"` keeps them: user data only runs at first boot, and EC2 would stop and start the
-   * instance to change it; new hosts get the new user data and the agent is updated over SSH.
-   * `"replace"` replaces each host (its data volume is kept and re-attached).
-   * @default "ignore"
-   */
-  userDataChanges?: 'ignore' | 'replace';
   /**
    * Root volume size (GiB); always encrypted gp3.
    * @default 30
@@ -154,12 +154,14 @@ export interface DockerHostGroupArgs {
    * @default 80
    */
   diskUsagePercent?: number;
-  /** How deploys reach the hosts. Without it the group declares no host-side steps. */
-  ssh?: HostSshArgs;
   /**
-   * The host agent script installed on every host: over SSH by the readiness step (again
-   * whenever it changes) when `ssh` is set, otherwise from user data at first boot.
-   * @default none: hosts run no agent
+   * How the readiness and deploy steps reach the hosts. Required: every host is configured
+   * over SSH (the readiness step ships its files, the agent and Docker's client config).
+   */
+  ssh: HostSshArgs;
+  /**
+   * The host agent script the readiness step installs on every host (again whenever it changes).
+   * @default the agent shipped with Berth (components/service/agent/berth-agent)
    */
   agentScript?: string;
   /** Adjust what the component creates before it is created. */
@@ -177,10 +179,12 @@ export interface DockerHost {
   name: string;
   instance: aws.ec2.Instance;
   dataVolume: aws.ebs.Volume;
-  /** How `@pulumi/command` reaches the host; undefined without `ssh`. */
-  connection?: pulumi.Output<command.types.input.remote.ConnectionArgs>;
-  /** Done when the host finished its boot setup and runs the current agent; deploys depend on it. */
-  ready?: pulumi.Resource;
+  /** The data volume's attachment: deploy steps depend on it, so on destroy they run before the detach stops the host. */
+  attachment: aws.ec2.VolumeAttachment;
+  /** How `@pulumi/command` reaches the host. */
+  connection: pulumi.Output<command.types.input.remote.ConnectionArgs>;
+  /** Done when the host is set up with the current files and agent; deploys depend on it. */
+  ready: pulumi.Resource;
 }
 
 const DATA_DEVICE_NAME = '/dev/sdf';
@@ -188,14 +192,8 @@ const AL2023_PARAMETER = {
   x86_64: '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64',
   arm64: '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64',
 };
-/** Boot setup (packages, Docker, CloudWatch agent) usually takes 1-3 minutes. */
-const READY_TIMEOUT_SECONDS = 900;
-
-/** Graviton instance families end in `g` (m7g, c6gn, t4g, r8g). */
-export function architectureOf(instanceType: string): 'x86_64' | 'arm64' {
-  const family = instanceType.split('.')[0];
-  return /^[a-z]+\d+g[a-z]*$/.test(family) ? 'arm64' : 'x86_64';
-}
+/** @pulumi/command passes earlier output as environment variables by default; AL2023's sshd refuses them (AcceptEnv). */
+const NO_PREVIOUS_OUTPUT_ENV = false;
 
 /**
  * A group of identical Docker hosts on EC2: Amazon Linux 2023, IMDSv2 only,
@@ -223,20 +221,32 @@ export class DockerHostGroup extends pulumi.ComponentResource {
     const tags = berthTags(project, args.env, { 'berth:host-group': name });
     const parent = { parent: this };
 
+    if (!args.ssh) {
+      // Every host is configured over SSH; a group deployed some other way would run no agent.
+      throw new pulumi.ResourceError(`${name}: ssh is required: the readiness step configures each host over SSH`, this);
+    }
     const region = args.region ?? aws.getRegionOutput({}, parent).name;
     const securityGroup = this.securityGroup(name, args, project, tags);
     const { role, profile } = this.instanceRole(name, args, project, tags);
+    const keyPair = new aws.ec2.KeyPair(
+      `${name}-ssh`,
+      { keyNamePrefix: `${envName(project, args.env, name)}-`, publicKey: args.ssh.publicKey, tags },
+      { parent: this },
+    );
     const ami =
       args.ami ??
       aws.ssm.getParameterOutput({ name: AL2023_PARAMETER[architectureOf(args.instanceType)] }, parent).value;
+    const agentScript = args.agentScript ?? readAgentScript();
+    const registryHosts = pulumi.output(args.repositoryArns).apply((arns) => arns.map(registryHostOfRepositoryArn));
+    // The bootstrap is the same for every host and every `up`: it changes only with Berth.
+    const userData = renderUserData({ project, env: args.env });
 
     this.hosts = [];
+    let previousReady: pulumi.Resource | undefined;
     for (let index = 0; index < args.count; index++) {
       const hostName = `${name}-${index + 1}`;
       const subnetId = args.subnetIds[index % args.subnetIds.length];
       const subnet = aws.ec2.getSubnetOutput({ id: subnetId }, parent);
-      // The volume is created before its instance so user data can name it by id:
-      // on Nitro hosts the device name is unreliable, the volume id is not.
       const [volumeArgs, volumeOpts] = applyTransform(
         args.transform?.dataVolume,
         `${hostName}-data`,
@@ -250,22 +260,6 @@ export class DockerHostGroup extends pulumi.ComponentResource {
         { parent: this, retainOnDelete: args.retainDataVolume ?? false },
       );
       const dataVolume = new aws.ebs.Volume(`${hostName}-data`, volumeArgs, volumeOpts);
-      // Rendered inside apply, once the volume id is known; gzipped because the
-      // embedded scripts exceed EC2's 16 KiB limit as plain text (cloud-init unpacks it).
-      const userDataBase64 = pulumi.all([dataVolume.id, region]).apply(([volumeId, regionName]) =>
-        renderUserData({
-          project,
-          env: args.env,
-          region: regionName,
-          logging: withProjectLogGroup(args.logging ?? { driver: 'awslogs' }, project, args.env),
-          pruneSchedule: args.pruneSchedule ?? 'daily',
-          dataVolume: { volumeId, deviceName: DATA_DEVICE_NAME },
-          serviceDirectories: args.serviceDirectories ?? [],
-          // With SSH the readiness step installs (and later updates) the agent; user data
-          // carries it only for groups deployed some other way, and stays under 16 KiB.
-          agentScript: args.ssh ? undefined : args.agentScript,
-        }),
-      ).apply(gzipUserDataBase64);
       const [instanceArgs, instanceOpts] = applyTransform(
         args.transform?.instance,
         hostName,
@@ -273,13 +267,15 @@ export class DockerHostGroup extends pulumi.ComponentResource {
           ami,
           instanceType: args.instanceType,
           subnetId,
+          keyName: keyPair.keyName,
           vpcSecurityGroupIds: [securityGroup.id],
           iamInstanceProfile: profile.name,
           associatePublicIpAddress: args.associatePublicIp ?? false,
           metadataOptions: { httpTokens: 'required', httpEndpoint: 'enabled', httpPutResponseHopLimit: 1, instanceMetadataTags: 'enabled' },
           rootBlockDevice: { encrypted: true, volumeType: 'gp3', volumeSize: args.rootVolumeGiB ?? 30, deleteOnTermination: true },
-          userDataBase64,
-          userDataReplaceOnChange: args.userDataChanges === 'replace',
+          userData,
+          // User data runs at first boot only: a new bootstrap means a new host, not a stop and start.
+          userDataReplaceOnChange: true,
           monitoring: true,
           tags: {
             ...tags,
@@ -289,24 +285,39 @@ export class DockerHostGroup extends pulumi.ComponentResource {
         },
         {
           parent: this,
-          ignoreChanges: [...(args.replaceOnAmiChange ? [] : ['ami']), ...(args.userDataChanges === 'replace' ? [] : ['userDataBase64'])],
+          // One host at a time: a host is created or replaced only once the one before it is
+          // set up again, so a rolling replacement never takes the whole group down.
+          dependsOn: previousReady ? [previousReady] : [],
         },
       );
       const instance = new aws.ec2.Instance(hostName, instanceArgs, instanceOpts);
-      new aws.ec2.VolumeAttachment(
+      // EC2 attaches a volume to one instance only: the old attachment must go before the new
+      // one is made (VolumeInUse otherwise). The detach stops the old instance first.
+      const attachment = new aws.ec2.VolumeAttachment(
         `${hostName}-data`,
         { instanceId: instance.id, volumeId: dataVolume.id, deviceName: DATA_DEVICE_NAME, stopInstanceBeforeDetaching: true },
-        { parent: this },
+        { parent: this, deleteBeforeReplace: true },
       );
       if (args.alarmTopicArn) {
         this.alarms(hostName, instance, args, project, tags);
       }
-      const host: DockerHost = { name: hostName, instance, dataVolume };
-      if (args.ssh) {
-        host.connection = hostConnection(instance, args.ssh);
-        host.ready = this.readyStep(hostName, host.connection, args.agentScript);
-      }
-      this.hosts.push(host);
+      const connection = hostConnection(instance, args.ssh);
+      const setup = pulumi.all([dataVolume.id, region, registryHosts]).apply(([volumeId, regionName, hosts]) =>
+        renderHostSetup({
+          project,
+          env: args.env,
+          region: regionName,
+          logging: withProjectLogGroup(args.logging ?? { driver: 'awslogs' }, project, args.env),
+          pruneSchedule: args.pruneSchedule ?? 'daily',
+          dataVolume: { volumeId, deviceName: DATA_DEVICE_NAME },
+          serviceDirectories: args.serviceDirectories ?? [],
+          agentScript,
+          registryHosts: hosts,
+        }),
+      );
+      const ready = this.readyStep(hostName, connection, setup, attachment);
+      this.hosts.push({ name: hostName, instance, dataVolume, attachment, connection, ready });
+      previousReady = ready;
     }
     this.securityGroupId = securityGroup.id;
     this.roleArn = role.arn;
@@ -338,7 +349,8 @@ export class DockerHostGroup extends pulumi.ComponentResource {
       args.transform?.securityGroup,
       `${name}-hosts`,
       {
-        name: envName(project, args.env, name, 'hosts'),
+        // A prefix, not a name: a replacement is created before the old group is deleted.
+        namePrefix: `${envName(project, args.env, name, 'hosts')}-`,
         description: `Berth ${args.env} ${name} Docker hosts`,
         vpcId: args.vpcId,
         ingress,
@@ -356,7 +368,7 @@ export class DockerHostGroup extends pulumi.ComponentResource {
       args.transform?.role,
       `${name}-host`,
       {
-        name: envName(project, args.env, name, 'host'),
+        namePrefix: `${envName(project, args.env, name, 'host')}-`,
         assumeRolePolicy: JSON.stringify({
           Version: '2012-10-17',
           Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
@@ -366,8 +378,6 @@ export class DockerHostGroup extends pulumi.ComponentResource {
       { parent: this },
     );
     const role = new aws.iam.Role(`${name}-host`, roleArgs, roleOpts);
-    // Operators reach hosts through Session Manager, so no inbound SSH is needed for them.
-    new aws.iam.RolePolicyAttachment(`${name}-host-ssm`, { role: role.name, policyArn: 'arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore' }, { parent: this });
     const identity = aws.getCallerIdentityOutput({}, { parent: this });
     const region = aws.getRegionOutput({}, { parent: this });
     const logGroupsArn = pulumi.interpolate`arn:aws:logs:${region.name}:${identity.accountId}:log-group:/${project}/${args.env}/*`;
@@ -375,7 +385,7 @@ export class DockerHostGroup extends pulumi.ComponentResource {
       hostRolePolicy({ repositoryArns, logGroupsArn: logGroups, metricNamespace: DISK_USED_PERCENT_METRIC.namespace }),
     );
     new aws.iam.RolePolicy(`${name}-host`, { role: role.id, policy }, { parent: this });
-    const profile = new aws.iam.InstanceProfile(`${name}-host`, { name: envName(project, args.env, name, 'host'), role: role.name, tags }, { parent: this });
+    const profile = new aws.iam.InstanceProfile(`${name}-host`, { namePrefix: `${envName(project, args.env, name, 'host')}-`, role: role.name, tags }, { parent: this });
     return { role, profile };
   }
 
@@ -394,7 +404,8 @@ export class DockerHostGroup extends pulumi.ComponentResource {
         evaluationPeriods: 2,
         threshold: 1,
         comparisonOperator: 'GreaterThanOrEqualToThreshold',
-        treatMissingData: 'breaching',
+        // A stopped or just-launched instance reports no status checks: that is not a failure.
+        treatMissingData: 'notBreaching',
         alarmActions: actions,
         okActions: actions,
         tags,
@@ -427,31 +438,24 @@ export class DockerHostGroup extends pulumi.ComponentResource {
   }
 
   /**
-   * Waits until a fresh host has finished its boot setup, then installs the
-   * current agent. A new instance refuses SSH for a while after it starts;
-   * the connection retries rather than failing the deployment.
+   * Sets a host up over SSH: waits for the bootstrap, writes every file the host runs (the
+   * agent among them, each checked by sha256), and restarts only what a changed file needs.
+   * Everything travels on stdin, so the step runs again, in place, whenever a file or the
+   * connection changes (a new host, a new user or bastion); nothing is left on the host for a
+   * later run to depend on. A new instance refuses SSH for a while: the connection retries.
    */
-  private readyStep(hostName: string, connection: pulumi.Output<command.types.input.remote.ConnectionArgs>, agentScript: string | undefined): pulumi.Resource {
-    const waitScript = readHostScript('berth-host-ready');
-    let upload: pulumi.Resource | undefined;
-    let agentPath = '';
-    let agentDigest = '';
-    if (agentScript !== undefined) {
-      agentDigest = createHash('sha256').update(agentScript).digest('hex');
-      const hash = agentDigest.slice(0, 16);
-      agentPath = `/tmp/berth-agent.${hash}`;
-      upload = new command.remote.CopyToRemote(
-        `${hostName}-agent`,
-        { connection, source: new pulumi.asset.StringAsset(agentScript), remotePath: agentPath, triggers: [hash] },
-        { parent: this },
-      );
-    }
-    // The upload is checked against its sha256 before it is installed as root.
-    const run = `sudo bash -s -- --timeout ${READY_TIMEOUT_SECONDS}${agentPath ? ` --install-agent ${agentPath} ${HOST_PATHS.agent} --agent-sha256 ${agentDigest}` : ''}`;
+  private readyStep(
+    hostName: string,
+    connection: pulumi.Output<command.types.input.remote.ConnectionArgs>,
+    setup: pulumi.Output<string>,
+    attachment: aws.ec2.VolumeAttachment,
+  ): pulumi.Resource {
+    const run = hostSetupCommand();
     return new command.remote.Command(
       `${hostName}-ready`,
-      { connection, create: run, update: run, stdin: waitScript, triggers: [createHash('sha256').update(waitScript).digest('hex').slice(0, 16)] },
-      { parent: this, dependsOn: upload ? [upload] : [] },
+      { connection, create: run, update: run, stdin: setup, addPreviousOutputInEnv: NO_PREVIOUS_OUTPUT_ENV },
+      // The setup mounts the data volume, so it needs the attachment.
+      { parent: this, dependsOn: [attachment] },
     );
   }
 }
@@ -520,6 +524,19 @@ export function hostRolePolicy(args: { repositoryArns: string[]; logGroupsArn: s
   return JSON.stringify({ Version: '2012-10-17', Statement: statements });
 }
 
+/**
+ * The registry host of an ECR repository ARN, as Docker names it:
+ * `arn:aws:ecr:eu-west-1:123456789012:repository/berth/x` -> `123456789012.dkr.ecr.eu-west-1.amazonaws.com`.
+ */
+export function registryHostOfRepositoryArn(arn: string): string {
+  const match = /^arn:(aws[a-z-]*):ecr:([a-z0-9-]+):(\d{12}):repository\/.+$/.exec(arn);
+  if (!match) {
+    throw new Error(`repositoryArns: "${arn}" is not an ECR repository ARN (arn:aws:ecr:<region>:<account>:repository/<name>)`);
+  }
+  const [, partition, region, account] = match;
+  return `${account}.dkr.ecr.${region}.amazonaws.com${partition === 'aws-cn' ? '.cn' : ''}`;
+}
+
 function hostConnection(instance: aws.ec2.Instance, ssh: HostSshArgs): pulumi.Output<command.types.input.remote.ConnectionArgs> {
   const host = ssh.usePublicIp ? instance.publicIp : instance.privateIp;
   return pulumi.output({
@@ -536,6 +553,8 @@ function hostConnection(instance: aws.ec2.Instance, ssh: HostSshArgs): pulumi.Ou
             user: ssh.bastion.user ?? ssh.user ?? 'ec2-user',
             privateKey: pulumi.secret(ssh.bastion.privateKey ?? ssh.privateKey),
             dialErrorLimit: 10,
+            // Pinned when given; the provider ignores the key otherwise.
+            ...(ssh.bastion.hostKey ? { hostKey: ssh.bastion.hostKey } : {}),
           },
         }
       : {}),

@@ -7,11 +7,13 @@ export const HOST_PATHS = {
   pruneScript: '/usr/local/sbin/berth-prune',
   agent: '/usr/local/bin/berth-agent',
   hostEnvironment: '/etc/berth/host.env',
+  /** Docker client config the agent uses (DOCKER_CONFIG): credential helpers per registry host. */
+  dockerClientConfigDir: '/etc/berth/docker',
   daemonJson: '/etc/docker/daemon.json',
   cloudWatchAgentConfig: '/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json',
   cloudWatchAgentCtl: '/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl',
   unitDirectory: '/etc/systemd/system',
-  /** Written last by user data; the deploy step waits for it. */
+  /** Written last by the user-data bootstrap; the readiness step waits for it. */
   readyMarker: '/var/lib/berth/ready',
   /** Written by user data when a bootstrap step fails, with the failing line; the deploy step stops waiting. */
   failedMarker: '/var/lib/berth/failed',
@@ -30,5 +32,5 @@ export const UNIT_NAMES = {
   pruneTimer: 'berth-prune.timer',
 } as const;
 
-/** Names of the host-side scripts shipped in components/host/scripts (berth-host-ready is the deploy step's readiness wait). */
-export type HostScriptName = 'berth-mount-data-volume' | 'berth-prune' | 'berth-host-ready';
+/** Names of the host-side scripts shipped in components/host/scripts (berth-host-setup is the readiness step's library). */
+export type HostScriptName = 'berth-mount-data-volume' | 'berth-prune' | 'berth-host-setup';

@@ -19,12 +19,15 @@ export type { DataVolumeServiceArgs, DataVolumeSpec, PruneServiceArgs } from './
 export {
   SERVICE_DIRECTORY_PATTERN,
   normalizeServiceDirectories,
+  dataVolumeMountCommand,
   renderDataVolumeService,
   renderPruneService,
   renderPruneTimer,
   systemdEscapePath,
 } from './units';
 export type { UserDataArgs } from './userData';
-export { USER_DATA_LIMIT_BYTES, gzipUserDataBase64, renderFileBlock, renderUserData } from './userData';
+export { HOST_PACKAGES, USER_DATA_LIMIT_BYTES, renderUserData } from './userData';
+export type { HostSetupArgs } from './hostSetup';
+export { ECR_CREDENTIAL_HELPER, hostFiles, hostSetupCommand, renderDockerClientConfig, renderHostSetup, renderStageFile } from './hostSetup';
 export type { Cidr } from './validate';
 export { isInstanceType, isSystemdCalendar, parseCidr } from './validate';

@@ -92,15 +92,6 @@ export interface DataVolumeServiceArgs {
  */
 export function renderDataVolumeService(args: DataVolumeServiceArgs): string {
   const volume = checkDataVolume(args.volume);
-  const command = [args.scriptPath ?? HOST_PATHS.mountScript];
-  if (volume.volumeId !== undefined) {
-    command.push('--volume-id', volume.volumeId);
-  }
-  command.push('--device', volume.deviceName, '--mount-point', volume.mountPoint, '--fs-type', volume.fsType);
-  command.push('--timeout', String(volume.timeoutSeconds));
-  for (const name of normalizeServiceDirectories(args.serviceDirectories ?? [])) {
-    command.push('--service-dir', name);
-  }
   return [
     '[Unit]',
     `Description=Berth data volume: wait for it, format it only if blank, mount it at ${volume.mountPoint}`,
@@ -111,13 +102,31 @@ export function renderDataVolumeService(args: DataVolumeServiceArgs): string {
     '[Service]',
     'Type=oneshot',
     'RemainAfterExit=yes',
-    `ExecStart=${command.join(' ')}`,
+    `ExecStart=${dataVolumeMountCommand(args).join(' ')}`,
     `TimeoutStartSec=${volume.timeoutSeconds + 60}`,
     '',
     '[Install]',
     'RequiredBy=docker.service',
     '',
   ].join('\n');
+}
+
+/**
+ * The mount script's command line: the unit runs it at boot, the readiness
+ * step runs it on every setup (it mounts, or grows a mounted volume).
+ */
+export function dataVolumeMountCommand(args: DataVolumeServiceArgs): string[] {
+  const volume = checkDataVolume(args.volume);
+  const command = [args.scriptPath ?? HOST_PATHS.mountScript];
+  if (volume.volumeId !== undefined) {
+    command.push('--volume-id', volume.volumeId);
+  }
+  command.push('--device', volume.deviceName, '--mount-point', volume.mountPoint, '--fs-type', volume.fsType);
+  command.push('--timeout', String(volume.timeoutSeconds));
+  for (const name of normalizeServiceDirectories(args.serviceDirectories ?? [])) {
+    command.push('--service-dir', name);
+  }
+  return command;
 }
 
 export interface PruneServiceArgs {

@@ -4,7 +4,6 @@ import * as fs from 'fs';
 import * as pulumi from '@pulumi/pulumi';
 import { berthTags, serviceLogGroupName } from '../common/naming';
 import { sortedRecord } from '../common/records';
-import { SECRET_MASK } from '../common/secret';
 import { applyTransform, Transform } from '../common/transform';
 import type { DockerHost } from '../host/dockerHostGroup';
 import { DEFAULT_DATA_MOUNT_POINT, HOST_PATHS } from '../host/paths';
@@ -120,6 +119,19 @@ export interface ContainerServiceArgs {
  * digest, health gate, automatic rollback), removed with `berth-agent remove`
  * when the service leaves the stack.
  *
+ * How the engine runs these steps, and why they are safe:
+ * - A change of image, spec, config, secret or connection changes `stdin`,
+ *   `create`/`update` or `connection`, which @pulumi/command applies by running
+ *   `update` (a deploy) in place. Nothing is put in `triggers`, the one input
+ *   the provider replaces on, so no such change replaces a step.
+ * - Each step deploys under its own deployment id (its logical name), and its
+ *   delete removes the service only while that id owns it: a renamed step,
+ *   created before the old one is deleted, is never undone by the old delete.
+ *   A forced replacement (`pulumi up --replace`) deletes before it creates.
+ * - Steps depend on their host's readiness and data-volume attachment, so on
+ *   destroy or scale-down they are deleted (the agent removes the container)
+ *   before the detach stops the host.
+ *
  * @example
  * new ContainerService("auth-service", {
  *   env: "prod",
@@ -133,7 +145,7 @@ export interface ContainerServiceArgs {
  * });
  */
 export class ContainerService extends pulumi.ComponentResource {
-  /** The image every host runs once the rollout finished. */
+  /** The image every host runs: known once every host's deploy step has finished. */
   readonly image: pulumi.Output<string>;
   /** The agent's report per host, in rollout order. */
   readonly deployments: command.remote.Command[];
@@ -172,49 +184,69 @@ export class ContainerService extends pulumi.ComponentResource {
     );
     // stdin is secret exactly when a secret went into the spec.
     const stdin = spec.apply(agentSpecJson);
-    // What reviewers see in a preview: the whole spec with secret values masked. A change
-    // here (or to a secret, through stdin) runs the agent's update in place.
-    const reviewSpec =
-      args.secretEnvironment === undefined
-        ? stdin
-        : pulumi.unsecret(spec.apply((value) => agentSpecJson({ ...value, secretEnvironment: maskValues(value.secretEnvironment) })));
+    // The image is on the command line, checked by the agent against the spec: a preview
+    // shows a digest move even when stdin is secret.
+    const image = pulumi.unsecret(spec.apply((value) => value.image));
 
-    const deploy = `sudo ${HOST_PATHS.agent} deploy`;
-    const remove = `sudo ${HOST_PATHS.agent} remove ${service} --env ${args.env}`;
     this.deployments = [];
     let previous: pulumi.Resource | undefined;
     for (const host of args.hosts) {
       if (!host.connection) {
         throw new pulumi.ResourceError(`${name}: host ${host.name} has no SSH connection; give its DockerHostGroup ssh settings`, this);
       }
+      const stepName = `${name}-${host.name}`;
+      const deploy = image.apply((ref) => deployCommand(stepName, ref));
       const [commandArgs, commandOpts] = applyTransform(
         args.transform?.deploy,
-        `${name}-${host.name}`,
+        stepName,
         {
           connection: host.connection,
           create: deploy,
           update: deploy,
-          delete: remove,
+          delete: removeCommand(service, args.env, stepName),
           stdin,
-          triggers: [reviewSpec],
+          addPreviousOutputInEnv: false,
         },
         {
           parent: this,
+          // Only a forced replacement replaces a step; then the old delete goes first.
+          deleteBeforeReplace: true,
           // Host by host: the next host starts only after this one passed its health gate.
-          dependsOn: [...(host.ready ? [host.ready] : []), ...(previous ? [previous] : []), ...(logGroup ? [logGroup] : [])],
+          dependsOn: [host.ready, host.attachment, ...(previous ? [previous] : []), ...(logGroup ? [logGroup] : [])],
         },
       );
       const deployment = new command.remote.Command(`${name}-${host.name}`, commandArgs, commandOpts);
       this.deployments.push(deployment);
       previous = deployment;
     }
-    this.image = pulumi.output(args.image);
+    // (Only the image is taken from the steps' outputs, which may be secret with their stdin.)
+    this.image = pulumi.unsecret(pulumi.all([image, ...this.deployments.map((deployment) => deployment.stdout)]).apply(([ref]) => ref));
     this.registerOutputs({ image: this.image });
   }
 }
 
-function maskValues(values: Record<string, string> | undefined): Record<string, string> | undefined {
-  return values && Object.fromEntries(Object.keys(values).map((key) => [key, SECRET_MASK]));
+/** The agent's rule for a deployment id (berth-agent DEPLOYMENT_RE). */
+const DEPLOYMENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** What may stand on a command line as the image: a pinned reference, nothing the shell would read. */
+const PINNED_IMAGE = /^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$/;
+
+/** What a deploy step runs: the spec on stdin, its deployment id and the image it must carry. */
+export function deployCommand(deployment: string, image: string): string {
+  if (!DEPLOYMENT_ID.test(deployment)) {
+    throw new Error(`deploy step "${deployment}": its name is its deployment id on the host and must match ${DEPLOYMENT_ID.source}`);
+  }
+  if (!PINNED_IMAGE.test(image)) {
+    throw new Error(`deploy step "${deployment}": image must be <repository>@sha256:<64 hex>, got "${image}"`);
+  }
+  return `sudo ${HOST_PATHS.agent} deploy --deployment ${deployment} --expect-image ${image}`;
+}
+
+/** What a deploy step's delete runs: removes the service only while this step's deployment owns it. */
+export function removeCommand(service: string, env: string, deployment: string): string {
+  if (!DEPLOYMENT_ID.test(deployment)) {
+    throw new Error(`deploy step "${deployment}": its name is its deployment id on the host and must match ${DEPLOYMENT_ID.source}`);
+  }
+  return `sudo ${HOST_PATHS.agent} remove ${service} --env ${env} --deployment ${deployment}`;
 }
 
 export interface ServiceSpecInput {

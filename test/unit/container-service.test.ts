@@ -1,7 +1,8 @@
 import * as path from 'path';
 import * as pulumi from '@pulumi/pulumi';
+import * as aws from '@pulumi/aws';
 import * as command from '@pulumi/command';
-import { ContainerService, ContainerServiceArgs, renderServiceSpec } from '../../components/service/containerService';
+import { ContainerService, ContainerServiceArgs, deployCommand, removeCommand, renderServiceSpec } from '../../components/service/containerService';
 import type { DockerHost } from '../../components/host/dockerHostGroup';
 import { agentSpecJson } from '../../components/service/spec';
 import { evaluate, valueOf } from '../support/pulumi';
@@ -9,15 +10,21 @@ import { evaluate, valueOf } from '../support/pulumi';
 const IMAGE = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/berth/auth-service@sha256:' + 'c3'.repeat(32);
 const CONFIG = path.resolve(__dirname, '../../stacks/config/auth-service/application-prod.properties');
 
-/** Hosts as a DockerHostGroup hands them over; only their name, connection and readiness matter here. */
+/**
+ * Hosts as a DockerHostGroup hands them over; their name, connection, readiness step and
+ * volume attachment matter here (declared as real resources, so dependencies are recorded).
+ */
 function fakeHosts(count: number): DockerHost[] {
   return Array.from({ length: count }, (_, index) => {
     const name = `app-${index + 1}`;
+    const connection = pulumi.output({ host: `10.20.0.${index + 10}`, user: 'ec2-user', privateKey: pulumi.secret('key') }) as pulumi.Output<command.types.input.remote.ConnectionArgs>;
     return {
       name,
       instance: undefined as never,
       dataVolume: undefined as never,
-      connection: pulumi.output({ host: `10.20.0.${index + 10}`, user: 'ec2-user', privateKey: pulumi.secret('key') }) as pulumi.Output<command.types.input.remote.ConnectionArgs>,
+      attachment: new aws.ec2.VolumeAttachment(`${name}-data`, { instanceId: `i-${index}`, volumeId: `vol-${index}`, deviceName: '/dev/sdf' }),
+      ready: new command.remote.Command(`${name}-ready`, { connection, create: 'true' }),
+      connection,
     };
   });
 }
@@ -26,7 +33,7 @@ function serviceArgs(overrides: Partial<ContainerServiceArgs> = {}): ContainerSe
   return {
     env: 'prod',
     image: IMAGE,
-    hosts: fakeHosts(3),
+    hosts: overrides.hosts ?? fakeHosts(3),
     ports: ['8081:8081'],
     health: { cmd: 'wget -q -O /dev/null http://127.0.0.1:8081/health', timeoutSeconds: 60 },
     volumes: [{ name: 'logs', containerPath: '/var/log/auth-service' }],
@@ -44,7 +51,7 @@ describe('ContainerService', () => {
       service: 'auth-service',
       image: IMAGE,
       region: 'eu-west-1',
-      args: serviceArgs(),
+      args: serviceArgs({ hosts: [] }),
       configContent: 'a=1\n',
       secretEnvironment: { DB_PASSWORD: 'p' },
     });
@@ -82,36 +89,64 @@ describe('ContainerService', () => {
       retentionInDays: 90,
       tags: { 'berth:env': 'prod', 'berth:project': 'berth', 'berth:service': 'auth-service' },
     });
-    const deploys = ofType('command:remote:Command');
+    const deploys = ofType('command:remote:Command').filter((d) => d.name.startsWith('auth-service-'));
+    const deployOn = (host: string) =>
+      `sudo /usr/local/bin/berth-agent deploy --deployment auth-service-${host} --expect-image ${IMAGE}`;
+    const removeOn = (host: string) => `sudo /usr/local/bin/berth-agent remove auth-service --env prod --deployment auth-service-${host}`;
     expect(deploys.map((d) => [d.name, d.inputs.create, d.inputs.update, d.inputs.delete])).toEqual([
-      ['auth-service-app-1', 'sudo /usr/local/bin/berth-agent deploy', 'sudo /usr/local/bin/berth-agent deploy', 'sudo /usr/local/bin/berth-agent remove auth-service --env prod'],
-      ['auth-service-app-2', 'sudo /usr/local/bin/berth-agent deploy', 'sudo /usr/local/bin/berth-agent deploy', 'sudo /usr/local/bin/berth-agent remove auth-service --env prod'],
-      ['auth-service-app-3', 'sudo /usr/local/bin/berth-agent deploy', 'sudo /usr/local/bin/berth-agent deploy', 'sudo /usr/local/bin/berth-agent remove auth-service --env prod'],
+      ['auth-service-app-1', deployOn('app-1'), deployOn('app-1'), removeOn('app-1')],
+      ['auth-service-app-2', deployOn('app-2'), deployOn('app-2'), removeOn('app-2')],
+      ['auth-service-app-3', deployOn('app-3'), deployOn('app-3'), removeOn('app-3')],
     ]);
-    expect(runtime.optionsOf('command:remote:Command', 'auth-service-app-1').dependsOn).toEqual(['auth-service-logs']);
-    expect(runtime.optionsOf('command:remote:Command', 'auth-service-app-2').dependsOn).toEqual(['auth-service-app-1', 'auth-service-logs']);
-    expect(runtime.optionsOf('command:remote:Command', 'auth-service-app-3').dependsOn).toEqual(['auth-service-app-2', 'auth-service-logs']);
+    // Each waits for its host's setup and volume attachment (so a destroy removes it before the
+    // detach stops the host), and for the host before it.
+    expect(runtime.optionsOf('command:remote:Command', 'auth-service-app-1').dependsOn).toEqual(['app-1-data', 'app-1-ready', 'auth-service-logs']);
+    expect(runtime.optionsOf('command:remote:Command', 'auth-service-app-2').dependsOn).toEqual(['app-2-data', 'app-2-ready', 'auth-service-app-1', 'auth-service-logs']);
+    expect(runtime.optionsOf('command:remote:Command', 'auth-service-app-3').dependsOn).toEqual(['app-3-data', 'app-3-ready', 'auth-service-app-2', 'auth-service-logs']);
+  });
+
+  it('never puts anything in triggers, so no change of spec, image, secret or connection replaces a step', async () => {
+    const { ofType, runtime } = await evaluate(() =>
+      new ContainerService('auth-service', serviceArgs({ secretEnvironment: { DB_PASSWORD: pulumi.secret('p') } })),
+    );
+    for (const deploy of ofType('command:remote:Command').filter((d) => d.name.startsWith('auth-service-'))) {
+      expect(deploy.inputs.triggers).toBeUndefined();
+      // AL2023's sshd refuses the variables the provider would send with earlier output.
+      expect(deploy.inputs.addPreviousOutputInEnv).toBe(false);
+      // A forced replacement deletes the old step first: the two never race on one host.
+      expect(runtime.optionsOf('command:remote:Command', deploy.name).deleteBeforeReplace).toBe(true);
+    }
+  });
+
+  it('refuses a step name the agent would refuse as a deployment id, and an image the shell would read', () => {
+    expect(() => deployCommand('auth service', IMAGE)).toThrow('must match');
+    expect(() => deployCommand('auth-service-app-1', 'berth/auth-service:latest; rm -rf /')).toThrow('image must be <repository>@sha256:<64 hex>');
+    expect(() => removeCommand('auth-service', 'prod', '$(reboot)')).toThrow('must match');
+  });
+
+  it('reports the image once every host ran its deploy step', async () => {
+    const { result } = await evaluate(() => new ContainerService('auth-service', serviceArgs()));
+    expect(await valueOf(result.image)).toBe(IMAGE);
+    expect(await pulumi.isSecret(result.image)).toBe(false);
   });
 
   it('sends a plain spec on stdin when the service has no secrets, identical to the one reviewers see', async () => {
     const { ofType } = await evaluate(() => new ContainerService('auth-service', serviceArgs({ logging: { driver: 'local' } })));
-    const [deploy] = ofType('command:remote:Command');
+    const deploy = ofType('command:remote:Command').find((d) => d.name === 'auth-service-app-1')!;
     const spec = JSON.parse(String(deploy.inputs.stdin));
     expect(spec.image).toBe(IMAGE);
     expect(spec.log).toEqual({ driver: 'local', options: { 'max-file': '5', 'max-size': '20m' } });
     expect(spec.configFile.content).toContain('spring.profiles.active=prod');
-    expect(deploy.inputs.triggers).toEqual([deploy.inputs.stdin]);
     expect(ofType('aws:cloudwatch/logGroup:LogGroup')).toEqual([]);
   });
 
-  it('keeps secret values out of plain state: stdin is secret, reviewers see the spec with values masked', async () => {
-    const { ofType, result } = await evaluate(() =>
+  it('keeps secret values out of plain state: stdin is secret, reviewers still see the image on the command line', async () => {
+    const { one, ofType, result } = await evaluate(() =>
       new ContainerService('auth-service', serviceArgs({ secretEnvironment: { DB_PASSWORD: pulumi.secret('hunter2-very-secret') } })),
     );
-    const [deploy] = ofType('command:remote:Command');
+    const deploy = one('command:remote:Command', 'auth-service-app-1');
     expect(deploy.inputs.stdin).toBe('[secret]');
-    const review = JSON.parse(String((deploy.inputs.triggers as unknown[])[0]));
-    expect(review.secretEnvironment).toEqual({ DB_PASSWORD: '[secret]' });
+    expect(deploy.inputs.create).toBe(`sudo /usr/local/bin/berth-agent deploy --deployment auth-service-app-1 --expect-image ${IMAGE}`);
     expect(JSON.stringify(ofType('command:remote:Command'))).not.toContain('hunter2');
     // The host still receives the real value, inside the secret stdin.
     const stdin = await valueOf(result.deployments[0].stdin);
@@ -130,8 +165,8 @@ describe('ContainerService', () => {
   });
 
   it('refuses hosts it cannot reach', async () => {
-    const [host] = fakeHosts(1);
-    await expect(evaluate(() => new ContainerService('auth-service', serviceArgs({ hosts: [{ ...host, connection: undefined }] })))).rejects.toThrow(
+    const host = { name: 'app-1', instance: undefined as never, dataVolume: undefined as never, attachment: undefined as never, ready: undefined as never, connection: undefined as never };
+    await expect(evaluate(() => new ContainerService('auth-service', serviceArgs({ hosts: [host] })))).rejects.toThrow(
       /host app-1 has no SSH connection/,
     );
   });

@@ -1,26 +1,31 @@
-import { gunzipSync } from 'zlib';
+import { createHash } from 'crypto';
 import {
   dockerLogGroupName,
-  gzipUserDataBase64,
+  hostFiles,
+  HostSetupArgs,
   isInstanceType,
   isSystemdCalendar,
   parseCidr,
   renderCloudWatchAgentConfig,
   renderDaemonJson,
   renderDataVolumeService,
-  renderFileBlock,
+  renderDockerClientConfig,
+  renderHostSetup,
   renderPruneService,
   renderPruneTimer,
+  renderStageFile,
   renderUserData,
   systemdEscapePath,
-  UserDataArgs,
   USER_DATA_LIMIT_BYTES,
 } from '../../components/host/render';
 import { readHostScript } from '../../components/host/scripts';
+import { readAgentScript } from '../../components/service/agentScript';
 
 const AGENT = '#!/usr/bin/env bash\n# berth-agent stand-in\nset -euo pipefail\necho "$@"\n';
 
-function userDataArgs(overrides: Partial<UserDataArgs> = {}): UserDataArgs {
+const REGISTRY = '123456789012.dkr.ecr.eu-west-1.amazonaws.com';
+
+function setupArgs(overrides: Partial<HostSetupArgs> = {}): HostSetupArgs {
   return {
     project: 'berth',
     env: 'dev',
@@ -29,6 +34,7 @@ function userDataArgs(overrides: Partial<UserDataArgs> = {}): UserDataArgs {
     dataVolume: { volumeId: 'vol-0123456789abcdef0', deviceName: '/dev/sdf' },
     serviceDirectories: ['web', 'auth', 'web'],
     agentScript: AGENT,
+    registryHosts: [REGISTRY],
     ...overrides,
   };
 }
@@ -210,82 +216,106 @@ describe('systemd units', () => {
 });
 
 describe('renderUserData', () => {
-  const script = renderUserData(userDataArgs());
+  const script = renderUserData({ project: 'berth', env: 'dev' });
 
-  it('starts strict and traps failures into the failed marker', () => {
-    expect(script.startsWith(
+  it('only installs packages, traps failures into the failed marker, and reports readiness last', () => {
+    expect(script).toBe(
       [
         '#!/bin/bash',
         '# Berth host bootstrap for project berth, environment dev.',
-        '# Rendered by components/host/userData.ts. Holds no secrets.',
+        '# Rendered by components/host/userData.ts. Holds no secrets. The readiness',
+        '# step (components/host/scripts/berth-host-setup) does the rest over SSH.',
         'set -euo pipefail',
         'umask 022',
         'mkdir -p /var/lib/berth',
         `trap 'echo "berth bootstrap failed at line $LINENO" | tee /var/lib/berth/failed >&2' ERR`,
-        '',
-        'dnf install -y amazon-cloudwatch-agent docker e2fsprogs jq',
-        '',
-      ].join('\n'),
-    )).toBe(true);
-  });
-
-  it('embeds each file through a quoted heredoc', () => {
-    expect(script).toContain(renderFileBlock('/etc/docker/daemon.json', '0644', renderDaemonJson({ driver: 'awslogs', region: 'eu-west-1', env: 'dev' })));
-    expect(script).toContain(renderFileBlock('/usr/local/sbin/berth-mount-data-volume', '0755', readHostScript('berth-mount-data-volume')));
-    expect(script).toContain(renderFileBlock('/usr/local/sbin/berth-prune', '0755', readHostScript('berth-prune')));
-    expect(script).toContain(renderFileBlock('/usr/local/bin/berth-agent', '0755', AGENT));
-    expect(script).toContain(renderFileBlock('/etc/systemd/system/berth-prune.timer', '0644', renderPruneTimer('*-*-* 03:00:00')));
-    expect(script).toContain(
-      renderFileBlock('/etc/systemd/system/berth-data-volume.service', '0644', renderDataVolumeService({ volume: userDataArgs().dataVolume, serviceDirectories: ['auth', 'web'] })),
-    );
-    expect(script).toContain(
-      'cat > /etc/berth/host.env <<\'BERTH_EOF\'\nBERTH_PROJECT=berth\nBERTH_ENV=dev\nBERTH_REGION=eu-west-1\nBERTH_DATA_DIR=/srv/berth\nBERTH_LOCK_FILE=/run/lock/berth.lock\nBERTH_EOF\nchmod 0644 /etc/berth/host.env\n',
-    );
-    expect(renderFileBlock('/x', '0600', 'no newline')).toBe("cat > /x <<'BERTH_EOF'\nno newline\nBERTH_EOF\nchmod 0600 /x\n");
-  });
-
-  it('enables the units, starts Docker after the data volume, and reports readiness last', () => {
-    expect(script.endsWith(
-      [
-        'systemctl daemon-reload',
-        'systemctl enable berth-data-volume.service docker.service berth-prune.timer',
-        '# Waits for the data volume (docker.service requires it), then starts Docker.',
-        'systemctl start berth-data-volume.service',
-        'systemctl start docker.service',
-        'docker info >/dev/null',
-        'systemctl start berth-prune.timer',
-        '/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json',
-        '',
+        'dnf install -y amazon-cloudwatch-agent amazon-ecr-credential-helper docker e2fsprogs jq xfsprogs',
         'date -u +%Y-%m-%dT%H:%M:%SZ > /var/lib/berth/ready',
         '',
       ].join('\n'),
+    );
+  });
+
+  it('depends on nothing that changes between `up`s, so hosts are not replaced for a config change', () => {
+    expect(renderUserData({ project: 'berth', env: 'dev' })).toBe(script);
+    expect(script).not.toMatch(/vol-|daemon\.json|OnCalendar|berth-agent/);
+    expect(Buffer.byteLength(script)).toBeLessThan(USER_DATA_LIMIT_BYTES);
+  });
+
+  it('has no field for a secret, and refuses bad names', () => {
+    expect(() => renderUserData({ project: 'berth', env: 'dev', sshPrivateKey: 'x' } as never)).toThrow('unknown argument "sshPrivateKey"');
+    expect(() => renderUserData({ project: 'berth', env: 'Prod' })).toThrow('env: "Prod"');
+  });
+});
+
+describe('renderHostSetup', () => {
+  const setup = renderHostSetup(setupArgs());
+  const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+
+  it('starts with the shipped berth-host-setup library, then waits for the bootstrap', () => {
+    const library = readHostScript('berth-host-setup');
+    expect(setup.startsWith(library)).toBe(true);
+    expect(setup.slice(library.length).split('\n').slice(0, 3)).toEqual([
+      '# --- rendered by components/host/hostSetup.ts for project berth, environment dev ---',
+      'setup_args "$@"',
+      'wait_for_boot /var/lib/berth/ready /var/lib/berth/failed',
+    ]);
+  });
+
+  it('stages every file the host runs, each with its sha256, in path order', () => {
+    expect(hostFiles(setupArgs()).map((file) => [file.path, file.mode])).toEqual([
+      ['/etc/berth/docker/config.json', '0644'],
+      ['/etc/berth/host.env', '0644'],
+      ['/etc/docker/daemon.json', '0644'],
+      ['/etc/systemd/system/berth-data-volume.service', '0644'],
+      ['/etc/systemd/system/berth-prune.service', '0644'],
+      ['/etc/systemd/system/berth-prune.timer', '0644'],
+      ['/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json', '0644'],
+      ['/usr/local/bin/berth-agent', '0755'],
+      ['/usr/local/sbin/berth-mount-data-volume', '0755'],
+      ['/usr/local/sbin/berth-prune', '0755'],
+    ]);
+    expect(setup).toContain(`stage_file /usr/local/bin/berth-agent 0755 ${sha(AGENT)} <<'BERTH_EOF'\n${AGENT}BERTH_EOF\n`);
+    expect(setup).toContain(renderStageFile('/etc/docker/daemon.json', '0644', renderDaemonJson({ driver: 'awslogs', region: 'eu-west-1', env: 'dev' })));
+    expect(setup).toContain(renderStageFile('/usr/local/sbin/berth-mount-data-volume', '0755', readHostScript('berth-mount-data-volume')));
+    expect(setup).toContain(renderStageFile('/etc/systemd/system/berth-prune.timer', '0644', renderPruneTimer('*-*-* 03:00:00')));
+    expect(setup).toContain(
+      renderStageFile('/etc/systemd/system/berth-data-volume.service', '0644', renderDataVolumeService({ volume: setupArgs().dataVolume, serviceDirectories: ['auth', 'web'] })),
+    );
+    const hostEnv = 'BERTH_PROJECT=berth\nBERTH_ENV=dev\nBERTH_REGION=eu-west-1\nBERTH_DATA_DIR=/srv/berth\nBERTH_LOCK_FILE=/run/lock/berth.lock\n';
+    expect(setup).toContain(`stage_file /etc/berth/host.env 0644 ${sha(hostEnv)} <<'BERTH_EOF'\n${hostEnv}BERTH_EOF\n`);
+    // A heredoc ends with a newline: content without one is sent, and hashed, with it.
+    expect(renderStageFile('/x', '0600', 'no newline')).toBe(`stage_file /x 0600 ${sha('no newline\n')} <<'BERTH_EOF'\nno newline\nBERTH_EOF\n`);
+  });
+
+  it('ends by converging the host, with the data volume mount command the unit runs at boot', () => {
+    expect(setup.endsWith(
+      'converge_host /etc/systemd/system /etc/docker/daemon.json /opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json ' +
+        '/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl berth-prune.timer berth-prune.service berth-data-volume.service -- ' +
+        '/usr/local/sbin/berth-mount-data-volume --volume-id vol-0123456789abcdef0 --device /dev/sdf --mount-point /srv/berth --fs-type ext4 --timeout 300 --service-dir auth --service-dir web\n',
     )).toBe(true);
   });
 
-  it('installs no agent when none is given', () => {
-    const withoutAgent = renderUserData(userDataArgs({ agentScript: undefined }));
-    expect(withoutAgent).not.toContain('/usr/local/bin/berth-agent');
-    expect(withoutAgent).toContain(renderFileBlock('/usr/local/sbin/berth-prune', '0755', readHostScript('berth-prune')));
+  it("names Amazon's ECR credential helper for each registry host in the agent's Docker client config", () => {
+    expect(renderDockerClientConfig([REGISTRY, '210987654321.dkr.ecr.us-east-1.amazonaws.com', REGISTRY])).toBe(
+      '{\n  "credHelpers": {\n    "123456789012.dkr.ecr.eu-west-1.amazonaws.com": "ecr-login",\n    "210987654321.dkr.ecr.us-east-1.amazonaws.com": "ecr-login"\n  }\n}\n',
+    );
+    expect(() => renderDockerClientConfig(['https://x/'])).toThrow('registryHosts: "https://x/" is not a registry host name');
   });
 
   it('renders the same bytes for the same input, whatever the service order', () => {
-    expect(renderUserData(userDataArgs({ serviceDirectories: ['auth', 'web'] }))).toBe(script);
+    expect(renderHostSetup(setupArgs({ serviceDirectories: ['auth', 'web'] }))).toBe(setup);
   });
 
   it('uses local logging and xfs when asked', () => {
-    const local = renderUserData(userDataArgs({ logging: { driver: 'local', maxSize: '10m' }, dataVolume: { deviceName: '/dev/sdf', fsType: 'xfs' } }));
+    const local = renderHostSetup(setupArgs({ logging: { driver: 'local', maxSize: '10m' }, dataVolume: { deviceName: '/dev/sdf', fsType: 'xfs' } }));
     expect(local).toContain('"log-driver": "local"');
-    expect(local).toContain('dnf install -y amazon-cloudwatch-agent docker xfsprogs jq\n');
     expect(local).toContain('ExecStart=/usr/local/sbin/berth-mount-data-volume --device /dev/sdf --mount-point /srv/berth --fs-type xfs --timeout 300 --service-dir auth --service-dir web\n');
   });
 
-  it('fits EC2 user data limits once gzipped, and unpacks to the same script', () => {
-    const bigAgent = '#!/usr/bin/env bash\n' + 'echo "a line of a hundred-line agent, with some words to make it realistic"\n'.repeat(150);
-    const rendered = renderUserData(userDataArgs({ agentScript: bigAgent }));
-    const packed = gzipUserDataBase64(rendered);
-    expect(Buffer.from(packed, 'base64').length).toBeLessThan(USER_DATA_LIMIT_BYTES);
-    expect(gunzipSync(Buffer.from(packed, 'base64')).toString('utf8')).toBe(rendered);
-    expect(gzipUserDataBase64(rendered)).toBe(packed);
+  it('carries the real agent: the readiness step has no size limit, unlike user data', () => {
+    const real = renderHostSetup(setupArgs({ agentScript: readAgentScript() }));
+    expect(real).toContain(readAgentScript());
   });
 
   describe('holds no secrets', () => {
@@ -293,37 +323,37 @@ describe('renderUserData', () => {
 
     it('has no field for one: a secret passed anyway is refused, not rendered', () => {
       for (const field of ['sshPrivateKey', 'sshKey', 'password', 'dbPassword', 'secrets']) {
-        const args = { ...userDataArgs(), [field]: privateKey } as unknown as UserDataArgs;
-        expect(() => renderUserData(args)).toThrow(`unknown argument "${field}"`);
+        const args = { ...setupArgs(), [field]: privateKey } as unknown as HostSetupArgs;
+        expect(() => renderHostSetup(args)).toThrow(`unknown argument "${field}"`);
       }
-      const nested = { ...userDataArgs(), dataVolume: { deviceName: '/dev/sdf', password: 'hunter2' } } as unknown as UserDataArgs;
-      expect(() => renderUserData(nested)).toThrow('unknown dataVolume field "password"');
-      const logging = { ...userDataArgs(), logging: { driver: 'awslogs', awsSecretAccessKey: 'x' } } as unknown as UserDataArgs;
-      expect(() => renderUserData(logging)).toThrow('unknown logging field "awsSecretAccessKey"');
+      const nested = { ...setupArgs(), dataVolume: { deviceName: '/dev/sdf', password: 'hunter2' } } as unknown as HostSetupArgs;
+      expect(() => renderHostSetup(nested)).toThrow('unknown dataVolume field "password"');
+      const logging = { ...setupArgs(), logging: { driver: 'awslogs', awsSecretAccessKey: 'x' } } as unknown as HostSetupArgs;
+      expect(() => renderHostSetup(logging)).toThrow('unknown logging field "awsSecretAccessKey"');
     });
 
     it('refuses key material smuggled into the agent script', () => {
-      expect(() => renderUserData(userDataArgs({ agentScript: `${AGENT}KEY='${privateKey}'\n` }))).toThrow('agentScript contains a private key');
-      expect(() => renderUserData(userDataArgs({ agentScript: `${AGENT}export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n` }))).toThrow('agentScript contains an AWS access key id');
+      expect(() => renderHostSetup(setupArgs({ agentScript: `${AGENT}KEY='${privateKey}'\n` }))).toThrow('agentScript contains a private key');
+      expect(() => renderHostSetup(setupArgs({ agentScript: `${AGENT}export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n` }))).toThrow('agentScript contains an AWS access key id');
     });
 
     it('refuses an unresolved Pulumi Output', () => {
       const output = 'Calling [toString] on an [Output<T>] is not supported.';
-      expect(() => renderUserData(userDataArgs({ project: output }))).toThrow('project:');
-      expect(() => renderUserData(userDataArgs({ agentScript: `${AGENT}# ${output}\n` }))).toThrow('unresolved Pulumi Output');
+      expect(() => renderHostSetup(setupArgs({ project: output }))).toThrow('project:');
+      expect(() => renderHostSetup(setupArgs({ agentScript: `${AGENT}# ${output}\n` }))).toThrow('unresolved Pulumi Output');
     });
 
     it('renders nothing key-like from a normal argument set', () => {
-      expect(script).not.toMatch(/PRIVATE KEY|AKIA[0-9A-Z]{16}|password\s*[=:]/i);
+      expect(setup).not.toMatch(/PRIVATE KEY|AKIA[0-9A-Z]{16}|password\s*[=:]/i);
     });
   });
 
   it('refuses bad arguments by name', () => {
-    expect(() => renderUserData(userDataArgs({ env: 'Prod' }))).toThrow('env: "Prod"');
-    expect(() => renderUserData(userDataArgs({ region: 'europe' }))).toThrow('region: "europe"');
-    expect(() => renderUserData(userDataArgs({ pruneSchedule: 'sometimes' }))).toThrow('prune.schedule');
-    expect(() => renderUserData(userDataArgs({ agentScript: 'echo no shebang' }))).toThrow('agentScript');
-    expect(() => renderUserData(userDataArgs({ agentScript: `${AGENT}BERTH_EOF\n` }))).toThrow('contains a line "BERTH_EOF"');
+    expect(() => renderHostSetup(setupArgs({ env: 'Prod' }))).toThrow('env: "Prod"');
+    expect(() => renderHostSetup(setupArgs({ region: 'europe' }))).toThrow('region: "europe"');
+    expect(() => renderHostSetup(setupArgs({ pruneSchedule: 'sometimes' }))).toThrow('prune.schedule');
+    expect(() => renderHostSetup(setupArgs({ agentScript: 'echo no shebang' }))).toThrow('agentScript');
+    expect(() => renderHostSetup(setupArgs({ agentScript: `${AGENT}BERTH_EOF\n` }))).toThrow('contains a line "BERTH_EOF"');
   });
 });
 
