@@ -7,13 +7,11 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import * as pulumi from '@pulumi/pulumi';
-import * as command from '@pulumi/command';
 import { ContainerService } from '../../components/service/containerService';
 import { agentScriptPath } from '../../components/service/agentScript';
 import { HOST_PATHS } from '../../components/host/paths';
-import type { DockerHost } from '../../components/host/dockerHostGroup';
 import { buildImage, docker, pushImage, run, TEST_REGISTRY, uniqueName } from '../support/docker';
+import { fakeHost } from '../support/hosts';
 import { evaluate } from '../support/pulumi';
 
 function freePort(): Promise<number> {
@@ -61,18 +59,12 @@ describe('ContainerService on a real engine', () => {
   it('deploys the rendered spec through the rendered command, then removes it', async () => {
     const configPath = path.join(work, 'application-it.properties');
     fs.writeFileSync(configPath, 'greeting=hello from berth\n');
-    const host: DockerHost = {
-      name: 'local-1',
-      instance: undefined as never,
-      dataVolume: undefined as never,
-      connection: pulumi.output({ host: '127.0.0.1', user: 'root' }) as pulumi.Output<command.types.input.remote.ConnectionArgs>,
-    };
-    const { ofType } = await evaluate(
+    const { one } = await evaluate(
       () =>
         new ContainerService('web', {
           env,
           image,
-          hosts: [host],
+          hosts: [fakeHost('local-1', '127.0.0.1')],
           ports: [`${port}:8080`],
           health: { cmd: 'wget -q -O /dev/null http://127.0.0.1:8080/', timeoutSeconds: 30 },
           volumes: [{ name: 'data', containerPath: '/data' }],
@@ -81,7 +73,7 @@ describe('ContainerService on a real engine', () => {
           dataRoot: path.join(work, 'data'),
         }),
     );
-    const [deploy] = ofType('command:remote:Command');
+    const deploy = one('command:remote:Command', 'web-local-1');
     const hostEnv = {
       ...process.env,
       PATH: `${shims}:${process.env.PATH}`,
