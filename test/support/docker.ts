@@ -12,6 +12,8 @@ export const TEST_REGISTRY = process.env.BERTH_TEST_REGISTRY ?? '127.0.0.1:5000'
 /** Where test/testbed/setup.sh keeps the engine's and the registry's state (same default as the script). */
 export const TESTBED_DIR = process.env.BERTH_TESTBED_DIR ?? '/var/tmp/berth-testbed';
 export const TEST_BASE_IMAGE = 'berth-test/busybox:latest';
+/** A second engine the test bed starts, standing in for a second host (its own socket, data root and bridge). */
+export const SECOND_ENGINE_HOST = process.env.BERTH_TEST_SECOND_ENGINE ?? 'unix:///run/berth-host-b.sock';
 export const DIGEST_PATTERN = /^sha256:[0-9a-f]{64}$/;
 
 export interface RunResult {
@@ -73,7 +75,11 @@ export function buildImage(options: BuildOptions): string {
 
 /** Pushes a tagged image to the test registry and returns the manifest digest the registry reports. */
 export function pushImage(tag: string): string {
-  const result = run('docker', ['push', tag]);
+  return pushWith(tag, process.env);
+}
+
+function pushWith(tag: string, env: NodeJS.ProcessEnv): string {
+  const result = run('docker', ['push', tag], { env });
   if (result.status !== 0) {
     throw new Error(`docker push ${tag} failed:\n${result.stderr}`);
   }
@@ -109,4 +115,59 @@ export async function registryDigest(repository: string, reference: string): Pro
 /** A name no other test run uses, so tests sharing one engine never collide. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}`;
+}
+
+/**
+ * The test bed's second registry: it requires credentials (htpasswd, bcrypt), as ECR does.
+ * The docker CLI reaches it only through a credential helper named in config.json.
+ */
+export const AUTH_REGISTRY = process.env.BERTH_TEST_AUTH_REGISTRY ?? '127.0.0.1:5001';
+/**
+ * The test credential helper's name as config.json's `credHelpers` spells it; the executable on
+ * PATH is `docker-credential-berth-test` (as `ecr-login` is `docker-credential-ecr-login`).
+ */
+export const AUTH_REGISTRY_HELPER = 'berth-test';
+/** Where setup.sh keeps the auth registry's fixed test credentials ({"username","password"}). */
+export const AUTH_REGISTRY_CREDENTIALS_FILE = path.join(TESTBED_DIR, 'auth-registry', 'credentials.json');
+
+/** The auth registry's fixed test credentials, as the test bed wrote them. */
+export function authRegistryCredentials(): { username: string; password: string } {
+  const parsed = JSON.parse(fs.readFileSync(AUTH_REGISTRY_CREDENTIALS_FILE, 'utf8')) as { username: string; password: string };
+  return { username: parsed.username, password: parsed.password };
+}
+
+/** The config.json a host gets: with `credHelper`, the auth registry is reached through the test helper. */
+export function dockerConfigJson(options: { credHelper: boolean }): { credHelpers?: Record<string, string> } {
+  return options.credHelper ? { credHelpers: { [AUTH_REGISTRY]: AUTH_REGISTRY_HELPER } } : {};
+}
+
+/**
+ * Writes a Docker config folder for DOCKER_CONFIG and returns its path: its config.json names the
+ * test credential helper for AUTH_REGISTRY (`credHelper: true`) or names no helper and holds no
+ * credentials (`credHelper: false`). A new folder under the OS temp dir unless `dir` is given; the
+ * caller removes it.
+ */
+export function writeDockerConfig(options: { credHelper: boolean; dir?: string }): string {
+  const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'berth-docker-config-'));
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(dockerConfigJson(options), null, 2) + '\n');
+  return dir;
+}
+
+/** The environment for a docker CLI that reads its config (and so its credential helpers) from `configDir`. */
+export function dockerEnv(configDir: string): NodeJS.ProcessEnv {
+  return { ...process.env, DOCKER_CONFIG: configDir };
+}
+
+/**
+ * Pushes a tagged image (`${AUTH_REGISTRY}/...`) to the auth registry, authenticated through the test
+ * credential helper, and returns the manifest digest the registry reports.
+ */
+export function pushImageToAuthRegistry(tag: string): string {
+  const configDir = writeDockerConfig({ credHelper: true });
+  try {
+    return pushWith(tag, dockerEnv(configDir));
+  } finally {
+    fs.rmSync(configDir, { recursive: true, force: true });
+  }
 }
