@@ -125,9 +125,11 @@ export function isSystemdCalendar(expr: string): boolean {
   }
 }
 
-const INSTANCE_TYPE_PATTERN = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
+// `<family>.<size>`, each lowercase words joined by single hyphens: families
+// such as `u-6tb1`, `m7i-flex`, `mac2-m2pro`; sizes such as `metal-24xl`.
+const INSTANCE_TYPE_PATTERN = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*\.[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
-/** True for an EC2 instance type name such as `t3.small`, `m7g.large`, `c6in.2xlarge`, `u-6tb1.metal`. */
+/** True for an EC2 instance type name such as `t3.small`, `m7g.large`, `c6in.2xlarge`, `u-6tb1.metal`, `c7i.metal-24xl`. */
 export function isInstanceType(name: string): boolean {
   return typeof name === 'string' && INSTANCE_TYPE_PATTERN.test(name);
 }

@@ -35,8 +35,11 @@ export interface EnvironmentMonitoringArgs {
 
 /**
  * What one environment's hosts report to: an SNS topic every Berth alarm
- * notifies (encrypted with the AWS-managed SNS key, e-mail subscribers from
+ * notifies (encrypted with a KMS key of its own, e-mail subscribers from
  * config) and the CloudWatch log group of the Docker daemon's default driver.
+ * The key lets CloudWatch publish only for alarms of this account and region
+ * named `<project>-<env>-…`, as every Berth alarm is: an alarm of your own must
+ * follow that naming to notify this topic.
  *
  * @example
  * const monitoring = new EnvironmentMonitoring("prod", { env: "prod", emails: ["oncall@example.com"], dockerLogs: { retentionDays: 90 } });
@@ -52,13 +55,14 @@ export class EnvironmentMonitoring extends pulumi.ComponentResource {
     // CloudWatch alarms cannot publish to a topic under the AWS-managed SNS key: the
     // topic gets a key of its own whose policy lets CloudWatch use it.
     const identity = aws.getCallerIdentityOutput({}, { parent: this });
+    const region = aws.getRegionOutput({}, { parent: this }).region;
     const key = new aws.kms.Key(
       `${name}-alarms`,
       {
         description: `Berth ${args.env} alarm topic`,
         enableKeyRotation: true,
         deletionWindowInDays: 30,
-        policy: identity.accountId.apply((accountId) => alarmTopicKeyPolicy(accountId)),
+        policy: pulumi.all([identity.accountId, region]).apply(([accountId, regionName]) => alarmTopicKeyPolicy(accountId, regionName, envName(project, args.env))),
         tags,
       },
       { parent: this },
@@ -89,8 +93,17 @@ export class EnvironmentMonitoring extends pulumi.ComponentResource {
   }
 }
 
-/** The alarm topic key's policy: the account administers it, CloudWatch and SNS may use it. */
-export function alarmTopicKeyPolicy(accountId: string): string {
+/**
+ * The alarm topic key's policy: the account administers it; CloudWatch may use
+ * it to publish to the topic, but only for alarms of this account and region
+ * whose names start with `<alarmNamePrefix>-` (every Berth alarm is named
+ * `<project>-<env>-…`). These conditions keep the CloudWatch service principal
+ * from being used as a confused deputy: without them, an alarm in any account
+ * could have CloudWatch encrypt to this key (IAM User Guide, "The confused
+ * deputy problem"; the alarm ARN format is arn:aws:cloudwatch:<region>:<account>:alarm:<name>).
+ * An alarm named otherwise cannot deliver to the topic.
+ */
+export function alarmTopicKeyPolicy(accountId: string, region: string, alarmNamePrefix: string): string {
   return JSON.stringify({
     Version: '2012-10-17',
     Statement: [
@@ -101,6 +114,10 @@ export function alarmTopicKeyPolicy(accountId: string): string {
         Principal: { Service: 'cloudwatch.amazonaws.com' },
         Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
         Resource: '*',
+        Condition: {
+          StringEquals: { 'aws:SourceAccount': accountId },
+          ArnLike: { 'aws:SourceArn': `arn:aws:cloudwatch:${region}:${accountId}:alarm:${alarmNamePrefix}-*` },
+        },
       },
     ],
   });

@@ -13,34 +13,69 @@ export interface LifecyclePolicyOptions {
 }
 
 /**
- * A count far beyond any repository's image count: the protecting rule matches
- * the protected images but never expires one. ECR lets an image matched by a
- * higher-priority rule's tag selection never be expired by a lower-priority
- * rule, so this rule shields protected images from every rule after it.
+ * The count of the protecting rules: far more images than one rule can select.
+ * A protected tag names at most one image of a repository (a tag points at one
+ * manifest), so its rule never expires anything; the keep-prefix rule would
+ * expire keep- images only past the 100,000 newest, which is ECR's default
+ * "images per repository" quota.
  */
 export const PROTECT_COUNT = 100000;
 
 /**
- * ECR lifecycle policy: (1) protect images carrying an environment tag or a
- * `keep-` tag; (2) expire untagged images `untaggedExpiryDays` after push.
- * Tagged images without a protected tag are left alone.
+ * The repository's ECR lifecycle policy. What it keeps and why, from the
+ * lifecycle evaluation rules in the ECR user guide
+ * (https://docs.aws.amazon.com/AmazonECR/latest/userguide/LifecyclePolicies.html#lp_evaluation_rules,
+ * and "Filtering on multiple rules" in lifecycle_policy_examples.html):
+ *
+ * - Within one rule, every entry of `tagPatternList` / `tagPrefixList` must
+ *   match one of the image's tags ("If you specify multiple tags, only the
+ *   images with all specified tags are selected"). One rule listing
+ *   `dev, test, stage, prod, keep-*` therefore selected only an image carrying
+ *   all five at once, in practice none. So each protected tag gets a rule of its own, with
+ *   a one-entry `tagPatternList` and no wildcard (an exact tag: `prod` does not
+ *   select `prod-old`), and the keep prefix gets one rule with
+ *   `tagPrefixList: [prefix]`.
+ * - "An image that matches the tagging requirements of a rule cannot be expired
+ *   by a rule with a lower priority." A protecting rule is an `expire` rule
+ *   whose count (PROTECT_COUNT) it never reaches: it expires nothing itself,
+ *   and the images it selects are out of reach of every later rule. Example A
+ *   of "Filtering on multiple rules" shows it: an image seen by rule 1 is
+ *   skipped by rule 2 although rule 2 marked it.
+ * - The last rule expires untagged images `untaggedExpiryDays` after their
+ *   push (`sinceImagePushed` counts from the push, not from the moment the image
+ *   lost its last tag). It selects only untagged images: the only tagged
+ *   images this policy could expire are keep- images past the PROTECT_COUNT
+ *   newest. The protecting rules are what keeps protected images safe from any
+ *   rule placed after them (a transform that adds a count or age rule for
+ *   tagged images, for instance). Only one rule may select untagged images, and
+ *   a rule with `tagStatus: any` must come last.
+ *
+ * So: an image carrying an environment tag or a tag starting with the keep
+ * prefix is kept; an image with any other tag is kept; an untagged image is
+ * expired (within 24 hours) once it was pushed more than `untaggedExpiryDays`
+ * ago. A digest that loses its environment tag on promotion is expired within
+ * a day if it was pushed longer ago than that, unless another tag holds it.
  */
 export function renderLifecyclePolicy(options: LifecyclePolicyOptions): string {
-  const patterns = [...options.protectedTags, ...(options.keepTagPrefix ? [`${options.keepTagPrefix}*`] : [])];
   const rules: unknown[] = [];
-  if (patterns.length > 0) {
-    rules.push({
-      rulePriority: 1,
-      description: `Never expire images an environment points at: tags ${patterns.join(', ')}`,
-      selection: { tagStatus: 'tagged', tagPatternList: patterns, countType: 'imageCountMoreThan', countNumber: PROTECT_COUNT },
-      action: { type: 'expire' },
+  const rule = (description: string, selection: Record<string, unknown>) =>
+    rules.push({ rulePriority: rules.length + 1, description, selection, action: { type: 'expire' } });
+  for (const tag of [...new Set(options.protectedTags)]) {
+    rule(`Keep the image tagged ${tag}`, { tagStatus: 'tagged', tagPatternList: [tag], countType: 'imageCountMoreThan', countNumber: PROTECT_COUNT });
+  }
+  if (options.keepTagPrefix) {
+    rule(`Keep images with a tag starting with ${options.keepTagPrefix}`, {
+      tagStatus: 'tagged',
+      tagPrefixList: [options.keepTagPrefix],
+      countType: 'imageCountMoreThan',
+      countNumber: PROTECT_COUNT,
     });
   }
-  rules.push({
-    rulePriority: 2,
-    description: `Expire untagged images ${options.untaggedExpiryDays} days after push`,
-    selection: { tagStatus: 'untagged', countType: 'sinceImagePushed', countUnit: 'days', countNumber: options.untaggedExpiryDays },
-    action: { type: 'expire' },
+  rule(`Expire untagged images ${options.untaggedExpiryDays} days after push`, {
+    tagStatus: 'untagged',
+    countType: 'sinceImagePushed',
+    countUnit: 'days',
+    countNumber: options.untaggedExpiryDays,
   });
   return JSON.stringify({ rules });
 }

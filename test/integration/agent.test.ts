@@ -11,7 +11,7 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { agentSpecJson, AgentServiceSpec } from '../../components/service/spec';
-import { buildImage, docker, pushImage, run, RunResult, TEST_REGISTRY, uniqueName } from '../support/docker';
+import { AUTH_REGISTRY, buildImage, docker, pushImage, pushImageToAuthRegistry, run, RunResult, TEST_REGISTRY, uniqueName, writeDockerConfig } from '../support/docker';
 
 const AGENT = path.join(__dirname, '..', '..', 'components', 'service', 'agent', 'berth-agent');
 const HEALTH = 'wget -q -O - http://127.0.0.1:8080/version';
@@ -301,6 +301,19 @@ describe('berth-agent', () => {
       }
     });
 
+    it('a spec whose image is not the one the deploy step shows, and a bad deployment id', () => {
+      const before = footprint();
+      const mismatch = agent(['deploy', '--deployment', 'web-app-1', '--expect-image', images.v1.ref], agentSpecJson(spec('v2')));
+      expect(mismatch.stderr).toBe(`berth-agent: refused: spec.image is ${images.v2.ref} but the deploy step expects ${images.v1.ref}; nothing was changed\n`);
+      expect(mismatch.status).toBe(2);
+      for (const [command, args] of [['deploy', ['--deployment', 'a b']], ['remove', [service, '--env', 'test', '--deployment', '$(id)']]] as const) {
+        const bad = agent([command, ...args], agentSpecJson(spec('v2')));
+        expect(bad.stderr).toContain('--deployment: not a deployment id');
+        expect(bad.status).toBe(2);
+      }
+      expect(footprint()).toBe(before);
+    });
+
     it('rollback and remove without --env', () => {
       const before = footprint();
       for (const command of ['rollback', 'remove']) {
@@ -382,6 +395,22 @@ describe('berth-agent', () => {
     expect(imageIdOf(`berth/${service}:test-previous`)).toBe(images.v1.id);
   });
 
+  it("removes a service only for the deploy step that owns it: an older step's delete keeps what a newer one deployed", async () => {
+    // The step that deploys now records itself as the owner (the spec is unchanged: nothing restarts).
+    const id = containerId();
+    const owned = agent(['deploy', '--deployment', 'web-frontend-app-1', '--expect-image', images.v2.ref], agentSpecJson(spec('v2')));
+    expect(owned.status).toBe(0);
+    expect(fs.readFileSync(path.join(roots.BERTH_STATE_ROOT, 'test', service, 'deployment'), 'utf8')).toBe('web-frontend-app-1\n');
+    // The delete of an older step (renamed, or replaced after its successor was created) runs after.
+    const stale = agent(['remove', service, '--env', 'test', '--deployment', 'web-app-1']);
+    expect(stale.stderr).toBe('');
+    expect(stale.status).toBe(0);
+    expect(stale.stdout).toBe(`berth-agent: test/${service}: kept: deployment web-frontend-app-1 owns it now, not web-app-1\n`);
+    expect(containerId()).toBe(id);
+    await expect(get('/version')).resolves.toBe('v2');
+    expect(imageIdOf(`berth/${service}:test-current`)).toBe(images.v2.id);
+  });
+
   it('removes one environment and leaves the same service in another environment alone', async () => {
     const staged = deploy(agentSpecJson(spec('v1', { env: 'stage', ports: [`127.0.0.1:${otherPort}:8080`], volumes: [`${roots.BERTH_DATA_ROOT}/stage/${service}/data:/data`] })));
     expect(staged.status).toBe(0);
@@ -420,8 +449,48 @@ describe('berth-agent', () => {
       `action=rollback service=${service} env=test from=${at('v2')} to=${at('v1')} result=ok`,
       // The killed deploy never got to write its line.
       `action=deploy service=${service} env=test from=${at('v1')} to=${at('v2')} result=ok`,
+      `action=deploy service=${service} env=test from=${at('v2')} to=${at('v2')} result=unchanged`,
+      `action=remove service=${service} env=test from=${at('v2')} to=${at('v2')} result=kept-newer`,
       `action=deploy service=${service} env=stage from=- to=${at('v1')} result=ok`,
       `action=remove service=${service} env=test from=${at('v2')} to=- result=ok`,
     ]);
+  });
+});
+
+describe('berth-agent pulling from a registry that requires credentials', () => {
+  const name = `${service}-auth`;
+  let image = '';
+  const authSpec = (): AgentServiceSpec => ({ name, env: 'test', image, health: { cmd: HEALTH, timeoutSeconds: 10 } });
+  const configs = { helper: writeDockerConfig({ credHelper: true }), none: writeDockerConfig({ credHelper: false }) };
+  const withConfig = (dir: string) => ({ ...agentEnv, BERTH_DOCKER_CONFIG: dir });
+
+  beforeAll(() => {
+    const tag = `${AUTH_REGISTRY}/berth-it/${name}:v1`;
+    buildImage({ tag, instructions: ['COPY start.sh /start.sh', 'CMD ["sh", "/start.sh"]'], files: { 'start.sh': startScript('v2') } });
+    image = `${AUTH_REGISTRY}/berth-it/${name}@${pushImageToAuthRegistry(tag)}`;
+    docker('image', 'rm', tag);
+  });
+
+  afterAll(() => {
+    run(AGENT, ['remove', name, '--env', 'test'], { env: agentEnv });
+    run('docker', ['image', 'rm', image]);
+    for (const dir of Object.values(configs)) {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails to pull without a credential helper for the registry, and changes nothing', () => {
+    const result = run(AGENT, ['deploy'], { input: agentSpecJson(authSpec()), env: withConfig(configs.none) });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(`could not pull ${image}; nothing was changed`);
+    expect(run('docker', ['container', 'inspect', `berth-test-${name}`]).status).not.toBe(0);
+  });
+
+  it('pulls through the helper its Docker client config names, as a host pulls from ECR with ecr-login', () => {
+    const result = run(AGENT, ['deploy'], { input: agentSpecJson(authSpec()), env: withConfig(configs.helper) });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain(`pulling ${image}`);
+    expect(docker('exec', `berth-test-${name}`, 'wget', '-q', '-O', '-', 'http://127.0.0.1:8080/version')).toBe('v2');
   });
 });

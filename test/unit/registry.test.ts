@@ -3,7 +3,7 @@ import * as path from 'path';
 import * as pulumi from '@pulumi/pulumi';
 import * as YAML from 'yaml';
 import { ecrRegistryOutputs, RegistryStackOutputs } from '../../components/registry/contract';
-import { PROTECT_COUNT, PULL_ACTIONS, renderLifecyclePolicy } from '../../components/registry/policies';
+import { PULL_ACTIONS, renderLifecyclePolicy } from '../../components/registry/policies';
 import { ServiceRegistry } from '../../components/registry/serviceRegistry';
 import { catalogue } from '../../stacks/catalogue';
 import { ENVIRONMENTS, readStackFile, toRuntimeConfig, validateStackConfig } from '../../stacks/config';
@@ -74,16 +74,42 @@ describe('registry program (stacks/registry) evaluated offline', () => {
       REPOSITORIES.map((repo) => [`registry-${repo.slice('berth/'.length)}-lifecycle`, `registry-${repo.slice('berth/'.length)}`, repo]),
     );
     for (const policy of policies) {
+      // One rule per protected tag and one for the prefix: a rule listing several
+      // tags selects only images carrying all of them (ECR lifecycle evaluation rules).
       expect(JSON.parse(policy.inputs.policy as string)).toEqual({
         rules: [
           {
             rulePriority: 1,
-            description: 'Never expire images an environment points at: tags dev, test, stage, prod, keep-*',
-            selection: { tagStatus: 'tagged', tagPatternList: ['dev', 'test', 'stage', 'prod', 'keep-*'], countType: 'imageCountMoreThan', countNumber: PROTECT_COUNT },
+            description: 'Keep the image tagged dev',
+            selection: { tagStatus: 'tagged', tagPatternList: ['dev'], countType: 'imageCountMoreThan', countNumber: 100000 },
             action: { type: 'expire' },
           },
           {
             rulePriority: 2,
+            description: 'Keep the image tagged test',
+            selection: { tagStatus: 'tagged', tagPatternList: ['test'], countType: 'imageCountMoreThan', countNumber: 100000 },
+            action: { type: 'expire' },
+          },
+          {
+            rulePriority: 3,
+            description: 'Keep the image tagged stage',
+            selection: { tagStatus: 'tagged', tagPatternList: ['stage'], countType: 'imageCountMoreThan', countNumber: 100000 },
+            action: { type: 'expire' },
+          },
+          {
+            rulePriority: 4,
+            description: 'Keep the image tagged prod',
+            selection: { tagStatus: 'tagged', tagPatternList: ['prod'], countType: 'imageCountMoreThan', countNumber: 100000 },
+            action: { type: 'expire' },
+          },
+          {
+            rulePriority: 5,
+            description: 'Keep images with a tag starting with keep-',
+            selection: { tagStatus: 'tagged', tagPrefixList: ['keep-'], countType: 'imageCountMoreThan', countNumber: 100000 },
+            action: { type: 'expire' },
+          },
+          {
+            rulePriority: 6,
             description: 'Expire untagged images 14 days after push',
             selection: { tagStatus: 'untagged', countType: 'sinceImagePushed', countUnit: 'days', countNumber: 14 },
             action: { type: 'expire' },
@@ -162,9 +188,28 @@ describe('ServiceRegistry', () => {
     expect(one('aws:ecr/repository:Repository', 'reg-web').inputs.encryptionConfigurations).toEqual([
       { encryptionType: 'KMS', kmsKey: 'arn:aws:kms:eu-west-1:123456789012:key/abc' },
     ]);
-    const rules = JSON.parse(one('aws:ecr/lifecyclePolicy:LifecyclePolicy', 'reg-web-lifecycle').inputs.policy as string).rules;
-    expect(rules[0].selection.tagPatternList).toEqual(['stage', 'prod']);
-    expect(rules[1].selection.countNumber).toBe(30);
+    expect(JSON.parse(one('aws:ecr/lifecyclePolicy:LifecyclePolicy', 'reg-web-lifecycle').inputs.policy as string)).toEqual({
+      rules: [
+        {
+          rulePriority: 1,
+          description: 'Keep the image tagged stage',
+          selection: { tagStatus: 'tagged', tagPatternList: ['stage'], countType: 'imageCountMoreThan', countNumber: 100000 },
+          action: { type: 'expire' },
+        },
+        {
+          rulePriority: 2,
+          description: 'Keep the image tagged prod',
+          selection: { tagStatus: 'tagged', tagPatternList: ['prod'], countType: 'imageCountMoreThan', countNumber: 100000 },
+          action: { type: 'expire' },
+        },
+        {
+          rulePriority: 3,
+          description: 'Expire untagged images 30 days after push',
+          selection: { tagStatus: 'untagged', countType: 'sinceImagePushed', countUnit: 'days', countNumber: 30 },
+          action: { type: 'expire' },
+        },
+      ],
+    });
     expect(result.baseRepository).toBe('shop/base');
     await expect(valueOf(result.stackOutputs)).resolves.toEqual({
       registryUrl: REGISTRY_HOST,
@@ -210,8 +255,42 @@ describe('ServiceRegistry', () => {
     );
   });
 
-  it('renders a lifecycle policy without a protecting rule when nothing is protected', () => {
-    expect(JSON.parse(renderLifecyclePolicy({ protectedTags: [], keepTagPrefix: '', untaggedExpiryDays: 7 })).rules.map((r: { rulePriority: number }) => r.rulePriority)).toEqual([2]);
+  it('renders only the untagged-expiry rule when nothing is protected', () => {
+    expect(JSON.parse(renderLifecyclePolicy({ protectedTags: [], keepTagPrefix: '', untaggedExpiryDays: 7 }))).toEqual({
+      rules: [
+        {
+          rulePriority: 1,
+          description: 'Expire untagged images 7 days after push',
+          selection: { tagStatus: 'untagged', countType: 'sinceImagePushed', countUnit: 'days', countNumber: 7 },
+          action: { type: 'expire' },
+        },
+      ],
+    });
+  });
+
+  it('renders a protected tag given twice as one rule, and a keep prefix without protected tags', () => {
+    expect(JSON.parse(renderLifecyclePolicy({ protectedTags: ['prod', 'prod'], keepTagPrefix: 'hold-', untaggedExpiryDays: 3 }))).toEqual({
+      rules: [
+        {
+          rulePriority: 1,
+          description: 'Keep the image tagged prod',
+          selection: { tagStatus: 'tagged', tagPatternList: ['prod'], countType: 'imageCountMoreThan', countNumber: 100000 },
+          action: { type: 'expire' },
+        },
+        {
+          rulePriority: 2,
+          description: 'Keep images with a tag starting with hold-',
+          selection: { tagStatus: 'tagged', tagPrefixList: ['hold-'], countType: 'imageCountMoreThan', countNumber: 100000 },
+          action: { type: 'expire' },
+        },
+        {
+          rulePriority: 3,
+          description: 'Expire untagged images 3 days after push',
+          selection: { tagStatus: 'untagged', countType: 'sinceImagePushed', countUnit: 'days', countNumber: 3 },
+          action: { type: 'expire' },
+        },
+      ],
+    });
   });
 });
 
