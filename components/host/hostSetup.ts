@@ -14,7 +14,7 @@
 import { createHash } from 'crypto';
 import { DockerLogging, HostLoggingConfig, renderCloudWatchAgentConfig, renderDaemonJson } from './dockerConfig';
 import { DEFAULT_DATA_MOUNT_POINT, HOST_PATHS, UNIT_NAMES } from './paths';
-import { checkKeys, checkNoSecrets, ENV_PATTERN, PROJECT_PATTERN, REGION_PATTERN } from './renderChecks';
+import { checkEnv, checkKeys, checkNoSecrets, PROJECT_PATTERN, REGION_PATTERN } from './renderChecks';
 import { readHostScript } from './scripts';
 import { dataVolumeMountCommand, DataVolumeSpec, normalizeServiceDirectories, renderDataVolumeService, renderPruneService, renderPruneTimer } from './units';
 
@@ -95,9 +95,7 @@ export function hostFiles(args: HostSetupArgs): Array<{ path: string; mode: stri
   if (!PROJECT_PATTERN.test(args.project)) {
     throw new Error(`project: "${args.project}" should match ${PROJECT_PATTERN.source}`);
   }
-  if (!ENV_PATTERN.test(args.env)) {
-    throw new Error(`env: "${args.env}" should match ${ENV_PATTERN.source}`);
-  }
+  checkEnv(args.env);
   if (!REGION_PATTERN.test(args.region)) {
     throw new Error(`region: "${args.region}" is not an AWS region name such as eu-west-1`);
   }

@@ -3,8 +3,9 @@
  * argument (nothing that could carry a secret slips in), no secret text, names
  * of the shapes the host side accepts.
  */
+import { nameProblem } from '../common/names';
+
 export const PROJECT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-export const ENV_PATTERN = /^[a-z0-9][a-z0-9-]*$/;
 export const REGION_PATTERN = /^[a-z]{2}(?:-[a-z]+)+-\d+$/;
 
 /** Text that must never reach a host in clear: private keys, AWS access keys, unresolved Pulumi outputs. */
@@ -29,5 +30,13 @@ export function checkNoSecrets(renderer: string, where: string, text: string): v
     if (pattern.test(text)) {
       throw new Error(`${renderer}: ${where} contains ${what}; what a host is sent must not carry secrets`);
     }
+  }
+}
+
+/** The environment name rule the agent enforces (components/common/names.ts). */
+export function checkEnv(env: string): void {
+  const problem = nameProblem('environment', env);
+  if (problem) {
+    throw new Error(`env: "${env}": ${problem}`);
   }
 }

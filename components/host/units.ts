@@ -4,6 +4,7 @@
  * `systemd-analyze verify` on the result.
  */
 import { DEFAULT_DATA_MOUNT_POINT, HOST_PATHS } from './paths';
+import { checkEnv } from './renderChecks';
 import { isSystemdCalendar } from './validate';
 
 export interface DataVolumeSpec {
@@ -24,7 +25,6 @@ const DEVICE_NAME_PATTERN = /^\/dev\/(?:sd|xvd)[b-z]$/;
 const MOUNT_POINT_PATTERN = /^(?:\/[A-Za-z0-9._-]+)+$/;
 /** `<service>` or `<env>/<service>`: one directory per service under the data volume. */
 export const SERVICE_DIRECTORY_PATTERN = /^[a-z0-9][a-z0-9._-]*(?:\/[a-z0-9][a-z0-9._-]*)?$/;
-const ENV_PATTERN = /^[a-z0-9][a-z0-9-]*$/;
 
 /** `systemd-escape --path`: the unit name systemd gives the mount of `path` is `<escaped>.mount`. */
 export function systemdEscapePath(path: string): string {
@@ -139,9 +139,7 @@ export interface PruneServiceArgs {
 }
 
 export function renderPruneService(args: PruneServiceArgs): string {
-  if (!ENV_PATTERN.test(args.env)) {
-    throw new Error(`env: "${args.env}" should match ${ENV_PATTERN.source}`);
-  }
+  checkEnv(args.env);
   const minAge = args.minAgeSeconds ?? 3600;
   if (!Number.isInteger(minAge) || minAge < 0) {
     throw new Error(`prune.minAgeSeconds: ${minAge} should be a whole number of seconds`);

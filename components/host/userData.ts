@@ -12,7 +12,7 @@
  * secrets (user data is readable by anyone who may describe the instance).
  */
 import { HOST_PATHS } from './paths';
-import { PROJECT_PATTERN, REGION_PATTERN, checkKeys, checkNoSecrets, ENV_PATTERN } from './renderChecks';
+import { checkEnv, checkKeys, checkNoSecrets, PROJECT_PATTERN, REGION_PATTERN } from './renderChecks';
 
 export interface UserDataArgs {
   /** Pulumi project name, recorded in the bootstrap's header. */
@@ -36,9 +36,7 @@ export function renderUserData(args: UserDataArgs): string {
   if (!PROJECT_PATTERN.test(args.project)) {
     throw new Error(`project: "${args.project}" should match ${PROJECT_PATTERN.source}`);
   }
-  if (!ENV_PATTERN.test(args.env)) {
-    throw new Error(`env: "${args.env}" should match ${ENV_PATTERN.source}`);
-  }
+  checkEnv(args.env);
   const script = [
     '#!/bin/bash',
     `# Berth host bootstrap for project ${args.project}, environment ${args.env}.`,

@@ -76,19 +76,18 @@ export interface AgentSpec {
 }
 
 /**
- * The agent spec a Command sends: its stdin, or — when stdin is a secret the
- * policy cannot read (offline synth shows "[secret]") — the masked copy of the
- * spec the services component puts in `triggers` for reviewers.
+ * The agent spec a Command sends: its stdin; or, when stdin is a secret the
+ * policy cannot read (offline synth shows "[secret]"), the part of it the
+ * deploy command line carries for reviewers: the image after `--expect-image`,
+ * which the agent checks against the spec it receives.
  */
 export function agentSpecOf(props: Record<string, any>): AgentSpec | undefined {
-  const candidates = [props?.stdin, ...(Array.isArray(props?.triggers) ? props.triggers : [])];
-  for (const candidate of candidates) {
-    const spec = parseSpec(candidate);
-    if (spec) {
-      return spec;
-    }
+  const spec = parseSpec(props?.stdin);
+  if (spec) {
+    return spec;
   }
-  return undefined;
+  const image = typeof props?.create === 'string' ? /(?:^|\s)--expect-image\s+(\S+)/.exec(props.create)?.[1] : undefined;
+  return image === undefined ? undefined : { image };
 }
 
 function parseSpec(text: unknown): AgentSpec | undefined {

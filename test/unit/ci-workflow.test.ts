@@ -23,6 +23,7 @@ interface Step {
   env?: Record<string, string>;
 }
 interface Job {
+  'runs-on': string | string[];
   needs?: string | string[];
   if?: string;
   environment?: string;
@@ -35,6 +36,53 @@ const workflow = YAML.parse(fs.readFileSync(WORKFLOW, 'utf8')) as { on: Record<s
 const allSteps = Object.values(workflow.jobs).flatMap((job) => job.steps);
 const runs = (job: Job) => job.steps.map((step) => step.run ?? '').join('\n');
 const needsOf = (job: Job) => (job.needs === undefined ? [] : Array.isArray(job.needs) ? job.needs : [job.needs]);
+
+const DEPLOY_JOBS = [['deploy-dev', 'dev'], ['deploy-test', 'test'], ['deploy-stage', 'stage'], ['deploy-prod', 'prod']] as const;
+/** Labels of GitHub-hosted runner images (ubuntu-24.04, ubuntu-latest, windows-…, macos-…). */
+const isGitHubHosted = (label: string) => /^(ubuntu|windows|macos)-/.test(label);
+const DEFAULT_DEPLOY_RUNNER = ['self-hosted', 'berth-deploy'];
+
+/**
+ * The labels a deploy job's runs-on resolves to with the given repository variables, read from
+ * its expression `fromJSON(vars.A || vars.B || '<default JSON>')`.
+ */
+function deployRunner(job: Job, vars: Record<string, string>): string[] {
+  const expression = job['runs-on'];
+  const match = typeof expression === 'string' ? /^\$\{\{ fromJSON\((.+)\) \}\}$/.exec(expression) : null;
+  if (!match) {
+    throw new Error(`runs-on is not a fromJSON(...) expression: ${JSON.stringify(expression)}`);
+  }
+  for (const operand of match[1].split(' || ')) {
+    const variable = /^vars\.([A-Z_]+)$/.exec(operand);
+    const literal = /^'(.*)'$/.exec(operand);
+    const value = variable ? vars[variable[1]] : literal ? literal[1] : undefined;
+    if (!variable && !literal) {
+      throw new Error(`unexpected operand ${operand} in ${expression}`);
+    }
+    if (value) {
+      const labels = JSON.parse(value) as string | string[];
+      return Array.isArray(labels) ? labels : [labels];
+    }
+  }
+  throw new Error(`no default in ${expression}`);
+}
+
+/** Runs the deploy job's "Hosts reachable" step as the runner would, in a folder holding one stack file. */
+function runReachabilityGuard(job: Job, runner: string, stackFile: string, stackText: string) {
+  const step = job.steps.find((candidate) => candidate.name === 'Hosts reachable from this runner');
+  if (!step?.run || !step.env) {
+    throw new Error('no "Hosts reachable from this runner" step');
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-guard-'));
+  try {
+    fs.writeFileSync(path.join(dir, stackFile), stackText);
+    const env = { ...process.env, ...step.env, BERTH_RUNNER: runner, NODE_PATH: path.join(PROJECT_ROOT, 'node_modules') };
+    const result = spawnSync('bash', ['-e', '-c', step.run], { cwd: dir, env, encoding: 'utf8' });
+    return { status: result.status, output: `${result.stdout}${result.stderr}` };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 describe('GitHub workflow', () => {
   it('passes action-validator', () => {
@@ -60,9 +108,9 @@ describe('GitHub workflow', () => {
     expect(workflow.on.push).toEqual({ branches: ['main'] });
   });
 
-  it('installs, type-checks, tests and checks, in that order', () => {
+  it('installs, type-checks (the repository, then the program with its own tsconfig), tests and checks, in that order', () => {
     const script = runs(workflow.jobs.verify);
-    const order = ['npm ci', 'npx tsc --noEmit', 'npm test', 'npm run check'].map((command) => script.indexOf(command));
+    const order = ['npm ci', 'npx tsc --noEmit', 'npx tsc -p stacks --noEmit', 'npm test', 'npm run check'].map((command) => script.indexOf(command));
     expect(order.every((index) => index >= 0)).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
     expect(runs(workflow.jobs['full-suite'])).toContain('sudo --preserve-env=CI env "PATH=$PATH" npm run test:all');
@@ -99,6 +147,61 @@ describe('GitHub workflow', () => {
     }
   });
 
+  it('runs pulumi up on a runner that reaches the hosts: self-hosted by default, never a GitHub-hosted image', () => {
+    for (const [name] of DEPLOY_JOBS) {
+      const job = workflow.jobs[name];
+      const labels = deployRunner(job, {});
+      expect([name, labels]).toEqual([name, DEFAULT_DEPLOY_RUNNER]);
+      expect(labels.some(isGitHubHosted)).toBe(false);
+    }
+  });
+
+  it('takes the deploy runner labels from repository variables, per environment first', () => {
+    const vars = { BERTH_DEPLOY_RUNS_ON: '["self-hosted","berth-nonprod"]', BERTH_DEPLOY_RUNS_ON_PROD: '["self-hosted","berth-prod"]' };
+    expect(deployRunner(workflow.jobs['deploy-dev'], vars)).toEqual(['self-hosted', 'berth-nonprod']);
+    expect(deployRunner(workflow.jobs['deploy-stage'], vars)).toEqual(['self-hosted', 'berth-nonprod']);
+    expect(deployRunner(workflow.jobs['deploy-prod'], vars)).toEqual(['self-hosted', 'berth-prod']);
+    expect(deployRunner(workflow.jobs['deploy-test'], { BERTH_DEPLOY_RUNS_ON_TEST: '"berth-test-runner"' })).toEqual(['berth-test-runner']);
+  });
+
+  it('runs everything else, previews included, on GitHub-hosted runners: no job but pulumi up dials a host', () => {
+    const deployJobs = new Set<string>(DEPLOY_JOBS.map(([name]) => name));
+    for (const [name, job] of Object.entries(workflow.jobs)) {
+      const commands = job.steps.filter((step) => step.uses?.startsWith('pulumi/actions@')).map((step) => step.with?.command);
+      if (deployJobs.has(name)) {
+        expect(commands).toEqual(['up']);
+      } else {
+        expect([name, commands.includes('up')]).toEqual([name, false]);
+        expect([name, job['runs-on']]).toEqual([name, 'ubuntu-latest']);
+      }
+    }
+    expect(isGitHubHosted(workflow.jobs.preview['runs-on'] as string)).toBe(true);
+  });
+
+  it('refuses to deploy from a GitHub-hosted runner unless the stack goes through a bastion, before pulumi up', () => {
+    const withoutBastion = 'config:\n  aws:region: eu-west-1\n  berth:ssh:\n    user: ec2-user\n';
+    const withBastion = 'config:\n  berth:ssh:\n    bastionHost: bastion.example.com\n';
+    for (const [name, env] of DEPLOY_JOBS) {
+      const job = workflow.jobs[name];
+      const guardAt = job.steps.findIndex((step) => step.name === 'Hosts reachable from this runner');
+      const upAt = job.steps.findIndex((step) => step.uses?.startsWith('pulumi/actions@'));
+      expect(guardAt).toBeGreaterThan(job.steps.findIndex((step) => step.run === 'npm ci'));
+      expect(guardAt).toBeLessThan(upAt);
+      expect(job.steps[guardAt].env).toEqual({ BERTH_RUNNER: '${{ runner.environment }}', BERTH_STACK: env });
+
+      const refused = runReachabilityGuard(job, 'github-hosted', `Pulumi.${env}.yaml`, withoutBastion);
+      expect(refused.status).toBe(1);
+      expect(refused.output).toContain(`::error::Pulumi.${env}.yaml sets no berth:ssh.bastionHost`);
+      expect(runReachabilityGuard(job, 'github-hosted', `Pulumi.${env}.yaml`, withBastion).status).toBe(0);
+      expect(runReachabilityGuard(job, 'self-hosted', `Pulumi.${env}.yaml`, withoutBastion).status).toBe(0);
+    }
+    // The shipped stack files name no bastion: a GitHub-hosted runner is refused for each of them.
+    for (const [name, env] of DEPLOY_JOBS) {
+      const file = `Pulumi.${env}.yaml`;
+      expect(runReachabilityGuard(workflow.jobs[name], 'github-hosted', file, fs.readFileSync(path.join(PROJECT_ROOT, file), 'utf8')).status).toBe(1);
+    }
+  });
+
   it('never puts a secret into a shell script, traces commands or dumps the environment', () => {
     for (const step of allSteps) {
       const script = step.run ?? '';
@@ -122,7 +225,7 @@ describe('Jenkinsfile', () => {
   });
 
   it('runs the same commands as the GitHub workflow', () => {
-    for (const command of ['npm ci', 'npx tsc --noEmit', 'npm test', 'npm run check', 'npm run test:all', 'npm run --silent synth -- diff "${stack}" --base "origin/${CHANGE_TARGET}"', 'pulumi preview --diff', 'pulumi up --yes']) {
+    for (const command of ['npm ci', 'npx tsc --noEmit', 'npx tsc -p stacks --noEmit', 'npm test', 'npm run check', 'npm run test:all', 'npm run --silent synth -- diff "${stack}" --base "origin/${CHANGE_TARGET}"', 'pulumi preview --diff', 'pulumi up --yes']) {
       expect(text).toContain(command);
     }
   });
@@ -141,6 +244,25 @@ describe('Jenkinsfile', () => {
     for (const name of ['Deploy dev', 'Deploy test']) {
       expect(block(name, name === 'Deploy dev' ? 'Deploy test' : 'Deploy stage')).toContain("branch 'main'");
     }
+  });
+
+  it('deploys on agents labelled berth-deploy (they reach the hosts on port 22), previews on berth', () => {
+    const stages = ['Verify', 'Full suite', 'Deploy dev', 'Deploy test', 'Deploy stage', 'Deploy prod'];
+    const agentOf = (name: string) => {
+      const start = stageAt(name);
+      const next = stages.map(stageAt).filter((position) => position > start).sort((a, b) => a - b)[0];
+      return /agent \{ label '([^']+)' \}/.exec(text.slice(start, next))?.[1];
+    };
+    expect(agentOf('Verify')).toBe('berth');
+    expect(stageAt('Preview')).toBeGreaterThan(stageAt('Verify'));
+    expect(stageAt('Preview')).toBeLessThan(stageAt('Full suite'));
+    expect(agentOf('Full suite')).toBe('berth-root');
+    for (const name of ['Deploy dev', 'Deploy test', 'Deploy stage', 'Deploy prod']) {
+      expect([name, agentOf(name)]).toEqual([name, 'berth-deploy']);
+    }
+    expect(text.match(/pulumi up --yes/g)).toHaveLength(1);
+    expect(text.match(/pulumi\('up', stack\)/g)).toHaveLength(1);
+    expect(text.slice(text.indexOf('def deploy('), text.indexOf('pipeline {'))).toContain("pulumi('up', stack)");
   });
 
   it('keeps secrets in credentials bindings and never traces or dumps the environment', () => {

@@ -94,10 +94,12 @@ describe('policy: images pinned by digest', () => {
     expect(agentSpecOf({ stdin: '{"other":1}' })).toBeUndefined();
   });
 
-  it('reads the reviewers\' copy of the spec in triggers when stdin is a secret', async () => {
-    const props = { create: 'berth-agent deploy', stdin: '[secret]', triggers: [JSON.stringify({ name: 'auth-service', image: 'berth/auth-service:main' })] };
-    expect(agentSpecOf(props)).toEqual({ name: 'auth-service', image: 'berth/auth-service:main' });
+  it('reads the image from the deploy command line when stdin is a secret', async () => {
+    const props = { create: 'sudo /usr/local/bin/berth-agent deploy --deployment auth-service-app-1 --expect-image berth/auth-service:main', stdin: '[secret]' };
+    expect(agentSpecOf(props)).toEqual({ image: 'berth/auth-service:main' });
     expect(await violationsOf(imagesPinnedByDigest, { type: TYPES.command, name: 'deploy-auth', props, stack: 'prod' })).toHaveLength(1);
+    const pinned = { ...props, create: `sudo /usr/local/bin/berth-agent deploy --deployment auth-service-app-1 --expect-image ${PINNED}` };
+    expect(await violationsOf(imagesPinnedByDigest, { type: TYPES.command, name: 'deploy-auth', props: pinned, stack: 'prod' })).toEqual([]);
   });
 });
 
@@ -301,12 +303,15 @@ describe('policies over offline synth', () => {
         expected.push({ policy: 'berth-no-ssh-from-internet', resource: resource.name });
       } else if (resource.type === TYPES.command && agentSpecOf(inputs)) {
         const agent = agentSpecOf(inputs)!;
-        const brokenSpec = JSON.stringify({ ...agent, image: agent.image!.replace(/@sha256:[0-9a-f]{64}$/, ':latest'), privileged: true });
+        const unpinned = agent.image!.replace(/@sha256:[0-9a-f]{64}$/, ':latest');
         if (typeof inputs.stdin === 'string' && inputs.stdin.startsWith('{')) {
-          inputs.stdin = brokenSpec;
+          inputs.stdin = JSON.stringify({ ...agent, image: unpinned, privileged: true });
+          expected.push({ policy: 'berth-images-pinned-by-digest', resource: resource.name }, { policy: 'berth-no-privileged-containers', resource: resource.name });
+        } else {
+          // A secret stdin: what the policy reads is the image on the command line.
+          inputs.create = String(inputs.create).replace(agent.image!, unpinned);
+          expected.push({ policy: 'berth-images-pinned-by-digest', resource: resource.name });
         }
-        inputs.triggers = [brokenSpec];
-        expected.push({ policy: 'berth-images-pinned-by-digest', resource: resource.name }, { policy: 'berth-no-privileged-containers', resource: resource.name });
       }
     }
     const violations = await runPoliciesOffline(result);
