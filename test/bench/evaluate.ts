@@ -71,7 +71,7 @@ const RESOURCE_CLASSES: Record<string, ResourceClass> = {
   'aws:sns/topic:Topic': aws.sns.Topic,
   'aws:sns/topicSubscription:TopicSubscription': aws.sns.TopicSubscription,
   'command:remote:Command': command.remote.Command,
-  'command:remote:CopyToRemote': command.remote.CopyToRemote,
+  'aws:ec2/keyPair:KeyPair': aws.ec2.KeyPair,
 };
 
 /** A resource of a type the table above lacks, declared generically. */
