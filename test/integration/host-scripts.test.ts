@@ -12,38 +12,46 @@ import {
   renderDataVolumeService,
   renderPruneService,
   renderPruneTimer,
+  renderHostSetup,
   renderUserData,
   systemdEscapePath,
 } from '../../components/host/render';
+import { readAgentScript } from '../../components/service/agentScript';
 import { buildImage, docker, pushImage, run, TEST_REGISTRY, uniqueName } from '../support/docker';
 
 const MOUNT_SCRIPT = hostScriptPath('berth-mount-data-volume');
 const PRUNE_SCRIPT = hostScriptPath('berth-prune');
+const SETUP_SCRIPT = hostScriptPath('berth-host-setup');
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-host-it-'));
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 describe('host scripts are shellcheck-clean', () => {
-  it.each([MOUNT_SCRIPT, PRUNE_SCRIPT])('%s', (script) => {
+  it.each([MOUNT_SCRIPT, PRUNE_SCRIPT, SETUP_SCRIPT])('%s', (script) => {
     const result = run('shellcheck', ['--shell=bash', script]);
     expect(result.stdout + result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(fs.statSync(script).mode & 0o111).toBe(0o111);
   });
 
-  it('the rendered user data parses and is shellcheck-clean', () => {
-    const file = path.join(scratch, 'user-data.sh');
-    fs.writeFileSync(
-      file,
-      renderUserData({
-        project: 'berth',
-        env: 'dev',
-        region: 'eu-west-1',
-        dataVolume: { volumeId: 'vol-0123456789abcdef0', deviceName: '/dev/sdf' },
-        serviceDirectories: ['web'],
-        agentScript: '#!/usr/bin/env bash\necho agent\n',
-      }),
-    );
+  it.each([
+    ['user data', () => renderUserData({ project: 'berth', env: 'dev' })],
+    [
+      'host setup',
+      () =>
+        renderHostSetup({
+          project: 'berth',
+          env: 'dev',
+          region: 'eu-west-1',
+          dataVolume: { volumeId: 'vol-0123456789abcdef0', deviceName: '/dev/sdf' },
+          serviceDirectories: ['web'],
+          agentScript: readAgentScript(),
+          registryHosts: ['123456789012.dkr.ecr.eu-west-1.amazonaws.com'],
+        }),
+    ],
+  ])('the rendered %s parses and is shellcheck-clean', (name, render) => {
+    const file = path.join(scratch, `${name.replace(' ', '-')}.sh`);
+    fs.writeFileSync(file, render());
     expect(run('bash', ['-n', file]).status).toBe(0);
     const result = run('shellcheck', [file]);
     expect(result.stdout + result.stderr).toBe('');
@@ -180,6 +188,170 @@ describe('berth-mount-data-volume on a loop device', () => {
     expect(run(MOUNT_SCRIPT, ['--device-path', loopDevice, '--fs-type', 'btrfs']).status).toBe(2);
     expect(run(MOUNT_SCRIPT, ['--device-path', loopDevice, '--service-dir', '../etc']).status).toBe(2);
     expect(run(MOUNT_SCRIPT, []).status).toBe(2);
+  });
+});
+
+describe('berth-mount-data-volume grows a grown volume, never reformatting it', () => {
+  const MiB = 1024 * 1024;
+  const attached: string[] = [];
+  const mounted: string[] = [];
+
+  afterAll(() => {
+    for (const mountPoint of mounted) {
+      run('umount', [mountPoint]);
+    }
+    for (const device of attached) {
+      run('losetup', ['-d', device]);
+    }
+  });
+
+  /** A file-backed loop device standing in for an EBS volume of `sizeMiB`. */
+  const attachVolume = (name: string, sizeMiB: number): { image: string; device: string } => {
+    const image = path.join(scratch, `${name}.img`);
+    fs.writeFileSync(image, '');
+    fs.truncateSync(image, sizeMiB * MiB);
+    const attach = run('losetup', ['-f', '--show', image]);
+    expect(attach.status).toBe(0);
+    const device = attach.stdout.trim();
+    attached.push(device);
+    return { image, device };
+  };
+
+  /** What EC2 ModifyVolume does to the block device: the same data, a larger size. */
+  const growVolume = (image: string, device: string, sizeMiB: number): void => {
+    fs.truncateSync(image, sizeMiB * MiB);
+    expect(run('losetup', ['-c', device]).status).toBe(0);
+    expect(Number(run('blockdev', ['--getsize64', device]).stdout.trim())).toBe(sizeMiB * MiB);
+  };
+
+  const uuidOf = (device: string): string => run('blkid', ['-p', '-o', 'value', '-s', 'UUID', device]).stdout.trim();
+
+  const CAP_SYS_RESOURCE = 24;
+  /** Whether this process (and so the script it starts as root) holds a capability (capabilities(7)). */
+  const hasCapability = (bit: number): boolean => {
+    const effective = /^CapEff:\s+([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0';
+    return ((BigInt(`0x${effective}`) >> BigInt(bit)) & BigInt(1)) === BigInt(1);
+  };
+
+  /** The filesystem's own size in bytes, read from its superblock (ext4) or its geometry (xfs). */
+  const ext4Bytes = (device: string): number => {
+    const header = run('dumpe2fs', ['-h', device]).stdout;
+    const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)$`, 'm').exec(header)?.[1]);
+    return field('Block count') * field('Block size');
+  };
+  const xfsBytes = (mountPoint: string): number => {
+    const match = /^data\s+=\s+bsize=(\d+)\s+blocks=(\d+)/m.exec(run('xfs_info', [mountPoint]).stdout);
+    expect(match).not.toBeNull();
+    return Number(match![1]) * Number(match![2]);
+  };
+
+  const mountScript = (device: string, mountPoint: string, fstab: string) =>
+    run(MOUNT_SCRIPT, ['--device-path', device, '--mount-point', mountPoint, '--fstab', fstab, '--timeout', '5', '--service-dir', 'web']);
+
+  it('ext4: grows offline at boot and online while mounted (where the kernel allows it); the file and the UUID stay', () => {
+    const { image, device } = attachVolume('grow-ext4', 32);
+    const mountPoint = path.join(scratch, 'grow-ext4');
+    const fstab = path.join(scratch, 'fstab-grow-ext4');
+    // An existing volume: a filesystem made elsewhere, with data on it.
+    expect(run('mkfs.ext4', ['-q', '-L', 'berth-data', device]).status).toBe(0);
+    const uuid = uuidOf(device);
+    const first = mountScript(device, mountPoint, fstab);
+    mounted.push(mountPoint);
+    expect(first.stderr).toBe('');
+    expect(first.status).toBe(0);
+    expect(first.stdout).toContain('already has a ext4 filesystem: keeping it');
+    expect(first.stdout).toContain('the ext4 filesystem already fills');
+    fs.writeFileSync(path.join(mountPoint, 'web', 'state.db'), 'precious');
+    expect(ext4Bytes(device)).toBe(32 * MiB);
+
+    // Grown while the host was stopped: the script runs at boot, on an unmounted filesystem.
+    expect(run('umount', [mountPoint]).status).toBe(0);
+    growVolume(image, device, 96);
+    const afterBoot = mountScript(device, mountPoint, fstab);
+    expect(afterBoot.stderr).toBe('');
+    expect(afterBoot.status).toBe(0);
+    expect(afterBoot.stdout).not.toContain('creating');
+    expect(afterBoot.stdout).toMatch(/grew the ext4 filesystem on \S+ from \d+ to \d+ bytes/);
+    expect(ext4Bytes(device)).toBe(96 * MiB);
+    expect(uuidOf(device)).toBe(uuid);
+    expect(fs.readFileSync(path.join(mountPoint, 'web', 'state.db'), 'utf8')).toBe('precious');
+
+    // Grown while running (ModifyVolume on a live host): the next run grows it online. That takes
+    // CAP_SYS_RESOURCE, which root has on a host but may lack in a container: then the script
+    // warns, leaves the volume mounted and usable at its old size, and the next boot grows it.
+    growVolume(image, device, 128);
+    const online = mountScript(device, mountPoint, fstab);
+    expect(online.status).toBe(0);
+    expect(online.stdout).toContain('is already mounted');
+    if (hasCapability(CAP_SYS_RESOURCE)) {
+      expect(online.stderr).toBe('');
+      expect(online.stdout).toContain('grew the ext4 filesystem');
+      expect(ext4Bytes(device)).toBe(128 * MiB);
+    } else {
+      expect(online.stderr).toContain('warning: could not grow the ext4 filesystem');
+      expect(online.stderr).toContain('Permission denied');
+      expect(ext4Bytes(device)).toBe(96 * MiB);
+    }
+    expect(fs.readFileSync(path.join(mountPoint, 'web', 'state.db'), 'utf8')).toBe('precious');
+
+    // The next boot: whatever is left to grow is grown, and nothing is reformatted.
+    expect(run('umount', [mountPoint]).status).toBe(0);
+    const reboot = mountScript(device, mountPoint, fstab);
+    expect(reboot.stderr).toBe('');
+    expect(reboot.status).toBe(0);
+    expect(reboot.stdout).not.toContain('creating');
+    expect(ext4Bytes(device)).toBe(128 * MiB);
+    expect(uuidOf(device)).toBe(uuid);
+    expect(fs.readFileSync(path.join(mountPoint, 'web', 'state.db'), 'utf8')).toBe('precious');
+
+    // Nothing left to grow: a rerun changes nothing.
+    const rerun = mountScript(device, mountPoint, fstab);
+    expect(rerun.stderr).toBe('');
+    expect(rerun.status).toBe(0);
+    expect(rerun.stdout).toContain('the ext4 filesystem already fills');
+    expect(ext4Bytes(device)).toBe(128 * MiB);
+  });
+
+  it('xfs: grows after a reboot and while mounted; the file and the UUID stay', () => {
+    // mkfs.xfs refuses filesystems under 300 MiB.
+    const { image, device } = attachVolume('grow-xfs', 320);
+    const mountPoint = path.join(scratch, 'grow-xfs');
+    const fstab = path.join(scratch, 'fstab-grow-xfs');
+    expect(run('mkfs.xfs', ['-q', '-L', 'berth-data', device]).status).toBe(0);
+    const uuid = uuidOf(device);
+    const first = mountScript(device, mountPoint, fstab);
+    mounted.push(mountPoint);
+    expect(first.stderr).toBe('');
+    expect(first.status).toBe(0);
+    expect(first.stdout).toContain('already has a xfs filesystem: keeping it');
+    fs.writeFileSync(path.join(mountPoint, 'web', 'state.db'), 'precious');
+    const before = xfsBytes(mountPoint);
+    expect(before).toBe(320 * MiB);
+
+    expect(run('umount', [mountPoint]).status).toBe(0);
+    growVolume(image, device, 400);
+    const afterBoot = mountScript(device, mountPoint, fstab);
+    expect(afterBoot.stderr).toBe('');
+    expect(afterBoot.status).toBe(0);
+    expect(afterBoot.stdout).not.toContain('creating');
+    expect(afterBoot.stdout).toContain('grew the xfs filesystem');
+    expect(xfsBytes(mountPoint)).toBe(400 * MiB);
+    expect(uuidOf(device)).toBe(uuid);
+    expect(fs.readFileSync(path.join(mountPoint, 'web', 'state.db'), 'utf8')).toBe('precious');
+
+    growVolume(image, device, 480);
+    const online = mountScript(device, mountPoint, fstab);
+    expect(online.stderr).toBe('');
+    expect(online.status).toBe(0);
+    expect(online.stdout).toContain('is already mounted');
+    expect(online.stdout).toContain('grew the xfs filesystem');
+    expect(xfsBytes(mountPoint)).toBe(480 * MiB);
+    expect(uuidOf(device)).toBe(uuid);
+    expect(fs.readFileSync(path.join(mountPoint, 'web', 'state.db'), 'utf8')).toBe('precious');
+
+    const rerun = mountScript(device, mountPoint, fstab);
+    expect(rerun.status).toBe(0);
+    expect(rerun.stdout).toContain('the xfs filesystem already fills');
   });
 });
 

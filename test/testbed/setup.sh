@@ -325,7 +325,10 @@ CONFIG
       log "reloading the test sshd (pid $pid) with its new config"
       kill -HUP "$pid"
       sleep 1
-      wait_for sshd 30 sshd_up
+      if ! wait_for sshd 30 sshd_up; then
+        tail -n 30 "$SSH_DIR/sshd.log" >&2
+        exit 1
+      fi
     fi
     return 0
   fi
