@@ -8,10 +8,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as YAML from 'yaml';
 import { z } from 'zod';
-import { parseImageRef } from '../components/common/image';
+import { hasRegistryHost, parseEcrHost, parseImageRef, splitRegistryHost } from '../components/common/image';
+import { isName, NAME_MAX_LENGTH, nameProblem } from '../components/common/names';
 import { publishedHostPort } from '../components/common/ports';
+import { repositoryName } from '../components/registry/contract';
 import { sortedRecord, stackFileName } from '../components/common/records';
 import { SECRET_MASK } from '../components/common/secret';
+import { EC2_KEY_PAIR_TYPES, parseSshPublicKey, publicKeyMatchesPrivate } from '../components/common/sshKeys';
 import { isInstanceType, isSystemdCalendar, parseCidr } from '../components/host/validate';
 import { catalogue as defaultCatalogue, CatalogueService } from './catalogue';
 
@@ -25,11 +28,20 @@ export const PROJECT_ROOT = path.resolve(__dirname, '..');
 export const SERVICE_CONFIG_DIR = path.join(PROJECT_ROOT, 'stacks', 'config');
 export const CONFIG_NAMESPACE = 'berth';
 
-const NAME = /^[a-z][a-z0-9-]{0,38}[a-z0-9]$/;
+for (const env of ENVIRONMENTS) {
+  if (!isName(env)) {
+    throw new Error(`stacks/config.ts: ENVIRONMENTS: ${nameProblem('environment', env)}`);
+  }
+}
+/**
+ * A host group's name is part of its IAM role's and instance profile's name
+ * prefix, `berth-<env>-<group>-host-`, which AWS caps at 38 characters (the
+ * provider appends a 26-character unique suffix to reach IAM's 64).
+ */
+const IAM_NAME_PREFIX_MAX_LENGTH = 38;
 const ENV_VAR = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const CLOUDWATCH_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
-const name = (what: string) => z.string().regex(NAME, `a ${what} name: lowercase letters, digits and dashes, 2-40 characters`);
 const idOf = (prefix: string) => z.string().regex(new RegExp(`^${prefix}-[0-9a-f]{8,17}$`), `an id like ${prefix}-0123456789abcdef0`);
 
 const cidr = z.string().superRefine((text, context) => {
@@ -89,8 +101,19 @@ const berthSchema = z
     network: networkSchema,
     /** The registry stack whose outputs (repository URLs, ARNs) this stack reads. */
     registryStack: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'a stack reference <organization>/<project>/<stack>'),
-    hostGroups: z.record(name('host group'), hostGroupSchema).refine((groups) => Object.keys(groups).length > 0, 'at least one host group'),
-    services: z.record(name('service'), serviceSchema).default({}),
+    /**
+     * The registry stack's registry host (its `registryUrl` output), `<account>.dkr.ecr.<region>.amazonaws.com`.
+     * Optional: set it to write images with their host; the program checks it against the registry stack at run time.
+     */
+    registryHost: z
+      .string()
+      .refine((host) => parseEcrHost(host) !== undefined, "an ECR registry host <account>.dkr.ecr.<region>.amazonaws.com (the registry stack's registryUrl), e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com")
+      .optional(),
+    /** Hosts of other registries services' images may come from; the hosts get no pull permission or credentials for them. */
+    allowedRegistries: z.array(z.string().refine(isRegistryHostName, 'a registry host like registry.example.com or registry.example.com:5000')).default([]),
+    // Names are checked with the one name rule (components/common/names.ts) below, with the file and key.
+    hostGroups: z.record(z.string(), hostGroupSchema).refine((groups) => Object.keys(groups).length > 0, 'at least one host group'),
+    services: z.record(z.string(), serviceSchema).default({}),
     logging: z
       .object({
         driver: z.enum(['awslogs', 'local']).default('awslogs'),
@@ -122,12 +145,25 @@ const berthSchema = z
         user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'a Unix user name').default('ec2-user'),
         /** A bastion host the deploy steps hop through (its security group goes in network.bastionSecurityGroupId). */
         bastionHost: z.string().min(1).optional(),
+        /**
+         * The bastion's public host key, one OpenSSH line (its /etc/ssh/ssh_host_ed25519_key.pub); the
+         * deploy steps then refuse a bastion that presents another key. Checked below.
+         */
+        bastionHostKey: z.string().optional(),
       })
       .strict()
       .default({}),
     /** dev only: allow `repo:tag` images, resolved to their digest at deploy time. */
     followTags: z.boolean().default(false),
-    /** The SSH private key, a Pulumi secret (`pulumi config set --secret berth:sshPrivateKey < key`). Never read here. */
+    /**
+     * The public half of berth:sshPrivateKey, one OpenSSH public key line (ed25519 or RSA: what EC2 imports
+     * as a key pair). Plain text: a public key is not a secret. Checked below.
+     */
+    sshPublicKey: z.string({ required_error: 'required: the public half of berth:sshPrivateKey, e.g. the line of ~/.ssh/berth-<env>.pub' }),
+    /**
+     * The SSH private key, a Pulumi secret (`pulumi config set --secret berth:sshPrivateKey < key`). Read here
+     * only, when it is in clear, to check that berth:sshPublicKey is its public half; never kept or printed.
+     */
     sshPrivateKey: z.unknown().optional(),
     /** Secret values referenced by services' secretEnvironment (`pulumi config set --secret --path berth:secrets.<key>`). Never read here. */
     secrets: z.unknown().optional(),
@@ -135,6 +171,10 @@ const berthSchema = z
   .strict();
 
 type BerthConfigInput = z.infer<typeof berthSchema>;
+
+function isRegistryHostName(host: string): boolean {
+  return /^[A-Za-z0-9.-]+(?::[0-9]{1,5})?$/.test(host) && hasRegistryHost(`${host}/repository`);
+}
 
 export interface ServiceConfig {
   name: string;
@@ -168,12 +208,18 @@ export interface StackConfig {
   region: string;
   network: z.infer<typeof networkSchema>;
   registryStack: string;
+  /** The registry stack's registry host, when the stack file names it (berth:registryHost). */
+  registryHost?: string;
+  /** Other registries images may come from (berth:allowedRegistries), sorted. */
+  allowedRegistries: string[];
   hostGroups: HostGroupConfig[];
   services: ServiceConfig[];
   logging: BerthConfigInput['logging'];
   monitoring: BerthConfigInput['monitoring'];
   prune: BerthConfigInput['prune'];
   ssh: BerthConfigInput['ssh'];
+  /** The public key line the hosts authorise (berth:sshPublicKey), trimmed. */
+  sshPublicKey: string;
   followTags: boolean;
   /** Keys under berth:secrets that services reference. */
   secretKeys: string[];
@@ -232,7 +278,8 @@ export interface ValidateOptions {
 export function validateStackConfig(stack: string, raw: Record<string, unknown>, options: ValidateOptions = {}): StackConfig {
   const file = stackFileName(stack);
   if (!isEnvironmentName(stack)) {
-    throw new ConfigError([`${file}: unknown stack "${stack}": expected one of ${ENVIRONMENTS.join(', ')}`]);
+    const problem = nameProblem('environment', stack);
+    throw new ConfigError([`${file}: unknown stack "${stack}": expected one of ${ENVIRONMENTS.join(', ')}${problem ? ` (${problem})` : ''}`]);
   }
   const env = stack;
   const fileExists = options.fileExists ?? fs.existsSync;
@@ -261,6 +308,35 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
   const hostGroups = isRecord(partial.hostGroups) ? partial.hostGroups : {};
   const services = isRecord(partial.services) ? partial.services : {};
   const followTags = partial.followTags === true;
+  for (const groupName of Object.keys(hostGroups).sort()) {
+    // The service rule (names.ts knows only service and environment names, hence the message here).
+    const problem = isName(groupName)
+      ? undefined
+      : `a host group name is lowercase letters and digits in words joined by single hyphens (e.g. app), at most ${NAME_MAX_LENGTH} characters; got ${JSON.stringify(groupName)}`;
+    const prefix = `berth-${env}-${groupName}-host-`;
+    if (problem) {
+      fail(`hostGroups.${groupName}`, problem);
+    } else if (prefix.length > IAM_NAME_PREFIX_MAX_LENGTH) {
+      fail(
+        `hostGroups.${groupName}`,
+        `a host group name of at most ${groupName.length - (prefix.length - IAM_NAME_PREFIX_MAX_LENGTH)} characters in ${env}: it starts the IAM name prefix ${prefix}, which AWS caps at ${IAM_NAME_PREFIX_MAX_LENGTH} characters; got ${groupName.length}`,
+      );
+    }
+  }
+  for (const serviceName of Object.keys(services).sort()) {
+    const problem = nameProblem('service', serviceName);
+    if (problem) {
+      fail(`services.${serviceName}`, problem);
+    }
+  }
+  errors.push(...sshKeyProblems(partial, file));
+  const registryHost = typeof partial.registryHost === 'string' ? partial.registryHost : undefined;
+  const allowedRegistries = Array.isArray(partial.allowedRegistries) ? partial.allowedRegistries.filter((host): host is string => typeof host === 'string') : [];
+  for (const [index, host] of allowedRegistries.entries()) {
+    if (host === registryHost) {
+      fail(`allowedRegistries[${index}]`, `${host} is the registry stack's registry (berth:registryHost), whose images get pull permission; list only other registries`);
+    }
+  }
 
   if (followTags && env !== 'dev') {
     fail('followTags', `only dev may follow tags; ${env} runs images pinned by digest`);
@@ -289,7 +365,7 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
       fail(key, `no service "${serviceName}" in the catalogue (stacks/catalogue.ts); known services: ${Object.keys(catalogue).sort().join(', ')}`);
     }
     if (typeof service.image === 'string') {
-      const imageError = imageProblem(service.image, env, followTags);
+      const imageError = imageProblem(service.image, env, followTags) ?? registryProblem(serviceName, service.image, registryHost, allowedRegistries);
       if (imageError) {
         fail(`${key}.image`, imageError);
       }
@@ -339,6 +415,8 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
     region: region as string,
     network: data.network,
     registryStack: data.registryStack,
+    registryHost: data.registryHost,
+    allowedRegistries: [...new Set(data.allowedRegistries)].sort(),
     hostGroups: Object.keys(data.hostGroups)
       .sort()
       .map((groupName) => {
@@ -374,6 +452,7 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
     monitoring: data.monitoring,
     prune: data.prune,
     ssh: data.ssh,
+    sshPublicKey: data.sshPublicKey.trim(),
     followTags: data.followTags,
     secretKeys: [...new Set(Object.values(data.services).flatMap((service) => Object.values(service.secretEnvironment)))].sort(),
   };
@@ -392,6 +471,81 @@ function imageProblem(image: string, env: EnvironmentName, followTags: boolean):
   }
   if (env !== 'dev' || !followTags) {
     return `an image pinned by digest (repo@sha256:<64 hex>)${env === 'dev' ? ', or set berth:followTags to true to follow a tag in dev' : ''}, got "${image}"`;
+  }
+  return undefined;
+}
+
+/**
+ * berth:sshPublicKey must be one OpenSSH public key line EC2 can import, and
+ * the public half of berth:sshPrivateKey whenever that is in clear here (under
+ * `pulumi up` the runtime hands the program decrypted config; offline it is
+ * the "[secret]" mask or absent, and the check is skipped). berth:ssh.bastionHostKey
+ * is checked the same way. No message quotes a private key.
+ */
+function sshKeyProblems(partial: Partial<BerthConfigInput>, file: string): string[] {
+  const problems: string[] = [];
+  const fail = (key: string, message: string) => problems.push(`${file}: ${CONFIG_NAMESPACE}:${key}: ${message}`);
+  const publicLine = partial.sshPublicKey;
+  if (typeof publicLine === 'string') {
+    const publicKey = parseSshPublicKey(publicLine);
+    if ('error' in publicKey) {
+      fail('sshPublicKey', publicKey.error);
+    } else if (!EC2_KEY_PAIR_TYPES.includes(publicKey.type)) {
+      fail('sshPublicKey', `an ${EC2_KEY_PAIR_TYPES.join(' or ')} key, the types EC2 imports as a key pair; got ${publicKey.type} (make one with ssh-keygen -t ed25519)`);
+    } else {
+      const privateKey = partial.sshPrivateKey;
+      if (typeof privateKey === 'string' && privateKey !== SECRET_MASK) {
+        const matches = publicKeyMatchesPrivate(publicLine, privateKey);
+        if (typeof matches === 'object') {
+          fail('sshPrivateKey', matches.error.replace(/^private key: /, ''));
+        } else if (!matches) {
+          fail('sshPublicKey', 'the public half of berth:sshPrivateKey (what `ssh-keygen -y -f <private key file>` prints); this key belongs to another key pair');
+        }
+      }
+    }
+  }
+  const ssh: Record<string, unknown> = isRecord(partial.ssh) ? partial.ssh : {};
+  if (typeof ssh.bastionHostKey === 'string') {
+    const hostKey = parseSshPublicKey(ssh.bastionHostKey);
+    if ('error' in hostKey) {
+      fail('ssh.bastionHostKey', `${hostKey.error} (the bastion's host key: the line of its /etc/ssh/ssh_host_ed25519_key.pub, or a line of \`ssh-keyscan <bastion>\` without the host name)`);
+    }
+    if (typeof ssh.bastionHost !== 'string') {
+      fail('ssh.bastionHostKey', 'pins the host key of berth:ssh.bastionHost, which is not set: set both, or neither');
+    }
+  }
+  return problems;
+}
+
+/**
+ * Where an image comes from. An image of the registry stack's registry — no
+ * host, or the host of berth:registryHost — must be the service's own
+ * repository `berth/<service>`: the registry stack holds exactly those, and
+ * the hosts' pull permission is looked up by that path. An image naming any
+ * other host is refused unless that host is in berth:allowedRegistries.
+ */
+function registryProblem(service: string, image: string, registryHost: string | undefined, allowedRegistries: string[]): string | undefined {
+  const ref = parseImageRef(image);
+  if ('error' in ref) {
+    return undefined;
+  }
+  const { host, path: repositoryPath } = splitRegistryHost(ref.repository);
+  const expected = repositoryName(service);
+  const otherRegistry = 'an image from another registry needs its host in berth:allowedRegistries';
+  if (host && allowedRegistries.includes(host)) {
+    if (ref.tag && !ref.digest && !parseEcrHost(host)) {
+      return `an image pinned by digest (repo@sha256:<64 hex>): ${host} is not an ECR registry, and only ECR tags are resolved at deploy time, got "${image}"`;
+    }
+    return undefined;
+  }
+  if (host && registryHost === undefined) {
+    return `an image of the registry stack's registry, written without a host (${expected}@sha256:<64 hex>) or with the host set in berth:registryHost; ${otherRegistry}; got "${image}"`;
+  }
+  if (host && host !== registryHost) {
+    return `an image of the registry stack's registry ${registryHost} (berth:registryHost); ${otherRegistry}; got "${image}"`;
+  }
+  if (repositoryPath !== expected) {
+    return `the repository ${expected} of the registry stack's registry, got "${repositoryPath}" in "${image}" (${otherRegistry})`;
   }
   return undefined;
 }

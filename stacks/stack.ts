@@ -5,7 +5,8 @@
  */
 import * as pulumi from '@pulumi/pulumi';
 import { createHash } from 'crypto';
-import { parseImageRef } from '../components/common/image';
+import { parseImageRef, splitRegistryHost } from '../components/common/image';
+import { stackFileName } from '../components/common/records';
 import { publishedHostPort } from '../components/common/ports';
 import { DockerHostGroup } from '../components/host/dockerHostGroup';
 import { EnvironmentMonitoring } from '../components/monitoring/environmentMonitoring';
@@ -33,7 +34,7 @@ export interface StackOutputs {
 
 export function declareStack(config: StackConfig, secrets: StackSecrets): StackOutputs {
   const registry = new pulumi.StackReference(config.registryStack);
-  const registryUrl = registry.requireOutput('registryUrl') as pulumi.Output<string>;
+  const registryUrl = (registry.requireOutput('registryUrl') as pulumi.Output<string>).apply((url) => checkedRegistryUrl(config, url));
   const repositoryArns = registry.requireOutput('repositoryArns') as pulumi.Output<RegistryStackOutputs['repositoryArns']>;
 
   const monitoring = new EnvironmentMonitoring(config.env, {
@@ -47,7 +48,7 @@ export function declareStack(config: StackConfig, secrets: StackSecrets): StackO
   const groups = new Map<string, DockerHostGroup>();
   for (const group of config.hostGroups) {
     const services = config.services.filter((service) => service.hostGroup === group.name);
-    groups.set(group.name, declareHostGroup(config, group, services, { repositoryArns, alarmTopicArn: monitoring.alarmTopicArn, agentScript, sshPrivateKey: secrets.sshPrivateKey }));
+    groups.set(group.name, declareHostGroup(config, group, services, { registryUrl, repositoryArns, alarmTopicArn: monitoring.alarmTopicArn, agentScript, sshPrivateKey: secrets.sshPrivateKey }));
   }
 
   const images: Record<string, pulumi.Output<string>> = {};
@@ -91,10 +92,8 @@ function declareHostGroup(
   config: StackConfig,
   group: HostGroupConfig,
   services: ServiceConfig[],
-  shared: { repositoryArns: pulumi.Output<Record<string, string>>; alarmTopicArn: pulumi.Output<string>; agentScript: string; sshPrivateKey: pulumi.Output<string> },
+  shared: { registryUrl: pulumi.Output<string>; repositoryArns: pulumi.Output<Record<string, string>>; alarmTopicArn: pulumi.Output<string>; agentScript: string; sshPrivateKey: pulumi.Output<string> },
 ): DockerHostGroup {
-  // Least privilege: a group's hosts may pull only the repositories of the services placed on them.
-  const repositories = [...new Set(services.map((service) => repositoryOf(service.image)))].sort();
   return new DockerHostGroup(group.name, {
     project: PROJECT,
     env: config.env,
@@ -113,13 +112,18 @@ function declareHostGroup(
     servicePorts: [...new Set(services.flatMap((service) => service.definition.ports.map(publishedHostPort)))].filter((port): port is number => port !== undefined),
     serviceIngressCidrs: config.network.serviceIngressCidrs,
     serviceIngressSecurityGroupIds: config.network.serviceIngressSecurityGroupIds,
-    repositoryArns: shared.repositoryArns.apply((arns) => repositories.filter((name) => arns[name]).map((name) => arns[name])),
+    repositoryArns: pulumi.all([shared.registryUrl, shared.repositoryArns]).apply(([url, arns]) => pullRepositoryArns(config, services, url, arns)),
     logging: config.logging.driver === 'awslogs' ? { driver: 'awslogs' } : { driver: 'local' },
     pruneSchedule: config.prune.schedule,
     serviceDirectories: services.map((service) => `${config.env}/${service.name}`),
     alarmTopicArn: shared.alarmTopicArn,
     diskUsagePercent: config.monitoring.diskUsagePercent,
-    ssh: { user: config.ssh.user, privateKey: shared.sshPrivateKey, bastion: config.ssh.bastionHost ? { host: config.ssh.bastionHost } : undefined },
+    ssh: {
+      user: config.ssh.user,
+      privateKey: shared.sshPrivateKey,
+      publicKey: config.sshPublicKey,
+      bastion: config.ssh.bastionHost ? { host: config.ssh.bastionHost, hostKey: config.ssh.bastionHostKey } : undefined,
+    },
     agentScript: shared.agentScript,
   });
 }
@@ -136,9 +140,58 @@ export function placement(config: StackConfig, service: ServiceConfig): number[]
   return Array.from({ length: service.replicas }, (_, k) => (offset + k) % group.count).sort((a, b) => a - b);
 }
 
-function repositoryOf(image: string): string {
-  const ref = parseImageRef(image);
-  return 'error' in ref ? image : ref.repository;
+/**
+ * The registry stack's `registryUrl`, checked against what the stack file says:
+ * berth:registryHost, when set, must be that registry, and no registry of
+ * berth:allowedRegistries may be it (their images get no pull permission).
+ */
+export function checkedRegistryUrl(config: StackConfig, registryUrl: string): string {
+  const host = registryUrl.replace(/\/+$/, '');
+  const file = stackFileName(config.stack);
+  const from = `output registryUrl of the registry stack ${config.registryStack}`;
+  if (config.registryHost !== undefined && config.registryHost !== host) {
+    throw new Error(`${file}: berth:registryHost: expected the registry stack's registry ${host} (${from}), got ${config.registryHost}`);
+  }
+  const index = config.allowedRegistries.indexOf(host);
+  if (index >= 0) {
+    throw new Error(`${file}: berth:allowedRegistries[${index}]: ${host} is the registry stack's registry (${from}), whose images get pull permission; list only other registries`);
+  }
+  return host;
+}
+
+/**
+ * Least privilege: the ARNs of the repositories a group's hosts pull from, and
+ * no others. Each image is looked up by its repository path (`berth/<service>`,
+ * the registry stack's key) whether or not it is written with its registry
+ * host; an image of another host must come from berth:allowedRegistries (no
+ * permission is granted for it). A miss fails the deployment instead of
+ * silently leaving the hosts unable to pull.
+ */
+export function pullRepositoryArns(config: StackConfig, services: ServiceConfig[], registryUrl: string, repositoryArns: Record<string, string>): string[] {
+  const file = stackFileName(config.stack);
+  const registryHost = registryUrl.replace(/\/+$/, '');
+  const arns = new Set<string>();
+  for (const service of [...services].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    const key = `berth:services.${service.name}.image`;
+    const ref = parseImageRef(service.image);
+    if ('error' in ref) {
+      throw new Error(`${file}: ${key}: ${ref.error}, got "${service.image}"`);
+    }
+    const { host, path } = splitRegistryHost(ref.repository);
+    if (host && config.allowedRegistries.includes(host)) {
+      continue;
+    }
+    if (host && host !== registryHost) {
+      throw new Error(`${file}: ${key}: expected an image of the registry stack's registry ${registryHost} (output registryUrl of the registry stack ${config.registryStack}), got "${service.image}"`);
+    }
+    const arn = repositoryArns[path];
+    if (!arn) {
+      const known = Object.keys(repositoryArns).sort().join(', ') || '(none)';
+      throw new Error(`${file}: ${key}: repository ${path} is not in the registry stack ${config.registryStack}; its repositories are: ${known}`);
+    }
+    arns.add(arn);
+  }
+  return [...arns].sort();
 }
 
 function requireSecret(values: Record<string, string>, key: string, service: string): string {

@@ -60,6 +60,28 @@ export function hasRegistryHost(repository: string): boolean {
   return repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
 }
 
+/**
+ * Splits a repository into the registry host it names (if any) and its path
+ * inside that registry: `1234….amazonaws.com/berth/auth-service` and
+ * `berth/auth-service` both have the path `berth/auth-service`, the key the
+ * registry stack's outputs use.
+ */
+export function splitRegistryHost(repository: string): { host?: string; path: string } {
+  if (!hasRegistryHost(repository)) {
+    return { path: repository };
+  }
+  const slash = repository.indexOf('/');
+  return { host: repository.slice(0, slash), path: repository.slice(slash + 1) };
+}
+
+const ECR_HOST_PATTERN = /^(\d{12})\.dkr\.ecr\.([a-z]{2}(?:-gov)?-[a-z]+-\d)\.amazonaws\.com(?:\.cn)?$/;
+
+/** The account (registry id) and region of an ECR registry host `<account>.dkr.ecr.<region>.amazonaws.com`; undefined for any other host. */
+export function parseEcrHost(host: string): { registryId: string; region: string } | undefined {
+  const match = ECR_HOST_PATTERN.exec(host);
+  return match ? { registryId: match[1], region: match[2] } : undefined;
+}
+
 /** `repository@digest`, the only form a container is ever started from. */
 export function pinnedRef(repository: string, digest: string): string {
   return `${repository}@${digest}`;

@@ -1,8 +1,6 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import { hasRegistryHost, parseImageRef, pinnedRef } from '../common/image';
-
-const ECR_HOST = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$/;
+import { parseEcrHost, parseImageRef, pinnedRef, splitRegistryHost } from '../common/image';
 
 /**
  * The image a container runs, always pinned to a digest:
@@ -11,7 +9,10 @@ const ECR_HOST = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$/;
  * - `repo@sha256:…` passes through, prefixed with `registryUrl` unless the
  *   reference names its own registry host.
  * - `repo:tag` (dev with `berth:followTags`) is looked up in ECR at deploy time
- *   (`aws.ecr.getImage`) and pinned to the digest the tag points at then.
+ *   (`aws.ecr.getImage`) and pinned to the digest the tag points at then. The
+ *   lookup goes to the account and region of the registry that holds the
+ *   image — the host the reference names, else `registryUrl` — never to the
+ *   deployer's own account and region, which is where getImage looks unless told.
  *
  * @example
  * ```ts
@@ -24,21 +25,26 @@ export function resolveServiceImage(image: string, registryUrl: pulumi.Input<str
   if ('error' in ref) {
     throw new Error(`resolveServiceImage: "${image}": ${ref.error}`);
   }
-  const withHost = hasRegistryHost(ref.repository);
-  const host = withHost ? ref.repository.split('/')[0] : undefined;
-  const path = withHost ? ref.repository.slice(host!.length + 1) : ref.repository;
-  const repositoryRef: pulumi.Output<string> = withHost ? pulumi.output(ref.repository) : pulumi.interpolate`${pulumi.output(registryUrl).apply(trimSlash)}/${path}`;
+  const { host, path } = splitRegistryHost(ref.repository);
+  const registry = pulumi.output(registryUrl).apply(trimSlash);
+  const repositoryRef: pulumi.Output<string> = host ? pulumi.output(ref.repository) : pulumi.interpolate`${registry}/${path}`;
   if (ref.digest) {
     return repositoryRef.apply((repository) => pinnedRef(repository, ref.digest!));
   }
-  const ecr = host ? ECR_HOST.exec(host) : undefined;
-  if (host && !ecr) {
+  if (host && !parseEcrHost(host)) {
     throw new Error(`resolveServiceImage: "${image}" follows a tag on ${host}, which is not an ECR registry; only ECR tags are resolved at deploy time. Pin it by digest instead.`);
   }
-  const found = aws.ecr.getImageOutput(
-    { repositoryName: path, imageTag: ref.tag!, ...(ecr ? { registryId: ecr[1], region: ecr[2] } : {}) },
-    opts,
-  );
+  const ecr = registry.apply((url) => {
+    const registryHost = host ?? url;
+    const parsed = parseEcrHost(registryHost);
+    if (!parsed) {
+      throw new Error(
+        `resolveServiceImage: "${image}" follows a tag in registry ${JSON.stringify(url)}, which is not an ECR registry host (<account>.dkr.ecr.<region>.amazonaws.com); only ECR tags are resolved at deploy time. Pin it by digest instead.`,
+      );
+    }
+    return parsed;
+  });
+  const found = aws.ecr.getImageOutput({ repositoryName: path, imageTag: ref.tag!, registryId: ecr.registryId, region: ecr.region }, opts);
   return pulumi.all([repositoryRef, found.imageDigest]).apply(([repository, digest]) => pinnedRef(repository, digest));
 }
 

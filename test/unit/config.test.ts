@@ -1,5 +1,6 @@
 import { ConfigError, readStackFile, validateStackConfig, ENVIRONMENTS, parseRuntimeConfig, toRuntimeConfig } from '../../stacks/config';
-import { CatalogueService } from '../../stacks/catalogue';
+import { generateKeyPairSync } from 'crypto';
+import { catalogue as defaultCatalogue, CatalogueService } from '../../stacks/catalogue';
 
 /** A deep copy of a stack file's config, to break in one place per test. */
 function configOf(stack: string): Record<string, any> {
@@ -77,7 +78,7 @@ describe('stack config validation', () => {
     expect(errorsOf('dev', raw)).toEqual([
       'Pulumi.dev.yaml: berth:hostGroups.app: unknown key "instancetype"',
       'Pulumi.dev.yaml: berth:services.api-service: unknown key "imgae"',
-      'Pulumi.dev.yaml: berth:servcies: unknown key "servcies" (berth keys are: network, registryStack, hostGroups, services, logging, monitoring, prune, ssh, followTags, sshPrivateKey, secrets)',
+      'Pulumi.dev.yaml: berth:servcies: unknown key "servcies" (berth keys are: network, registryStack, registryHost, allowedRegistries, hostGroups, services, logging, monitoring, prune, ssh, followTags, sshPublicKey, sshPrivateKey, secrets)',
     ]);
   });
 
@@ -133,7 +134,7 @@ describe('stack config validation', () => {
 
   it('refuses a service missing from the catalogue', () => {
     const raw = configOf('dev');
-    raw['berth:services']['billing-service'] = { image: PINNED, hostGroup: 'app', configFile: 'application-dev.properties' };
+    raw['berth:services']['billing-service'] = { image: PINNED.replace('auth-service', 'billing-service'), hostGroup: 'app', configFile: 'application-dev.properties' };
     expect(errorsOf('dev', raw)).toEqual([
       'Pulumi.dev.yaml: berth:services.billing-service: no service "billing-service" in the catalogue (stacks/catalogue.ts); known services: api-service, auth-service, report-worker',
       'Pulumi.dev.yaml: berth:services.billing-service.configFile: file stacks/config/billing-service/application-dev.properties does not exist',
@@ -177,5 +178,195 @@ describe('stack config validation', () => {
   it('round-trips the runtime encoding of structured config values', () => {
     const raw = configOf('stage');
     expect(parseRuntimeConfig(toRuntimeConfig(raw))).toEqual(raw);
+  });
+});
+
+const REGISTRY_HOST = '123456789012.dkr.ecr.eu-west-1.amazonaws.com';
+const OTHER_HOST = '210987654321.dkr.ecr.eu-west-1.amazonaws.com';
+const DIGEST = `sha256:${'ab'.repeat(32)}`;
+
+describe('images and the registry they come from', () => {
+  it('refuses an image written with a registry host when berth:registryHost does not name it', () => {
+    const raw = configOf('prod');
+    raw['berth:services']['auth-service'].image = `${REGISTRY_HOST}/berth/auth-service@${DIGEST}`;
+    expect(errorsOf('prod', raw)).toEqual([
+      `Pulumi.prod.yaml: berth:services.auth-service.image: an image of the registry stack's registry, written without a host (berth/auth-service@sha256:<64 hex>) or with the host set in berth:registryHost; an image from another registry needs its host in berth:allowedRegistries; got "${REGISTRY_HOST}/berth/auth-service@${DIGEST}"`,
+    ]);
+  });
+
+  it("refuses an image of another host than berth:registryHost, and accepts the stack's own", () => {
+    const raw = configOf('stage');
+    raw['berth:registryHost'] = REGISTRY_HOST;
+    raw['berth:services']['auth-service'].image = `${OTHER_HOST}/berth/auth-service@${DIGEST}`;
+    raw['berth:services']['api-service'].image = `${REGISTRY_HOST}/berth/api-service@${DIGEST}`;
+    expect(errorsOf('stage', raw)).toEqual([
+      `Pulumi.stage.yaml: berth:services.auth-service.image: an image of the registry stack's registry ${REGISTRY_HOST} (berth:registryHost); an image from another registry needs its host in berth:allowedRegistries; got "${OTHER_HOST}/berth/auth-service@${DIGEST}"`,
+    ]);
+    raw['berth:services']['auth-service'].image = `berth/auth-service@${DIGEST}`;
+    const config = validateStackConfig('stage', raw);
+    expect(config.registryHost).toBe(REGISTRY_HOST);
+    expect(config.services.find((service) => service.name === 'api-service')?.image).toBe(`${REGISTRY_HOST}/berth/api-service@${DIGEST}`);
+  });
+
+  it("refuses a repository of the registry stack's registry that is not berth/<service>, with or without the host", () => {
+    const raw = configOf('test');
+    raw['berth:registryHost'] = REGISTRY_HOST;
+    raw['berth:services']['auth-service'].image = `berth/api-service@${DIGEST}`;
+    raw['berth:services']['report-worker'].image = `${REGISTRY_HOST}/reports/worker@${DIGEST}`;
+    expect(errorsOf('test', raw)).toEqual([
+      `Pulumi.test.yaml: berth:services.auth-service.image: the repository berth/auth-service of the registry stack's registry, got "berth/api-service" in "berth/api-service@${DIGEST}" (an image from another registry needs its host in berth:allowedRegistries)`,
+      `Pulumi.test.yaml: berth:services.report-worker.image: the repository berth/report-worker of the registry stack's registry, got "reports/worker" in "${REGISTRY_HOST}/reports/worker@${DIGEST}" (an image from another registry needs its host in berth:allowedRegistries)`,
+    ]);
+  });
+
+  it('accepts an image of an allowed registry as it is, but no followed tag outside ECR', () => {
+    const raw = configOf('dev');
+    raw['berth:allowedRegistries'] = ['registry.example.com:5000', OTHER_HOST];
+    raw['berth:services']['api-service'].image = `registry.example.com:5000/vendor/api@${DIGEST}`;
+    raw['berth:services']['report-worker'].image = `${OTHER_HOST}/shared/report-worker:main`;
+    const config = validateStackConfig('dev', raw);
+    expect(config.allowedRegistries).toEqual([OTHER_HOST, 'registry.example.com:5000']);
+    raw['berth:services']['api-service'].image = 'registry.example.com:5000/vendor/api:main';
+    expect(errorsOf('dev', raw)).toEqual([
+      'Pulumi.dev.yaml: berth:services.api-service.image: an image pinned by digest (repo@sha256:<64 hex>): registry.example.com:5000 is not an ECR registry, and only ECR tags are resolved at deploy time, got "registry.example.com:5000/vendor/api:main"',
+    ]);
+  });
+
+  it('refuses a berth:registryHost that is not an ECR registry host, an allowed registry that is not a host, and the stack registry listed as allowed', () => {
+    const raw = configOf('prod');
+    raw['berth:registryHost'] = 'https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/';
+    raw['berth:allowedRegistries'] = ['registry.example.com/berth'];
+    expect(errorsOf('prod', raw)).toEqual([
+      "Pulumi.prod.yaml: berth:registryHost: expected an ECR registry host <account>.dkr.ecr.<region>.amazonaws.com (the registry stack's registryUrl), e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+      'Pulumi.prod.yaml: berth:allowedRegistries[0]: expected a registry host like registry.example.com or registry.example.com:5000',
+    ]);
+    raw['berth:registryHost'] = REGISTRY_HOST;
+    raw['berth:allowedRegistries'] = [REGISTRY_HOST];
+    expect(errorsOf('prod', raw)).toEqual([
+      `Pulumi.prod.yaml: berth:allowedRegistries[0]: ${REGISTRY_HOST} is the registry stack's registry (berth:registryHost), whose images get pull permission; list only other registries`,
+    ]);
+  });
+});
+
+/** An SSH wire-format string (RFC 4251 §5): uint32 length, then the bytes. */
+function wireString(bytes: Buffer): Buffer {
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(bytes.length);
+  return Buffer.concat([length, bytes]);
+}
+
+/** A fresh ed25519 key pair: the private key as PKCS#8 PEM, the public key as an OpenSSH line built here from the raw key. */
+function ed25519Pair(comment: string): { privatePem: string; publicLine: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x as string, 'base64url');
+  const blob = Buffer.concat([wireString(Buffer.from('ssh-ed25519')), wireString(raw)]).toString('base64');
+  return { privatePem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), publicLine: `ssh-ed25519 ${blob} ${comment}` };
+}
+
+describe('SSH keys', () => {
+  it('requires berth:sshPublicKey and exposes it trimmed', () => {
+    const raw = configOf('test');
+    const line = raw['berth:sshPublicKey'];
+    expect(validateStackConfig('test', { ...raw, 'berth:sshPublicKey': `  ${line}\n` }).sshPublicKey).toBe(line);
+    delete raw['berth:sshPublicKey'];
+    expect(errorsOf('test', raw)).toEqual(['Pulumi.test.yaml: berth:sshPublicKey: required (the public half of berth:sshPrivateKey, e.g. the line of ~/.ssh/berth-<env>.pub)']);
+  });
+
+  it('refuses a private key pasted as the public key without quoting it, and garbage', () => {
+    const { privatePem } = ed25519Pair('pasted');
+    const raw = configOf('prod');
+    raw['berth:sshPublicKey'] = privatePem;
+    const [pasted] = errorsOf('prod', raw);
+    expect(pasted).toBe(
+      'Pulumi.prod.yaml: berth:sshPublicKey: this is a private key, not a public key: give the public half (the .pub file, or what `ssh-keygen -y -f <private key file>` prints)',
+    );
+    raw['berth:sshPublicKey'] = 'not-a-key';
+    expect(errorsOf('prod', raw)).toEqual([
+      'Pulumi.prod.yaml: berth:sshPublicKey: expected an OpenSSH public key line "<type> <base64 key> [comment]" (the .pub file), type ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384 or ecdsa-sha2-nistp521; got a line starting with "not-a-key"',
+    ]);
+  });
+
+  it('refuses a key type EC2 cannot import as a key pair', () => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const jwk = publicKey.export({ format: 'jwk' });
+    const point = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x as string, 'base64url'), Buffer.from(jwk.y as string, 'base64url')]);
+    const blob = Buffer.concat([wireString(Buffer.from('ecdsa-sha2-nistp256')), wireString(Buffer.from('nistp256')), wireString(point)]).toString('base64');
+    const raw = configOf('stage');
+    raw['berth:sshPublicKey'] = `ecdsa-sha2-nistp256 ${blob} ops`;
+    expect(errorsOf('stage', raw)).toEqual([
+      'Pulumi.stage.yaml: berth:sshPublicKey: an ssh-ed25519 or ssh-rsa key, the types EC2 imports as a key pair; got ecdsa-sha2-nistp256 (make one with ssh-keygen -t ed25519)',
+    ]);
+  });
+
+  it('refuses a public key that is not the half of berth:sshPrivateKey when the private key is in clear, and skips the check for the offline mask', () => {
+    const deploy = ed25519Pair('berth-prod');
+    const other = ed25519Pair('someone-else');
+    const raw = configOf('prod');
+    raw['berth:sshPrivateKey'] = deploy.privatePem;
+    raw['berth:sshPublicKey'] = deploy.publicLine;
+    expect(validateStackConfig('prod', raw).sshPublicKey).toBe(deploy.publicLine);
+    // What `pulumi up` hands the program: structured values JSON-encoded, secrets decrypted.
+    expect(validateStackConfig('prod', parseRuntimeConfig(toRuntimeConfig(raw))).sshPublicKey).toBe(deploy.publicLine);
+    raw['berth:sshPublicKey'] = other.publicLine;
+    const errors = errorsOf('prod', raw);
+    expect(errors).toEqual([
+      'Pulumi.prod.yaml: berth:sshPublicKey: the public half of berth:sshPrivateKey (what `ssh-keygen -y -f <private key file>` prints); this key belongs to another key pair',
+    ]);
+    expect(validateStackConfig('prod', { ...raw, 'berth:sshPrivateKey': '[secret]' }).sshPublicKey).toBe(other.publicLine);
+  });
+
+  it('refuses a berth:sshPrivateKey in clear that is not a private key, without quoting it', () => {
+    const raw = configOf('dev');
+    raw['berth:sshPrivateKey'] = 'hunter2-not-a-key';
+    const errors = errorsOf('dev', raw);
+    expect(errors).toEqual([
+      'Pulumi.dev.yaml: berth:sshPrivateKey: expected a private key in OpenSSH format (-----BEGIN OPENSSH PRIVATE KEY-----) or PEM (RSA PRIVATE KEY, EC PRIVATE KEY, PRIVATE KEY), with its BEGIN and END lines',
+    ]);
+    expect(errors.join('\n')).not.toContain('hunter2');
+  });
+
+  it('takes the bastion host key, checked the same way and only with a bastion host', () => {
+    const hostKey = ed25519Pair('root@bastion').publicLine;
+    const raw = configOf('stage');
+    raw['berth:ssh'] = { bastionHost: 'bastion.example.com', bastionHostKey: hostKey };
+    expect(validateStackConfig('stage', raw).ssh).toEqual({ user: 'ec2-user', bastionHost: 'bastion.example.com', bastionHostKey: hostKey });
+    raw['berth:ssh'] = { bastionHost: 'bastion.example.com', bastionHostKey: `bastion.example.com ${hostKey}` };
+    expect(errorsOf('stage', raw)).toEqual([
+      "Pulumi.stage.yaml: berth:ssh.bastionHostKey: authorized_keys options before the key type are not accepted: give the key alone, starting with ssh-ed25519 (the bastion's host key: the line of its /etc/ssh/ssh_host_ed25519_key.pub, or a line of `ssh-keyscan <bastion>` without the host name)",
+    ]);
+    raw['berth:ssh'] = { bastionHostKey: hostKey };
+    expect(errorsOf('stage', raw)).toEqual([
+      'Pulumi.stage.yaml: berth:ssh.bastionHostKey: pins the host key of berth:ssh.bastionHost, which is not set: set both, or neither',
+    ]);
+  });
+});
+
+describe('names', () => {
+  it('refuses a service name the host agent would refuse at deploy time, naming the file and key', () => {
+    const raw = configOf('dev');
+    raw['berth:services']['auth--svc'] = raw['berth:services']['auth-service'];
+    delete raw['berth:services']['auth-service'];
+    const catalogue = { ...defaultCatalogue, 'auth--svc': defaultCatalogue['auth-service'] };
+    expect(errorsOf('dev', raw, { catalogue, fileExists: () => true })).toEqual([
+      'Pulumi.dev.yaml: berth:services.auth--svc: a service name is lowercase letters and digits in words joined by single hyphens (e.g. auth-service), at most 48 characters; got "auth--svc"',
+      'Pulumi.dev.yaml: berth:services.auth--svc.image: the repository berth/auth--svc of the registry stack\'s registry, got "berth/auth-service" in "berth/auth-service:main" (an image from another registry needs its host in berth:allowedRegistries)',
+    ]);
+  });
+
+  it('refuses host group names that break the name rule or do not fit the IAM name prefix', () => {
+    const raw = configOf('stage');
+    raw['berth:hostGroups']['-edge'] = raw['berth:hostGroups'].workers;
+    raw['berth:hostGroups']['batch-processing-jobs'] = raw['berth:hostGroups'].workers;
+    raw['berth:hostGroups']['batch-processing-job'] = raw['berth:hostGroups'].workers;
+    expect(errorsOf('stage', raw)).toEqual([
+      'Pulumi.stage.yaml: berth:hostGroups.-edge: a host group name is lowercase letters and digits in words joined by single hyphens (e.g. app), at most 48 characters; got "-edge"',
+      'Pulumi.stage.yaml: berth:hostGroups.batch-processing-jobs: a host group name of at most 20 characters in stage: it starts the IAM name prefix berth-stage-batch-processing-jobs-host-, which AWS caps at 38 characters; got 21',
+    ]);
+  });
+
+  it('applies the name rule to the stack name', () => {
+    expect(errorsOf('Dev', configOf('dev'))).toEqual([
+      'Pulumi.Dev.yaml: unknown stack "Dev": expected one of dev, test, stage, prod (a environment name is lowercase letters and digits in words joined by single hyphens (e.g. auth-service), at most 48 characters; got "Dev")',
+    ]);
   });
 });

@@ -1,5 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import { BASE_IMAGE_BUILD_ARG, LayeredImages } from '../../components/registry/layeredImages';
+import { ecrRegistryOutputs } from '../../components/registry/contract';
 import { resolveServiceImage } from '../../components/registry/resolveImage';
 import { offlineDigest, OFFLINE_ACCOUNT_ID, settle } from '../../stacks/offline';
 import { evaluate, valueOf } from '../support/pulumi';
@@ -82,11 +83,27 @@ describe('resolveServiceImage', () => {
     await expect(valueOf(result)).resolves.toBe(`registry.example.com:5000/berth/api-service@${DIGEST}`);
   });
 
-  it('resolves a tag to the digest ECR reports at deploy time and pins to it', async () => {
+  it('resolves a tag to the digest ECR reports at deploy time and pins to it, asking the registry named by the registry URL', async () => {
     const { result, runtime } = await evaluate(() => resolveServiceImage('berth/auth-service:main', `${HOST}/`));
     await settle();
     await expect(valueOf(result)).resolves.toBe(`${HOST}/berth/auth-service@${offlineDigest('berth/auth-service', 'main')}`);
-    expect(runtime.calls).toEqual([{ token: 'aws:ecr/getImage:getImage', inputs: { repositoryName: 'berth/auth-service', imageTag: 'main' } }]);
+    expect(runtime.calls).toEqual([
+      { token: 'aws:ecr/getImage:getImage', inputs: { repositoryName: 'berth/auth-service', imageTag: 'main', registryId: OFFLINE_ACCOUNT_ID, region: 'eu-west-1' } },
+    ]);
+  });
+
+  it("looks a followed tag up in the registry stack's account and region, not the deployer's", async () => {
+    // The deployer runs in OFFLINE_ACCOUNT_ID / eu-west-1; the registry stack lives in another account and region.
+    const registryStack = 'acme/berth-registry/shared';
+    const outputs = ecrRegistryOutputs({ accountId: '210987654321', region: 'us-east-1', services: ['auth-service'] });
+    const { result, runtime } = await evaluate(
+      () => resolveServiceImage('berth/auth-service:main', new pulumi.StackReference(registryStack).requireOutput('registryUrl') as pulumi.Output<string>),
+      { stackOutputs: { [registryStack]: { ...outputs } } },
+    );
+    await expect(valueOf(result)).resolves.toBe(`210987654321.dkr.ecr.us-east-1.amazonaws.com/berth/auth-service@${offlineDigest('berth/auth-service', 'main')}`);
+    expect(runtime.calls.filter((call) => call.token === 'aws:ecr/getImage:getImage').map((call) => call.inputs)).toEqual([
+      { repositoryName: 'berth/auth-service', imageTag: 'main', registryId: '210987654321', region: 'us-east-1' },
+    ]);
   });
 
   it('looks a tag up in the account and region an ECR host names', async () => {
