@@ -51,7 +51,7 @@ describe('planPromotion', () => {
       [
         '--- Pulumi.stage.yaml',
         '+++ Pulumi.stage.yaml (promoted from test)',
-        '@@ -36,5 +36,5 @@',
+        '@@ -40,5 +40,5 @@',
         '   berth:services:',
         '     auth-service:',
         `-      image: berth/auth-service@${C3}`,
