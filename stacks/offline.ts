@@ -22,17 +22,104 @@ export interface RecordedResource {
   name: string;
   /** Logical name of the parent resource, or null at the top. */
   parent: string | null;
+  /** The lifecycle options the engine gets for it; absent when none is set. */
+  options?: ResourceOptions;
+  /**
+   * For each input that takes a value from other resources, those resources
+   * (named as in ResourceOptions.dependsOn, sorted); absent when no input does. The engine records the same
+   * (`propertyDependencies` in its state) and uses it to find the dependents a
+   * replacement also replaces.
+   */
+  propertyDependencies?: Record<string, string[]>;
   inputs: Record<string, unknown>;
 }
 
-/** Resource options that change what a deployment does; recorded beside, not inside, the synth output. */
+/**
+ * The resource options that decide a resource's lifecycle, named as Pulumi
+ * names them, as the register request carries them to the engine: so a
+ * provider SDK's defaults are included (e.g. @pulumi/command's remote.Command
+ * merges `replaceOnChanges: ["triggers[*]"]` and `additionalSecretOutputs:
+ * ["connection"]` into its options). Each key is present only when set: a
+ * non-empty list or `true`. Lists are sorted.
+ */
+export interface ResourceOptions {
+  /**
+   * Every resource it depends on, as the engine records them: explicit
+   * `dependsOn` (a component stands for its resources) and the resources whose
+   * outputs its inputs use. Each by its logical name, or `type::name` where
+   * several resources of the stack share the name. The engine deletes this
+   * resource before any of them (deletes run in reverse dependency order).
+   */
+  dependsOn?: string[];
+  deleteBeforeReplace?: true;
+  /** Property paths whose change replaces the resource (`triggers[*]`: any change under triggers). */
+  replaceOnChanges?: string[];
+  /** Property paths whose changes the engine ignores (it keeps the old values). */
+  ignoreChanges?: string[];
+  retainOnDelete?: true;
+  protect?: true;
+  additionalSecretOutputs?: string[];
+}
+
+/** Every lifecycle option of a resource, each one always present; see ResourceOptions. */
 export interface RecordedOptions {
   retainOnDelete: boolean;
   protect: boolean;
   deleteBeforeReplace: boolean;
   ignoreChanges: string[];
-  /** Logical names of explicit dependencies (dependsOn). */
+  replaceOnChanges: string[];
+  additionalSecretOutputs: string[];
+  /** Logical names of every dependency, explicit (dependsOn) and through inputs; one entry per dependency. */
   dependsOn: string[];
+}
+
+/** The compact form written to synth output: only what is set, in a fixed key order. */
+export function compactOptions(options: RecordedOptions): ResourceOptions | undefined {
+  const compact: ResourceOptions = {};
+  if (options.dependsOn.length > 0) compact.dependsOn = options.dependsOn;
+  if (options.deleteBeforeReplace) compact.deleteBeforeReplace = true;
+  if (options.replaceOnChanges.length > 0) compact.replaceOnChanges = options.replaceOnChanges;
+  if (options.ignoreChanges.length > 0) compact.ignoreChanges = options.ignoreChanges;
+  if (options.retainOnDelete) compact.retainOnDelete = true;
+  if (options.protect) compact.protect = true;
+  if (options.additionalSecretOutputs.length > 0) compact.additionalSecretOutputs = options.additionalSecretOutputs;
+  return Object.keys(compact).length > 0 ? compact : undefined;
+}
+
+/** `urn:pulumi:stack::project::parent$type::name` -> `name`. */
+function logicalName(urn: string): string {
+  return urn.split('::').slice(3).join('::');
+}
+
+/** `urn:pulumi:stack::project::parent$type::name` -> `type`. */
+function typeOfUrn(urn: string): string {
+  const qualified = urn.split('::')[2] ?? '';
+  return qualified.slice(qualified.lastIndexOf('$') + 1);
+}
+
+/**
+ * How synth output names a resource another one depends on: its logical name,
+ * or `type::name` (the tail of its URN) when several resources of the stack
+ * share that logical name (a volume and its attachment, a role and its
+ * instance profile), so that the reference says which one.
+ */
+function referenceTo(urn: string, shared: Set<string>): string {
+  const name = logicalName(urn);
+  return shared.has(name) ? `${typeOfUrn(urn)}::${name}` : name;
+}
+
+interface RawRecord {
+  type: string;
+  name: string;
+  parentUrn: string;
+  inputs: Record<string, unknown>;
+  options: RecordedOptions;
+  dependencyUrns: string[];
+  propertyUrns: Map<string, string[]>;
+}
+
+function sortedUnique(values: Iterable<string> | undefined): string[] {
+  return [...new Set(values ?? [])].sort(compare);
 }
 
 export interface RecordedCall {
@@ -71,7 +158,7 @@ const ID_PREFIXES: Record<string, string> = {
 };
 
 export class OfflineRuntime implements pulumi.runtime.Mocks {
-  readonly resources: RecordedResource[] = [];
+  private readonly records: RawRecord[] = [];
   private readonly recordedOptions = new Map<string, RecordedOptions>();
   readonly calls: RecordedCall[] = [];
   private readonly callHandlers: Record<string, CallHandler>;
@@ -109,6 +196,8 @@ export class OfflineRuntime implements pulumi.runtime.Mocks {
         const ip = `10.20.${parseInt(hex.slice(0, 2), 16)}.${parseInt(hex.slice(2, 4), 16) || 1}`;
         return { privateIp: ip, privateDns: `ip-${ip.replace(/\./g, '-')}.${region}.compute.internal`, publicIp: args.inputs.associatePublicIpAddress ? `203.0.113.${parseInt(hex.slice(0, 2), 16)}` : '', availabilityZone: args.inputs.availabilityZone ?? `${region}a` };
       },
+      // A name prefix gets a generated suffix, as the provider does (a stable one here).
+      'aws:ec2/keyPair:KeyPair': (args) => ({ keyName: args.inputs.keyName ?? `${args.inputs.keyNamePrefix ?? ''}${fakeHex(args.name, 8)}` }),
       'docker:index/image:Image': (args) => {
         // A pushed image: repoDigest is `<repository>@<digest>`, the digest stable per image name.
         const imageName = String(args.inputs.imageName);
@@ -157,31 +246,40 @@ export class OfflineRuntime implements pulumi.runtime.Mocks {
     if (!monitor || monitor.__berthRecording) {
       throw new Error('offline runtime: setMocks must be called before attach, once per runtime');
     }
-    const record = (type: string, name: string, parentUrn: string, object: any, req?: any) => {
-      if (req) {
-        this.recordedOptions.set(`${type}::${name}`, {
-          retainOnDelete: Boolean(req.getRetainondelete?.()),
-          protect: Boolean(req.getProtect?.()),
-          deleteBeforeReplace: Boolean(req.getDeletebeforereplace?.()),
-          ignoreChanges: [...(req.getIgnorechangesList?.() ?? [])].sort(),
-          dependsOn: [...(req.getDependenciesList?.() ?? [])].map((urn: string) => urn.slice(urn.lastIndexOf('::') + 2)).sort(),
+    // What the request carries is what the engine gets: read the options there, not from the program.
+    const record = (type: string, name: string, parentUrn: string, object: any, req: any, registered: boolean) => {
+      const dependencyUrns: string[] = req.getDependenciesList() ?? [];
+      const options: RecordedOptions = {
+        retainOnDelete: registered && Boolean(req.getRetainondelete()),
+        protect: registered && Boolean(req.getProtect()),
+        deleteBeforeReplace: registered && Boolean(req.getDeletebeforereplace()),
+        ignoreChanges: registered ? sortedUnique(req.getIgnorechangesList()) : [],
+        replaceOnChanges: registered ? sortedUnique(req.getReplaceonchangesList()) : [],
+        additionalSecretOutputs: sortedUnique(req.getAdditionalsecretoutputsList()),
+        // One entry per dependency: a volume and its attachment named alike are two entries.
+        dependsOn: dependencyUrns.map(logicalName).sort(compare),
+      };
+      this.recordedOptions.set(`${type}::${name}`, options);
+      const propertyUrns = new Map<string, string[]>();
+      if (registered) {
+        req.getPropertydependenciesMap().forEach((dependencies: any, property: string) => {
+          const urns: string[] = dependencies.getUrnsList();
+          if (urns.length > 0) {
+            propertyUrns.set(property, urns);
+          }
         });
       }
-      this.resources.push({
-        type,
-        name,
-        parent: parentUrn ? parentUrn.slice(parentUrn.lastIndexOf('::') + 2) : null,
-        inputs: decodeWire(object?.toJavaScript?.() ?? {}) as Record<string, unknown>,
-      });
+      this.records.push({ type, name, parentUrn, inputs: decodeWire(object?.toJavaScript?.() ?? {}) as Record<string, unknown>, options, dependencyUrns, propertyUrns });
     };
     const register = monitor.registerResource.bind(monitor);
     monitor.registerResource = (req: any, callback: any) => {
-      record(req.getType(), req.getName(), req.getParent(), req.getObject(), req);
+      record(req.getType(), req.getName(), req.getParent(), req.getObject(), req, true);
       return register(req, callback);
     };
+    // A read (a StackReference, a `get`) carries only dependencies and additionalSecretOutputs.
     const read = monitor.readResource.bind(monitor);
     monitor.readResource = (req: any, callback: any) => {
-      record(req.getType(), req.getName(), req.getParent(), req.getProperties());
+      record(req.getType(), req.getName(), req.getParent(), req.getProperties(), req, false);
       return read(req, callback);
     };
     monitor.__berthRecording = true;
@@ -196,9 +294,34 @@ export class OfflineRuntime implements pulumi.runtime.Mocks {
     return options;
   }
 
+  /** Every recorded resource, in the order the program registered them. */
+  get resources(): RecordedResource[] {
+    const typesByName = new Map<string, Set<string>>();
+    for (const record of this.records) {
+      typesByName.set(record.name, (typesByName.get(record.name) ?? new Set()).add(record.type));
+    }
+    const shared = new Set([...typesByName].filter(([, types]) => types.size > 1).map(([name]) => name));
+    const references = (urns: string[]) => [...new Set(urns.map((urn) => referenceTo(urn, shared)))].sort(compare);
+    return this.records.map((record) => {
+      const compact = compactOptions({ ...record.options, dependsOn: references(record.dependencyUrns) });
+      const propertyDependencies: Record<string, string[]> = {};
+      for (const property of [...record.propertyUrns.keys()].sort(compare)) {
+        propertyDependencies[property] = references(record.propertyUrns.get(property)!);
+      }
+      return {
+        type: record.type,
+        name: record.name,
+        parent: record.parentUrn ? logicalName(record.parentUrn) : null,
+        ...(compact ? { options: compact } : {}),
+        ...(Object.keys(propertyDependencies).length > 0 ? { propertyDependencies } : {}),
+        inputs: record.inputs,
+      };
+    });
+  }
+
   /** Every recorded resource, ordered by name, type and parent so the same program always lists the same way. */
   sortedResources(): RecordedResource[] {
-    return [...this.resources].sort(
+    return this.resources.sort(
       (a, b) => compare(a.name, b.name) || compare(a.type, b.type) || compare(a.parent ?? '', b.parent ?? ''),
     );
   }

@@ -3,9 +3,15 @@
  *
  *   npm run --silent synth -- <stack> [--format json|markdown]
  *
- * Prints `{ stack, resources: [{ type, name, parent, inputs }] }` with every
- * secret shown as "[secret]" and resources in a stable order. Invalid config:
- * the validation messages on stderr, nothing on stdout, exit 1.
+ * Prints `{ stack, resources: [{ type, name, parent, options?, propertyDependencies?, inputs }] }`
+ * with every secret shown as "[secret]" and resources in a stable order.
+ * `options` holds the lifecycle options the engine gets for the resource
+ * (dependsOn, deleteBeforeReplace, replaceOnChanges, ignoreChanges,
+ * retainOnDelete, protect, additionalSecretOutputs; provider SDK defaults
+ * included), each only when set, and is absent when none is;
+ * `propertyDependencies` names, per input, the resources it takes values
+ * from. See ResourceOptions in ./offline. Invalid config: the validation
+ * messages on stderr, nothing on stdout, exit 1.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -138,7 +144,7 @@ export function renderMarkdown(result: SynthResult): string {
   }
   const lines = [`# Stack \`${result.stack}\``, '', `${result.resources.length} resources.`, ''];
   for (const section of MARKDOWN_SECTIONS) {
-    const rows = (byType.get(section.type) ?? []).flatMap(section.rows);
+    const rows = (byType.get(section.type) ?? []).flatMap((resource) => section.rows(resource, result.resources));
     if (rows.length === 0) {
       continue;
     }
@@ -148,6 +154,7 @@ export function renderMarkdown(result: SynthResult): string {
     }
     lines.push('');
   }
+  lines.push(...lifecycleSection(result.resources));
   lines.push('## All resources by type', '', '| type | count |', '| --- | --- |');
   for (const type of [...byType.keys()].sort()) {
     lines.push(`| \`${type}\` | ${byType.get(type)!.length} |`);
@@ -155,36 +162,86 @@ export function renderMarkdown(result: SynthResult): string {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * The options that decide what `pulumi up` does on a change or a delete, one
+ * row per resource that sets any (dependsOn, in the JSON output, is left out
+ * here: every resource with inputs from others has some).
+ */
+function lifecycleSection(resources: RecordedResource[]): string[] {
+  const rows = resources
+    .filter(({ options }) => options && (options.deleteBeforeReplace || options.replaceOnChanges || options.ignoreChanges || options.retainOnDelete || options.protect))
+    .map(({ type, name, options }) => [
+      name,
+      `\`${type}\``,
+      (options!.replaceOnChanges ?? []).join(', '),
+      (options!.ignoreChanges ?? []).join(', '),
+      options!.deleteBeforeReplace ? 'yes' : '',
+      options!.retainOnDelete ? 'yes' : '',
+      options!.protect ? 'yes' : '',
+    ]);
+  if (rows.length === 0) {
+    return [];
+  }
+  return [
+    '## Lifecycle options',
+    '',
+    '| resource | type | replace on changes | ignore changes | delete before replace | retain on delete | protect |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...rows.map((row) => `| ${row.map((cell) => cell.replace(/\|/g, '\\|')).join(' | ')} |`),
+    '',
+  ];
+}
+
 interface MarkdownSection {
   type: string;
   title: string;
   columns: string[];
-  /** Rows for one resource; a resource may contribute none. */
-  rows: (resource: RecordedResource) => unknown[][];
+  /** Rows for one resource (the whole stack at hand); a resource may contribute none. */
+  rows: (resource: RecordedResource, all: RecordedResource[]) => unknown[][];
 }
 
-/** The agent spec a deploy step sends, as reviewers see it (secret values masked). */
-function deploySpec(resource: RecordedResource): Record<string, any> | undefined {
-  const review = Array.isArray(resource.inputs.triggers) ? resource.inputs.triggers[0] : undefined;
-  try {
-    return typeof review === 'string' ? JSON.parse(review) : undefined;
-  } catch {
+/**
+ * A deploy step as reviewers see it: the service (its ContainerService) and
+ * the pinned image its command expects. The spec itself travels in the
+ * secret stdin, so ports and volumes are not readable here.
+ */
+function deployStep(resource: RecordedResource): { service: string; image: string } | undefined {
+  const create = resource.inputs.create;
+  if (typeof create !== 'string' || !create.includes('berth-agent deploy')) {
     return undefined;
   }
+  return { service: resource.parent ?? '', image: /--expect-image\s+(\S+)/.exec(create)?.[1] ?? '' };
 }
 
-/** The prune timer's OnCalendar line, read from a host's (gzipped) user data. */
-function pruneSchedule(resource: RecordedResource): string {
-  const encoded = resource.inputs.userDataBase64;
-  if (typeof encoded !== 'string') {
-    return '';
+const ON_CALENDAR = /^OnCalendar=(.*)$/m;
+
+/**
+ * The prune timer's OnCalendar line: from the (gzipped) user data, or from
+ * what a step connected to the host sends it (the readiness step ships the
+ * host's files, the timer among them).
+ */
+function pruneSchedule(host: RecordedResource, all: RecordedResource[]): string {
+  const encoded = host.inputs.userDataBase64;
+  if (typeof encoded === 'string') {
+    try {
+      const found = ON_CALENDAR.exec(gunzipSync(Buffer.from(encoded, 'base64')).toString('utf8'))?.[1];
+      if (found) {
+        return found;
+      }
+    } catch {
+      // Not gzip: look at the host's steps instead.
+    }
   }
-  try {
-    const text = gunzipSync(Buffer.from(encoded, 'base64')).toString('utf8');
-    return /^OnCalendar=(.*)$/m.exec(text)?.[1] ?? '';
-  } catch {
-    return '';
+  for (const step of all) {
+    const connection = step.propertyDependencies?.connection ?? [];
+    if (step.type === 'command:remote:Command' && (connection.includes(host.name) || connection.includes(`${host.type}::${host.name}`)) && typeof step.inputs.stdin === 'string') {
+      const found = ON_CALENDAR.exec(step.inputs.stdin)?.[1];
+      if (found) {
+        return found;
+      }
+    }
   }
+  return '';
 }
 
 const MARKDOWN_SECTIONS: MarkdownSection[] = [
@@ -192,15 +249,15 @@ const MARKDOWN_SECTIONS: MarkdownSection[] = [
     type: 'aws:ec2/instance:Instance',
     title: 'Hosts',
     columns: ['host', 'instance type', 'subnet', 'IMDS tokens', 'root GiB', 'public IP', 'prune schedule'],
-    rows: (r) => [[r.name, r.inputs.instanceType, r.inputs.subnetId, (r.inputs.metadataOptions as any)?.httpTokens, (r.inputs.rootBlockDevice as any)?.volumeSize, r.inputs.associatePublicIpAddress ? 'yes' : 'no', pruneSchedule(r)]],
+    rows: (r, all) => [[r.name, r.inputs.instanceType, r.inputs.subnetId, (r.inputs.metadataOptions as any)?.httpTokens, (r.inputs.rootBlockDevice as any)?.volumeSize, r.inputs.associatePublicIpAddress ? 'yes' : 'no', pruneSchedule(r, all)]],
   },
   {
     type: 'command:remote:Command',
     title: 'Services',
-    columns: ['deploy step', 'service', 'image (pinned)', 'ports', 'volumes'],
+    columns: ['deploy step', 'service', 'image (pinned)'],
     rows: (r) => {
-      const spec = deploySpec(r);
-      return spec ? [[r.name, spec.name, spec.image, (spec.ports ?? []).join(', '), (spec.volumes ?? []).join(', ')]] : [];
+      const step = deployStep(r);
+      return step ? [[r.name, step.service, step.image]] : [];
     },
   },
   {
@@ -241,6 +298,15 @@ export { UsageError };
 
 const USAGE = 'usage: npm run --silent synth -- <dev|test|stage|prod|registry> [--format json|markdown] [--root <folder with Pulumi.<stack>.yaml>]';
 
+/**
+ * Writes to stdout and resolves once the text is handed to the OS. A pipe
+ * takes writes asynchronously, and `process.exit` would otherwise cut a long
+ * output short (`synth prod | jq`, and `synth diff` reading the base's synth).
+ */
+export function writeStdout(text: string): Promise<void> {
+  return new Promise((resolve, reject) => process.stdout.write(text, (error) => (error ? reject(error) : resolve())));
+}
+
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'diff') {
     // Loaded on demand: plain synth never pays for git and diff code.
@@ -260,7 +326,7 @@ async function main(argv: string[]): Promise<number> {
   }
   try {
     const result = await synthStack(args.stack, { root: args.root });
-    process.stdout.write(args.format === 'markdown' ? renderMarkdown(result) : JSON.stringify(result, null, 2) + '\n');
+    await writeStdout(args.format === 'markdown' ? renderMarkdown(result) : JSON.stringify(result, null, 2) + '\n');
     return 0;
   } catch (error) {
     if (error instanceof ConfigError) {

@@ -5,7 +5,10 @@
  * config (exported with `git archive` into a scratch folder and run there as
  * a child process), and in the working tree — and prints what changes:
  * image digests per service first, then resources added, removed and changed
- * with each changed input's key path. Exit 0 with the diff on stdout; exit 1
+ * with each changed input's key path and what the engine does with it:
+ * update, replace (in which order, with which dependents) or ignored, from
+ * the recorded resource options and the providers' replace facts (see
+ * ./review/diff). Exit 0 with the diff on stdout; exit 1
  * with a message on stderr when the ref, the stack or a config is bad; exit 2
  * on a usage error.
  */
@@ -16,7 +19,7 @@ import * as path from 'path';
 import { ConfigError, ENVIRONMENTS, isEnvironmentName, PROJECT_ROOT, stackFileName } from './config';
 import { diffSynth, renderDiffMarkdown, renderDiffText } from './review/diff';
 import { existsAt, exportTree, GitError, resolveCommit, scratchDir } from './review/git';
-import { SynthResult, synthStack } from './synth';
+import { SynthResult, synthStack, writeStdout } from './synth';
 
 const USAGE = 'usage: npm run --silent synth -- diff <dev|test|stage|prod> --base <git-ref> [--format text|markdown]';
 
@@ -100,7 +103,7 @@ export async function runSynthDiff(argv: string[]): Promise<number> {
     const before = synthAtCommit(args.stack, commit, args.base);
     const diff = diffSynth(before, after);
     const render = args.format === 'markdown' ? renderDiffMarkdown : renderDiffText;
-    process.stdout.write(render(diff, { base: args.base }));
+    await writeStdout(render(diff, { base: args.base }));
     return 0;
   } catch (error) {
     if (error instanceof SynthDiffError || error instanceof GitError) {
