@@ -227,7 +227,7 @@ export class DockerHostGroup extends pulumi.ComponentResource {
     }
     const region = args.region ?? aws.getRegionOutput({}, parent).name;
     const securityGroup = this.securityGroup(name, args, project, tags);
-    const { role, profile } = this.instanceRole(name, args, project, tags);
+    const { role, profile, rolePolicy } = this.instanceRole(name, args, project, tags);
     const keyPair = new aws.ec2.KeyPair(
       `${name}-ssh`,
       { keyNamePrefix: `${envName(project, args.env, name)}-`, publicKey: args.ssh.publicKey, tags },
@@ -315,7 +315,7 @@ export class DockerHostGroup extends pulumi.ComponentResource {
           registryHosts: hosts,
         }),
       );
-      const ready = this.readyStep(hostName, connection, setup, attachment);
+      const ready = this.readyStep(hostName, connection, setup, [attachment, rolePolicy]);
       this.hosts.push({ name: hostName, instance, dataVolume, attachment, connection, ready });
       previousReady = ready;
     }
@@ -384,9 +384,9 @@ export class DockerHostGroup extends pulumi.ComponentResource {
     const policy = pulumi.all([pulumi.output(args.repositoryArns), logGroupsArn]).apply(([repositoryArns, logGroups]) =>
       hostRolePolicy({ repositoryArns, logGroupsArn: logGroups, metricNamespace: DISK_USED_PERCENT_METRIC.namespace }),
     );
-    new aws.iam.RolePolicy(`${name}-host`, { role: role.id, policy }, { parent: this });
+    const rolePolicy = new aws.iam.RolePolicy(`${name}-host`, { role: role.id, policy }, { parent: this });
     const profile = new aws.iam.InstanceProfile(`${name}-host`, { namePrefix: `${envName(project, args.env, name, 'host')}-`, role: role.name, tags }, { parent: this });
-    return { role, profile };
+    return { role, profile, rolePolicy };
   }
 
   private alarms(hostName: string, instance: aws.ec2.Instance, args: DockerHostGroupArgs, project: string, tags: Record<string, string>): void {
@@ -448,14 +448,15 @@ export class DockerHostGroup extends pulumi.ComponentResource {
     hostName: string,
     connection: pulumi.Output<command.types.input.remote.ConnectionArgs>,
     setup: pulumi.Output<string>,
-    attachment: aws.ec2.VolumeAttachment,
+    needs: pulumi.Resource[],
   ): pulumi.Resource {
     const run = hostSetupCommand();
     return new command.remote.Command(
       `${hostName}-ready`,
       { connection, create: run, update: run, stdin: setup, addPreviousOutputInEnv: NO_PREVIOUS_OUTPUT_ENV },
-      // The setup mounts the data volume, so it needs the attachment.
-      { parent: this, dependsOn: [attachment] },
+      // The setup mounts the data volume, so it needs the attachment; deploys after it pull, so
+      // it waits for the role's pull permission too (a new service's repository is added there).
+      { parent: this, dependsOn: needs },
     );
   }
 }

@@ -10,7 +10,12 @@ export const HOST_PATHS = {
   /** Docker client config the agent uses (DOCKER_CONFIG): credential helpers per registry host. */
   dockerClientConfigDir: '/etc/berth/docker',
   daemonJson: '/etc/docker/daemon.json',
-  cloudWatchAgentConfig: '/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json',
+  /**
+   * The CloudWatch agent config Berth ships. Not in the agent's own etc/: `amazon-cloudwatch-agent-ctl
+   * -a fetch-config` deletes etc/amazon-cloudwatch-agent.json after translating it, so a file staged
+   * there would be missing, and rewritten and the agent restarted, on every setup.
+   */
+  cloudWatchAgentConfig: '/etc/berth/cloudwatch-agent.json',
   cloudWatchAgentCtl: '/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl',
   unitDirectory: '/etc/systemd/system',
   /** Written last by the user-data bootstrap; the readiness step waits for it. */

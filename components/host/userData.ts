@@ -46,7 +46,12 @@ export function renderUserData(args: UserDataArgs): string {
     'umask 022',
     `mkdir -p ${dirname(HOST_PATHS.readyMarker)}`,
     `trap 'echo "berth bootstrap failed at line $LINENO" | tee ${HOST_PATHS.failedMarker} >&2' ERR`,
-    `dnf install -y ${HOST_PACKAGES.join(' ')}`,
+    // The repositories can be briefly unreachable right after launch (NAT or endpoints still coming up).
+    'for attempt in 1 2 3 4 5; do',
+    `  if dnf install -y ${HOST_PACKAGES.join(' ')}; then break; fi`,
+    '  if [ "$attempt" = 5 ]; then false; fi',
+    '  sleep 15',
+    'done',
     `date -u +%Y-%m-%dT%H:%M:%SZ > ${HOST_PATHS.readyMarker}`,
     '',
   ].join('\n');

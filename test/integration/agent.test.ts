@@ -228,6 +228,16 @@ describe('berth-agent', () => {
     expect(docker('image', 'ls', '--quiet', '--no-trunc', '--filter', 'dangling=true').split('\n')).not.toContain(images.v1.id);
   });
 
+  it("names the container that holds a host port another service wants (a renamed service whose old one still runs)", async () => {
+    const renamed = `${service}-renamed`;
+    const result = deploy(agentSpecJson(spec('v2', { name: renamed, volumes: [] })));
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(`host port ${port} is held by: berth-test-${service}`);
+    expect(run('docker', ['container', 'inspect', `berth-test-${renamed}`]).status).not.toBe(0);
+    await expect(get('/version')).resolves.toBe('v2');
+    run(AGENT, ['remove', renamed, '--env', 'test'], { env: agentEnv });
+  });
+
   describe('refuses bad input, naming the field, and touches nothing', () => {
     const cases: [string, () => string, string][] = [
       ['invalid JSON', () => '{"name": ', 'not one valid JSON document'],
@@ -439,7 +449,8 @@ describe('berth-agent', () => {
     for (const line of lines) {
       expect(line).toMatch(pattern);
     }
-    const summary = lines.map((line) => line.replace(/^\S+ /, '').split(repository).join('R'));
+    // (Only this service: the renamed one of the port test has lines of its own.)
+    const summary = lines.filter((line) => line.includes(` service=${service} `)).map((line) => line.replace(/^\S+ /, '').split(repository).join('R'));
     const at = (version: 'v1' | 'v2' | 'v3') => images[version].ref.replace(repository, 'R');
     expect(summary).toEqual([
       `action=deploy service=${service} env=test from=- to=${at('v1')} result=ok`,

@@ -26,7 +26,7 @@ const args: HostSetupArgs = {
   agentScript: readAgentScript(),
   registryHosts: ['123456789012.dkr.ecr.eu-west-1.amazonaws.com'],
 };
-const CW_CTL = '/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json';
+const CW_CTL = '/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:/etc/berth/cloudwatch-agent.json';
 const MOUNT = '/usr/local/sbin/berth-mount-data-volume --volume-id vol-0123456789abcdef0 --device /dev/sdf --mount-point /srv/berth --fs-type ext4 --timeout 300 --service-dir test/web';
 
 let root: string;
@@ -126,6 +126,22 @@ describe('berth-host-setup, as the readiness step sends it', () => {
       'systemctl restart berth-prune.timer',
       CW_CTL,
     ]);
+  });
+
+  it('owes the restarts of a run that stopped half-way: the next run, with nothing left to write, still restarts Docker', () => {
+    booted();
+    setup(renderHostSetup(args));
+    const local = renderHostSetup({ ...args, logging: { driver: 'local' } });
+    // daemon.json is staged before the agent, whose damaged copy stops the run.
+    const broken = setup(local.replace('# berth-agent: converges', '# berth-agent: CONVERGES'));
+    expect(broken.status).toBe(1);
+    expect(JSON.parse(fs.readFileSync(path.join(root, 'etc/docker/daemon.json'), 'utf8'))['log-driver']).toBe('local');
+    expect(broken.actions).toEqual([]);
+    const rerun = setup(local);
+    expect(rerun.stdout).toBe('berth-host-setup: ready; 0 file(s) updated\n');
+    expect(rerun.actions).toEqual(['systemctl enable berth-data-volume.service docker.service berth-prune.timer', MOUNT, 'systemctl restart docker.service']);
+    expect(fs.existsSync(path.join(root, 'var/lib/berth/setup-pending'))).toBe(false);
+    expect(setup(local).actions).toEqual(['systemctl enable berth-data-volume.service docker.service berth-prune.timer', MOUNT]);
   });
 
   it('refuses a file that arrived damaged, installing nothing of it', () => {

@@ -220,6 +220,8 @@ describe('DockerHostGroup', () => {
     // The setup mounts the data volume: it runs once the volume is attached. (The volume and its
     // attachment are both named app-1-data: one for the volume id in stdin, one for the attachment.)
     expect(runtime.optionsOf('command:remote:Command', 'app-1-ready').dependsOn.filter((name) => name === 'app-1-data')).toHaveLength(2);
+    // Deploys pull after it: the role's pull permission (a RolePolicy, named like the role and profile) is in place first.
+    expect(runtime.optionsOf('command:remote:Command', 'app-1-ready').dependsOn).toContain('app-host');
     const volumeId = String(one('aws:ec2/volumeAttachment:VolumeAttachment', 'app-1-data').inputs.volumeId);
     // The default agent is the one Berth ships; the registry hosts come from the repository ARNs.
     expect(ready.inputs.stdin).toBe(

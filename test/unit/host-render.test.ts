@@ -229,7 +229,11 @@ describe('renderUserData', () => {
         'umask 022',
         'mkdir -p /var/lib/berth',
         `trap 'echo "berth bootstrap failed at line $LINENO" | tee /var/lib/berth/failed >&2' ERR`,
-        'dnf install -y amazon-cloudwatch-agent amazon-ecr-credential-helper docker e2fsprogs jq xfsprogs',
+        'for attempt in 1 2 3 4 5; do',
+        '  if dnf install -y amazon-cloudwatch-agent amazon-ecr-credential-helper docker e2fsprogs jq xfsprogs; then break; fi',
+        '  if [ "$attempt" = 5 ]; then false; fi',
+        '  sleep 15',
+        'done',
         'date -u +%Y-%m-%dT%H:%M:%SZ > /var/lib/berth/ready',
         '',
       ].join('\n'),
@@ -264,13 +268,13 @@ describe('renderHostSetup', () => {
 
   it('stages every file the host runs, each with its sha256, in path order', () => {
     expect(hostFiles(setupArgs()).map((file) => [file.path, file.mode])).toEqual([
+      ['/etc/berth/cloudwatch-agent.json', '0644'],
       ['/etc/berth/docker/config.json', '0644'],
       ['/etc/berth/host.env', '0644'],
       ['/etc/docker/daemon.json', '0644'],
       ['/etc/systemd/system/berth-data-volume.service', '0644'],
       ['/etc/systemd/system/berth-prune.service', '0644'],
       ['/etc/systemd/system/berth-prune.timer', '0644'],
-      ['/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json', '0644'],
       ['/usr/local/bin/berth-agent', '0755'],
       ['/usr/local/sbin/berth-mount-data-volume', '0755'],
       ['/usr/local/sbin/berth-prune', '0755'],
@@ -290,7 +294,7 @@ describe('renderHostSetup', () => {
 
   it('ends by converging the host, with the data volume mount command the unit runs at boot', () => {
     expect(setup.endsWith(
-      'converge_host /etc/systemd/system /etc/docker/daemon.json /opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json ' +
+      'converge_host /etc/systemd/system /etc/docker/daemon.json /etc/berth/cloudwatch-agent.json ' +
         '/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl berth-prune.timer berth-prune.service berth-data-volume.service -- ' +
         '/usr/local/sbin/berth-mount-data-volume --volume-id vol-0123456789abcdef0 --device /dev/sdf --mount-point /srv/berth --fs-type ext4 --timeout 300 --service-dir auth --service-dir web\n',
     )).toBe(true);
