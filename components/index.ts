@@ -10,7 +10,7 @@ export { berthTags, envName, serviceLogGroupName } from './common/naming';
 export { applyTransform } from './common/transform';
 export type { Transform } from './common/transform';
 
-// Registry: ECR repositories, layered images, digest resolution, promotion
+// Registry: ECR repositories, layered images, digest resolution
 export { ServiceRegistry } from './registry/serviceRegistry';
 export type { ServiceRegistryArgs } from './registry/serviceRegistry';
 export { LayeredImages, BASE_IMAGE_BUILD_ARG, serviceBuildArgs } from './registry/layeredImages';
@@ -27,7 +27,6 @@ export {
 } from './registry/contract';
 export type { RegistryStackOutputs } from './registry/contract';
 export { PULL_ACTIONS, renderLifecyclePolicy, renderPullPolicy } from './registry/policies';
-export * as promote from './registry/promote';
 
 // Hosts: EC2 Docker hosts and what runs on them
 export { DockerHostGroup, hostRolePolicy, registryHostOfRepositoryArn } from './host/dockerHostGroup';

@@ -8,29 +8,31 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as YAML from 'yaml';
 import { z } from 'zod';
-import { hasRegistryHost, parseEcrHost, parseImageRef, splitRegistryHost } from '../components/common/image';
-import { isName, NAME_MAX_LENGTH, nameProblem } from '../components/common/names';
-import { publishedHostPort } from '../components/common/ports';
-import { repositoryName } from '../components/registry/contract';
-import { sortedRecord, stackFileName } from '../components/common/records';
-import { SECRET_MASK } from '../components/common/secret';
-import { EC2_KEY_PAIR_TYPES, parseSshPublicKey, publicKeyMatchesPrivate } from '../components/common/sshKeys';
-import { isInstanceType, isSystemdCalendar, parseCidr } from '../components/host/validate';
+import { hasRegistryHost, parseEcrHost, parseImageRef, splitRegistryHost } from '../../components/common/image';
+import { isName, NAME_MAX_LENGTH, nameProblem } from '../../components/common/names';
+import { publishedHostPort } from '../../components/common/ports';
+import { repositoryName } from '../../components/registry/contract';
+import { sortedRecord, stackFileName } from '../../components/common/records';
+import { SECRET_MASK } from '../../components/common/secret';
+import { EC2_KEY_PAIR_TYPES, parseSshPublicKey, publicKeyMatchesPrivate } from '../../components/common/sshKeys';
+import { isInstanceType, isSystemdCalendar, parseCidr } from '../../components/host/validate';
 import { catalogue as defaultCatalogue, CatalogueService } from './catalogue';
 
 export const ENVIRONMENTS = ['dev', 'test', 'stage', 'prod'] as const;
 export type EnvironmentName = (typeof ENVIRONMENTS)[number];
 /** Environments that run only images pinned by digest, straight from config. */
 export const PINNED_ENVIRONMENTS: readonly EnvironmentName[] = ['stage', 'prod'];
-/** Root of the project: where `Pulumi.<env>.yaml` and `stacks/config/` live. */
-export const PROJECT_ROOT = path.resolve(__dirname, '..');
-/** Per-service, per-environment application config files: `stacks/config/<service>/<file>`. */
-export const SERVICE_CONFIG_DIR = path.join(PROJECT_ROOT, 'stacks', 'config');
+/** Root of the project: where `Pulumi.<env>.yaml` and `stacks/` live. */
+export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+/** Where per-service, per-environment application config files live, relative to the project root: `<this>/<service>/<file>`. */
+export const SERVICE_CONFIG_PATH = 'stacks/env/service-config';
+/** The same folder in this checkout. */
+export const SERVICE_CONFIG_DIR = path.join(PROJECT_ROOT, ...SERVICE_CONFIG_PATH.split('/'));
 export const CONFIG_NAMESPACE = 'berth';
 
 for (const env of ENVIRONMENTS) {
   if (!isName(env)) {
-    throw new Error(`stacks/config.ts: ENVIRONMENTS: ${nameProblem('environment', env)}`);
+    throw new Error(`stacks/env/config.ts: ENVIRONMENTS: ${nameProblem('environment', env)}`);
   }
 }
 /**
@@ -88,7 +90,7 @@ const serviceSchema = z
     hostGroup: z.string({ required_error: 'required: the host group that runs the service' }),
     /** How many hosts of the group run one container of the service. Default: every host. */
     replicas: z.number().int().min(1, 'at least 1').optional(),
-    /** File name under stacks/config/<service>/, e.g. application-prod.properties. */
+    /** File name under stacks/env/service-config/<service>/, e.g. application-prod.properties. */
     configFile: z.string({ required_error: 'required: the per-environment config file, e.g. application-dev.properties' }),
     environment: z.record(z.string().regex(ENV_VAR, 'an environment variable name'), z.string()).default({}),
     /** Container variable -> key under berth:secrets. */
@@ -264,9 +266,9 @@ function zodMessages(error: z.ZodError, file: string): string[] {
 export interface ValidateOptions {
   /** Whether a file exists; defaults to the real file system. */
   fileExists?: (absolutePath: string) => boolean;
-  /** Where `stacks/config/<service>/` files are looked up. */
+  /** Where `<service>/<configFile>` files are looked up. @default SERVICE_CONFIG_DIR */
   serviceConfigDir?: string;
-  /** The service catalogue to check services against. @default stacks/catalogue.ts */
+  /** The service catalogue to check services against. @default stacks/env/catalogue.ts */
   catalogue?: Record<string, CatalogueService>;
 }
 
@@ -362,7 +364,7 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
     const key = `services.${serviceName}`;
     const entry = catalogue[serviceName];
     if (!entry) {
-      fail(key, `no service "${serviceName}" in the catalogue (stacks/catalogue.ts); known services: ${Object.keys(catalogue).sort().join(', ')}`);
+      fail(key, `no service "${serviceName}" in the catalogue (stacks/env/catalogue.ts); known services: ${Object.keys(catalogue).sort().join(', ')}`);
     }
     if (typeof service.image === 'string') {
       const imageError = imageProblem(service.image, env, followTags) ?? registryProblem(serviceName, service.image, registryHost, allowedRegistries);
@@ -397,9 +399,9 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
     if (typeof service.configFile === 'string') {
       const configPath = path.join(configDir, serviceName, service.configFile);
       if (path.basename(service.configFile) !== service.configFile) {
-        fail(`${key}.configFile`, `a file name in stacks/config/${serviceName}/, got "${service.configFile}"`);
+        fail(`${key}.configFile`, `a file name in ${SERVICE_CONFIG_PATH}/${serviceName}/, got "${service.configFile}"`);
       } else if (!fileExists(configPath)) {
-        fail(`${key}.configFile`, `file stacks/config/${serviceName}/${service.configFile} does not exist`);
+        fail(`${key}.configFile`, `file ${SERVICE_CONFIG_PATH}/${serviceName}/${service.configFile} does not exist`);
       }
     }
   }

@@ -5,15 +5,15 @@
  */
 import * as pulumi from '@pulumi/pulumi';
 import { createHash } from 'crypto';
-import { parseImageRef, splitRegistryHost } from '../components/common/image';
-import { stackFileName } from '../components/common/records';
-import { publishedHostPort } from '../components/common/ports';
-import { DockerHostGroup } from '../components/host/dockerHostGroup';
-import { EnvironmentMonitoring } from '../components/monitoring/environmentMonitoring';
-import { RegistryStackOutputs } from '../components/registry/contract';
-import { resolveServiceImage } from '../components/registry/resolveImage';
-import { readAgentScript } from '../components/service/agentScript';
-import { ContainerService } from '../components/service/containerService';
+import { parseImageRef, splitRegistryHost } from '../../components/common/image';
+import { stackFileName } from '../../components/common/records';
+import { publishedHostPort } from '../../components/common/ports';
+import { DockerHostGroup } from '../../components/host/dockerHostGroup';
+import { EnvironmentMonitoring } from '../../components/monitoring/environmentMonitoring';
+import { RegistryStackOutputs } from '../../components/registry/contract';
+import { resolveServiceImage } from '../../components/registry/resolveImage';
+import { readAgentScript } from '../../components/service/agentScript';
+import { ContainerService } from '../../components/service/containerService';
 import { HostGroupConfig, ServiceConfig, StackConfig } from './config';
 
 export const PROJECT = 'berth';

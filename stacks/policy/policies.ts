@@ -2,7 +2,7 @@
  * Berth's security guardrails as Pulumi policies. They read resource inputs
  * by type token (no provider classes), so they run unchanged under the Pulumi
  * engine (`pulumi preview --policy-pack stacks/policy`), over an offline synth
- * (stacks/policy/offline.ts) and in unit tests with hand-built arguments.
+ * (tools/policy/offline.ts) and in unit tests with hand-built arguments.
  *
  * Exported apart from the pack (index.ts) because constructing a PolicyPack
  * starts the policy server.

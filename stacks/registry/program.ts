@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { RegistryStackOutputs, repositoryName } from '../../components/registry/contract';
 import { LayeredImages } from '../../components/registry/layeredImages';
 import { ServiceRegistry } from '../../components/registry/serviceRegistry';
-import { catalogue } from '../catalogue';
+import { catalogue } from '../env/catalogue';
 
 export const REGISTRY_PROJECT = 'berth-registry';
 export const REGISTRY_STACK = 'shared';
@@ -53,7 +53,7 @@ export function parseRegistrySettings(stack: string, raw: Record<string, unknown
   if (parsed.success) {
     for (const service of Object.keys(parsed.data.images?.services ?? {})) {
       if (!services.includes(service)) {
-        problems.push(`${file}: ${prefix}images.services.${service}: no such service in stacks/catalogue.ts; known: ${services.join(', ')}`);
+        problems.push(`${file}: ${prefix}images.services.${service}: no such service in stacks/env/catalogue.ts; known: ${services.join(', ')}`);
       }
     }
   }

@@ -15,8 +15,9 @@ import * as command from '@pulumi/command';
 import * as pulumi from '@pulumi/pulumi';
 import { performance } from 'perf_hooks';
 import { generatedStack } from './generate';
-import { settle, startOfflineRuntime } from '../../stacks/offline';
-import { offlineRegistryOutputs, synthConfig } from '../../stacks/synth';
+import { evaluateProgram } from '../../tools/offline/evaluate';
+import { startOfflineRuntime } from '../../tools/offline/runtime';
+import { offlineRegistryOutputs, synthConfig } from '../../tools/synth/engine';
 
 async function main(): Promise<void> {
   const [mode, servicesArg, hostsArg] = process.argv.slice(2);
@@ -37,10 +38,11 @@ async function main(): Promise<void> {
     const start = performance.now();
     pulumi.runtime.setAllConfig({ 'aws:region': config.region }, []);
     await startOfflineRuntime({ project: 'berth', stack: config.stack, region: config.region, stackOutputs: { [config.registryStack]: offlineRegistryOutputs(config) } });
-    for (const resource of custom) {
-      declareRaw(resource.type, `${resource.name}:${resource.type}`, resource.inputs);
-    }
-    await settle();
+    await evaluateProgram(() => {
+      for (const resource of custom) {
+        declareRaw(resource.type, `${resource.name}:${resource.type}`, resource.inputs);
+      }
+    });
     elapsed = performance.now() - start;
   } else {
     throw new Error(`unknown mode ${mode}: expected components or raw`);

@@ -1,10 +1,10 @@
 /** A generated stack for benchmarks: N services spread over H hosts, valid by Berth's own rules. */
 import * as path from 'path';
-import { PROJECT_ROOT, readStackFile, StackConfig, validateStackConfig } from '../../stacks/config';
-import { CatalogueService } from '../../stacks/catalogue';
+import { readStackFile, SERVICE_CONFIG_DIR, StackConfig, validateStackConfig } from '../../stacks/env/config';
+import { CatalogueService } from '../../stacks/env/catalogue';
 
 /** Every generated service reads this one properties file. */
-const SHARED_CONFIG_FILE = path.join(PROJECT_ROOT, 'stacks', 'config', 'api-service', 'application-prod.properties');
+const SHARED_CONFIG_FILE = path.join(SERVICE_CONFIG_DIR, 'api-service', 'application-prod.properties');
 
 export function generatedStack(serviceCount: number, hostCount: number): { config: StackConfig; raw: Record<string, unknown> } {
   const raw = JSON.parse(JSON.stringify(readStackFile('prod').config)) as Record<string, any>;

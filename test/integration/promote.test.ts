@@ -8,8 +8,8 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { runPromote } from '../../components/registry/promote';
-import { PROJECT_ROOT } from '../../stacks/config';
+import { runPromote } from '../../tools/promote/cli';
+import { PROJECT_ROOT } from '../../stacks/env/config';
 import { buildImage, docker, pushImage, registryDigest, TEST_REGISTRY, TESTBED_DIR, uniqueName } from '../support/docker';
 
 const BLOB_DIR = path.join(TESTBED_DIR, 'registry', 'docker', 'registry', 'v2', 'blobs', 'sha256');

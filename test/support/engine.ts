@@ -5,7 +5,7 @@
  * which host-side commands run, and in which order; test/integration/LIFECYCLE.md
  * says where each rule is documented.
  */
-import { RecordedResource } from '../../stacks/offline';
+import type { RecordedResource } from '../../tools/offline/types';
 
 /**
  * replaceOnChanges a provider SDK adds to every resource of a type, whatever the

@@ -1,10 +1,14 @@
 /**
  * Unit-test helpers for the Pulumi layer: evaluate a piece of program under
  * the offline runtime (mocks that record every resource and refuse any invoke
- * nobody mocked) and turn Outputs into awaited values.
+ * nobody mocked) and turn Outputs into awaited values. Evaluation is synth's
+ * own (tools/offline/evaluate): a program that throws inside an apply fails
+ * the test with a ProgramError at once instead of waiting for the timeout.
  */
 import * as pulumi from '@pulumi/pulumi';
-import { OfflineRuntime, OfflineRuntimeOptions, RecordedResource, settle, startOfflineRuntime } from '../../stacks/offline';
+import { evaluateProgram } from '../../tools/offline/evaluate';
+import { OfflineRuntime, OfflineRuntimeOptions, startOfflineRuntime } from '../../tools/offline/runtime';
+import type { RecordedResource } from '../../tools/offline/types';
 
 /** Resolves an Output so a test can await it; an assertion on an un-awaited apply could never fail. */
 export function valueOf<T>(output: pulumi.Output<T> | pulumi.Input<T>): Promise<T> {
@@ -25,8 +29,7 @@ export interface Evaluation<T> {
 export async function evaluate<T>(declare: () => T, options: Partial<OfflineRuntimeOptions> = {}): Promise<Evaluation<T>> {
   pulumi.runtime.setAllConfig({ 'aws:region': options.region ?? 'eu-west-1' }, []);
   const runtime = await startOfflineRuntime({ project: 'berth', stack: 'test', region: 'eu-west-1', ...options });
-  const result = declare();
-  await settle();
+  const result = await evaluateProgram(declare);
   const resources = runtime.sortedResources();
   return {
     runtime,

@@ -2,9 +2,9 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { PROJECT_ROOT } from '../../stacks/config';
-import { runChecks } from '../../stacks/check';
-import { checkPromotionChain, imagesOf, StackImagesHistory } from '../../stacks/review/chain';
+import { PROJECT_ROOT, SERVICE_CONFIG_PATH } from '../../stacks/env/config';
+import { runChecks } from '../../tools/check/check';
+import { checkPromotionChain, imagesOf, StackImagesHistory } from '../../tools/review/chain';
 
 const digest = (pair: string) => `sha256:${pair.repeat(32)}`;
 const image = (service: string, pair: string) => `berth/${service}@${digest(pair)}`;
@@ -94,7 +94,7 @@ describe('promotion chain over synthetic histories', () => {
 describe('npm run check', () => {
   const tsx = require.resolve('tsx/cli');
   const runCheck = (root: string) => {
-    const result = spawnSync(process.execPath, [tsx, path.join(PROJECT_ROOT, 'stacks', 'check.ts'), '--root', root], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+    const result = spawnSync(process.execPath, [tsx, path.join(PROJECT_ROOT, 'tools', 'check', 'check.ts'), '--root', root], { cwd: PROJECT_ROOT, encoding: 'utf8' });
     return { status: result.status, stdout: result.stdout, stderr: result.stderr };
   };
 
@@ -124,7 +124,7 @@ describe('npm run check', () => {
       for (const env of ['dev', 'test', 'stage', 'prod']) {
         fs.copyFileSync(path.join(PROJECT_ROOT, `Pulumi.${env}.yaml`), stackPath(env));
       }
-      fs.cpSync(path.join(PROJECT_ROOT, 'stacks', 'config'), path.join(repo, 'stacks', 'config'), { recursive: true });
+      fs.cpSync(path.join(PROJECT_ROOT, SERVICE_CONFIG_PATH), path.join(repo, SERVICE_CONFIG_PATH), { recursive: true });
       git('init', '-q');
       git('add', '-A');
       git('commit', '-q', '-m', 'auth-service c3 everywhere');
@@ -171,7 +171,7 @@ describe('npm run check', () => {
         // Without a base the working tree's test file counts, so the chain looks whole...
         expect(runCheck(repo).status).toBe(0);
         // ...but against the branch it targets, f6 never ran in test.
-        const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), path.join(PROJECT_ROOT, 'stacks', 'check.ts'), '--root', repo, '--base', base], { encoding: 'utf8' });
+        const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), path.join(PROJECT_ROOT, 'tools', 'check', 'check.ts'), '--root', repo, '--base', base], { encoding: 'utf8' });
         expect(result.status).toBe(1);
         expect(result.stderr).toContain(`auth-service runs ${digest('f6')} in stage, but that digest was never in Pulumi.test.yaml; missing step: test -> stage`);
       } finally {
@@ -181,7 +181,7 @@ describe('npm run check', () => {
     });
 
     it('refuses a base that is not a git ref', () => {
-      const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), path.join(PROJECT_ROOT, 'stacks', 'check.ts'), '--root', repo, '--base', 'no-such-branch'], { encoding: 'utf8' });
+      const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), path.join(PROJECT_ROOT, 'tools', 'check', 'check.ts'), '--root', repo, '--base', 'no-such-branch'], { encoding: 'utf8' });
       expect(result.status).toBe(1);
       expect(result.stderr).toContain('check: --base no-such-branch: no such git ref in');
     });
@@ -218,7 +218,7 @@ describe('npm run check', () => {
         for (const env of ['dev', 'test', 'stage', 'prod']) {
           fs.copyFileSync(path.join(PROJECT_ROOT, `Pulumi.${env}.yaml`), path.join(plain, `Pulumi.${env}.yaml`));
         }
-        fs.cpSync(path.join(PROJECT_ROOT, 'stacks', 'config'), path.join(plain, 'stacks', 'config'), { recursive: true });
+        fs.cpSync(path.join(PROJECT_ROOT, SERVICE_CONFIG_PATH), path.join(plain, SERVICE_CONFIG_PATH), { recursive: true });
         const report = runChecks(plain);
         expect(report.errors).toEqual([]);
         expect(report.notes).toEqual([`${plain} is not a git repository: the promotion chain is checked against the current files only`]);

@@ -3,8 +3,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as YAML from 'yaml';
-import { PROJECT_ROOT } from '../../stacks/config';
-import { affectedStacks } from '../../stacks/review/affected';
+import { PROJECT_ROOT } from '../../stacks/env/config';
+import { affectedStacks } from '../../tools/review/affected';
 
 const WORKFLOW = path.join(PROJECT_ROOT, '.github', 'workflows', 'berth.yml');
 const JENKINSFILE = path.join(PROJECT_ROOT, 'Jenkinsfile');
@@ -117,7 +117,7 @@ describe('GitHub workflow', () => {
   });
 
   it('posts the synth diff of each touched stack against the base branch', () => {
-    expect(runs(workflow.jobs.affected)).toContain('npx tsx stacks/review/affected.ts --base "origin/${BASE_REF}"');
+    expect(runs(workflow.jobs.affected)).toContain('npx tsx tools/review/affected.ts --base "origin/${BASE_REF}"');
     const job = workflow.jobs['synth-diff'];
     expect(needsOf(job)).toEqual(['affected']);
     expect(runs(job)).toContain('npm run --silent synth -- diff "${stack}" --base "origin/${BASE_REF}" --format markdown');
@@ -281,7 +281,9 @@ describe('affected stacks', () => {
     expect(affectedStacks(['Pulumi.prod.yaml'])).toEqual(['prod']);
     expect(affectedStacks(['Pulumi.stage.yaml', 'Pulumi.dev.yaml', 'README.md'])).toEqual(['dev', 'stage']);
     expect(affectedStacks(['components/host/userData.ts'])).toEqual(['dev', 'test', 'stage', 'prod']);
-    expect(affectedStacks(['stacks/catalogue.ts'])).toEqual(['dev', 'test', 'stage', 'prod']);
+    expect(affectedStacks(['stacks/env/catalogue.ts'])).toEqual(['dev', 'test', 'stage', 'prod']);
+    // The offline runtime and synth the diff is made with.
+    expect(affectedStacks(['tools/offline/runtime.ts'])).toEqual(['dev', 'test', 'stage', 'prod']);
     expect(affectedStacks(['package-lock.json'])).toEqual(['dev', 'test', 'stage', 'prod']);
     expect(affectedStacks(['README.md', 'test/unit/config.test.ts'])).toEqual([]);
   });

@@ -2,7 +2,7 @@
  * Every command's --help prints its usage on stdout and exits 0, as npm runs it.
  */
 import { spawnSync } from 'child_process';
-import { PROJECT_ROOT } from '../../stacks/config';
+import { PROJECT_ROOT } from '../../stacks/env/config';
 
 const cases: Array<[string, string[], string]> = [
   ['synth', ['run', '--silent', 'synth', '--', '--help'], 'usage: npm run --silent synth -- <dev|test|stage|prod|registry>'],

@@ -1,6 +1,6 @@
-import { ConfigError, readStackFile, validateStackConfig, ENVIRONMENTS, parseRuntimeConfig, toRuntimeConfig } from '../../stacks/config';
+import { ConfigError, readStackFile, validateStackConfig, ENVIRONMENTS, parseRuntimeConfig, toRuntimeConfig } from '../../stacks/env/config';
 import { generateKeyPairSync } from 'crypto';
-import { catalogue as defaultCatalogue, CatalogueService } from '../../stacks/catalogue';
+import { catalogue as defaultCatalogue, CatalogueService } from '../../stacks/env/catalogue';
 
 /** A deep copy of a stack file's config, to break in one place per test. */
 function configOf(stack: string): Record<string, any> {
@@ -122,8 +122,8 @@ describe('stack config validation', () => {
     raw['berth:services']['auth-service'].configFile = 'application-production.properties';
     raw['berth:services']['api-service'].configFile = '../auth-service/application-prod.properties';
     expect(errorsOf('prod', raw)).toEqual([
-      'Pulumi.prod.yaml: berth:services.api-service.configFile: a file name in stacks/config/api-service/, got "../auth-service/application-prod.properties"',
-      'Pulumi.prod.yaml: berth:services.auth-service.configFile: file stacks/config/auth-service/application-production.properties does not exist',
+      'Pulumi.prod.yaml: berth:services.api-service.configFile: a file name in stacks/env/service-config/api-service/, got "../auth-service/application-prod.properties"',
+      'Pulumi.prod.yaml: berth:services.auth-service.configFile: file stacks/env/service-config/auth-service/application-production.properties does not exist',
     ]);
   });
 
@@ -136,8 +136,8 @@ describe('stack config validation', () => {
     const raw = configOf('dev');
     raw['berth:services']['billing-service'] = { image: PINNED.replace('auth-service', 'billing-service'), hostGroup: 'app', configFile: 'application-dev.properties' };
     expect(errorsOf('dev', raw)).toEqual([
-      'Pulumi.dev.yaml: berth:services.billing-service: no service "billing-service" in the catalogue (stacks/catalogue.ts); known services: api-service, auth-service, report-worker',
-      'Pulumi.dev.yaml: berth:services.billing-service.configFile: file stacks/config/billing-service/application-dev.properties does not exist',
+      'Pulumi.dev.yaml: berth:services.billing-service: no service "billing-service" in the catalogue (stacks/env/catalogue.ts); known services: api-service, auth-service, report-worker',
+      'Pulumi.dev.yaml: berth:services.billing-service.configFile: file stacks/env/service-config/billing-service/application-dev.properties does not exist',
     ]);
   });
 

@@ -1,32 +1,17 @@
 import * as path from 'path';
 import * as pulumi from '@pulumi/pulumi';
-import * as aws from '@pulumi/aws';
-import * as command from '@pulumi/command';
 import { ContainerService, ContainerServiceArgs, deployCommand, removeCommand, renderServiceSpec } from '../../components/service/containerService';
 import type { DockerHost } from '../../components/host/dockerHostGroup';
 import { agentSpecJson } from '../../components/service/spec';
+import { fakeHost } from '../support/hosts';
 import { evaluate, valueOf } from '../support/pulumi';
 
 const IMAGE = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/berth/auth-service@sha256:' + 'c3'.repeat(32);
-const CONFIG = path.resolve(__dirname, '../../stacks/config/auth-service/application-prod.properties');
+const CONFIG = path.resolve(__dirname, '../../stacks/env/service-config/auth-service/application-prod.properties');
 
-/**
- * Hosts as a DockerHostGroup hands them over; their name, connection, readiness step and
- * volume attachment matter here (declared as real resources, so dependencies are recorded).
- */
+/** Hosts app-1 … app-N as a DockerHostGroup hands them over (declared inside the evaluation). */
 function fakeHosts(count: number): DockerHost[] {
-  return Array.from({ length: count }, (_, index) => {
-    const name = `app-${index + 1}`;
-    const connection = pulumi.output({ host: `10.20.0.${index + 10}`, user: 'ec2-user', privateKey: pulumi.secret('key') }) as pulumi.Output<command.types.input.remote.ConnectionArgs>;
-    return {
-      name,
-      instance: undefined as never,
-      dataVolume: undefined as never,
-      attachment: new aws.ec2.VolumeAttachment(`${name}-data`, { instanceId: `i-${index}`, volumeId: `vol-${index}`, deviceName: '/dev/sdf' }),
-      ready: new command.remote.Command(`${name}-ready`, { connection, create: 'true' }),
-      connection,
-    };
-  });
+  return Array.from({ length: count }, (_, index) => fakeHost(`app-${index + 1}`, `10.20.0.${index + 10}`));
 }
 
 function serviceArgs(overrides: Partial<ContainerServiceArgs> = {}): ContainerServiceArgs {

@@ -1,5 +1,5 @@
-import { readStackFile, validateStackConfig } from '../../stacks/config';
-import { placement } from '../../stacks/stack';
+import { readStackFile, validateStackConfig } from '../../stacks/env/config';
+import { placement } from '../../stacks/env/stack';
 import { generatedStack } from '../bench/generate';
 
 describe('placement of services on the hosts of their group', () => {

@@ -2,9 +2,9 @@ import type { PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, 
 import * as fs from 'fs';
 import * as path from 'path';
 import * as YAML from 'yaml';
-import { ENVIRONMENTS } from '../../stacks/config';
-import { RecordedResource } from '../../stacks/offline';
-import { runPoliciesOffline, urnOf } from '../../stacks/policy/offline';
+import { ENVIRONMENTS } from '../../stacks/env/config';
+import type { RecordedResource, SynthResult } from '../../tools/offline/types';
+import { runPoliciesOffline, urnOf } from '../../tools/policy/offline';
 import {
   agentSpecOf,
   ecrLifecyclePolicy,
@@ -21,7 +21,7 @@ import {
   stackOf,
   TYPES,
 } from '../../stacks/policy/policies';
-import { SynthResult, synthStack } from '../../stacks/synth';
+import { synthStack } from '../../tools/synth/engine';
 
 const DIGEST = `sha256:${'c3'.repeat(32)}`;
 const PINNED = `123456789012.dkr.ecr.eu-west-1.amazonaws.com/berth/auth-service@${DIGEST}`;
@@ -348,14 +348,14 @@ describe('policies over the registry program (stacks/registry), evaluated offlin
   beforeAll(async () => {
     // Loaded here so the rest of this file does not depend on the registry program.
     const pulumi = await import('@pulumi/pulumi');
-    const { toRuntimeConfig } = await import('../../stacks/config');
-    const { settle, startOfflineRuntime } = await import('../../stacks/offline');
+    const { toRuntimeConfig } = await import('../../stacks/env/config');
+    const { startOfflineRuntime } = await import('../../tools/offline/runtime');
+    const { evaluateProgram } = await import('../../tools/offline/evaluate');
     const { REGISTRY_PROJECT, REGISTRY_ROOT, REGISTRY_STACK } = await import('../../stacks/registry/program');
     const file = YAML.parse(fs.readFileSync(path.join(REGISTRY_ROOT, `Pulumi.${REGISTRY_STACK}.yaml`), 'utf8'));
     pulumi.runtime.setAllConfig(toRuntimeConfig(file.config), []);
     const runtime = await startOfflineRuntime({ project: REGISTRY_PROJECT, stack: REGISTRY_STACK, region: 'eu-west-1' });
-    await import('../../stacks/registry/index');
-    await settle();
+    await evaluateProgram(() => require('../../stacks/registry/index'));
     registry = { stack: REGISTRY_STACK, resources: runtime.sortedResources() };
   });
 

@@ -32,12 +32,12 @@ const RUN = path.join(SDK, 'cmd', 'run');
 
 /** Every Pulumi project, the program file it must run, and the tsconfig that program runs with. */
 const PROJECTS = [
-  { file: 'Pulumi.yaml', program: 'stacks/index.ts', tsconfig: 'stacks/tsconfig.json' },
+  { file: 'Pulumi.yaml', program: 'stacks/env/index.ts', tsconfig: 'stacks/tsconfig.json' },
   { file: 'stacks/registry/Pulumi.yaml', program: 'stacks/registry/index.ts', tsconfig: 'stacks/tsconfig.json' },
 ];
 
-/** Pulumi.yaml as the repository had it before: a folder as main, no tsconfig. */
-const FOLDER_MAIN_PROJECT = 'name: berth\nruntime:\n  name: nodejs\n  options:\n    typescript: true\nmain: stacks/\n';
+/** Pulumi.yaml as the repository once had it (`main: stacks/`, when the program lived there): the program's folder as main, no tsconfig. */
+const FOLDER_MAIN_PROJECT = 'name: berth\nruntime:\n  name: nodejs\n  options:\n    typescript: true\nmain: stacks/env/\n';
 
 interface Project {
   name: string;
@@ -278,14 +278,14 @@ describe('the replay', () => {
     expect(packageMain).toBe('dist/components/index.js');
     const built = replayLanguageHost('Pulumi.yaml', FOLDER_MAIN_PROJECT, { built: true, withoutProgramTsconfig: true });
     expect(built.program).toBe(packageMain);
-    // No tsconfig option and no stacks/tsconfig.json: run.js looks for tsconfig.json in stacks/
+    // No tsconfig option and no stacks/tsconfig.json: run.js looks for tsconfig.json in stacks/env/
     // (not the root), finds none, and ts-node runs without project settings (nodenext, not strict).
     expect(built.tsnode).toMatchObject({ project: 'tsconfig.json', skipProject: true, compilerOptions: { module: 'nodenext' } });
   });
 
   it('shows why the folder went unnoticed: before a build the fallback is the folder, whose index.ts is the program', () => {
     const fresh = replayLanguageHost('Pulumi.yaml', FOLDER_MAIN_PROJECT, { built: false, withoutProgramTsconfig: true });
-    expect(fresh.program).toBe('stacks');
+    expect(fresh.program).toBe('stacks/env');
   });
 
   it('shows why the option is needed: without it, the registry program would run with no tsconfig', () => {

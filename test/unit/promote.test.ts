@@ -2,8 +2,11 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { basicCredentials, MANIFEST_ACCEPT, parsePromoteArgs, planPromotion, registryBaseUrl, RegistryClient, runPromote, unifiedDiff } from '../../components/registry/promote';
-import { PROJECT_ROOT } from '../../stacks/config';
+import { parsePromoteArgs, runPromote } from '../../tools/promote/cli';
+import { unifiedDiff } from '../../tools/promote/diff';
+import { planPromotion } from '../../tools/promote/plan';
+import { basicCredentials, MANIFEST_ACCEPT, registryBaseUrl, RegistryClient } from '../../tools/promote/registryClient';
+import { PROJECT_ROOT } from '../../stacks/env/config';
 
 const C3 = `sha256:${'c3'.repeat(32)}`;
 const F6 = `sha256:${'f6'.repeat(32)}`;

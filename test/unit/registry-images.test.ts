@@ -2,7 +2,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { BASE_IMAGE_BUILD_ARG, LayeredImages } from '../../components/registry/layeredImages';
 import { ecrRegistryOutputs } from '../../components/registry/contract';
 import { resolveServiceImage } from '../../components/registry/resolveImage';
-import { offlineDigest, OFFLINE_ACCOUNT_ID, settle } from '../../stacks/offline';
+import { offlineDigest, OFFLINE_ACCOUNT_ID, settle } from '../../tools/offline/runtime';
 import { evaluate, valueOf } from '../support/pulumi';
 
 const HOST = `${OFFLINE_ACCOUNT_ID}.dkr.ecr.eu-west-1.amazonaws.com`;

@@ -5,11 +5,12 @@ import * as YAML from 'yaml';
 import { ecrRegistryOutputs, RegistryStackOutputs } from '../../components/registry/contract';
 import { PULL_ACTIONS, renderLifecyclePolicy } from '../../components/registry/policies';
 import { ServiceRegistry } from '../../components/registry/serviceRegistry';
-import { catalogue } from '../../stacks/catalogue';
-import { ENVIRONMENTS, readStackFile, toRuntimeConfig, validateStackConfig } from '../../stacks/config';
-import { OFFLINE_ACCOUNT_ID, settle, startOfflineRuntime } from '../../stacks/offline';
+import { catalogue } from '../../stacks/env/catalogue';
+import { ENVIRONMENTS, readStackFile, toRuntimeConfig, validateStackConfig } from '../../stacks/env/config';
+import { evaluateProgram as evaluateOffline } from '../../tools/offline/evaluate';
+import { OFFLINE_ACCOUNT_ID, startOfflineRuntime } from '../../tools/offline/runtime';
 import { parseRegistrySettings, REGISTRY_PROJECT, REGISTRY_ROOT, REGISTRY_STACK } from '../../stacks/registry/program';
-import { offlineRegistryOutputs, synthStack } from '../../stacks/synth';
+import { offlineRegistryOutputs, synthStack } from '../../tools/synth/engine';
 import { evaluate, valueOf } from '../support/pulumi';
 
 const CONTRACT_KEYS: (keyof RegistryStackOutputs)[] = ['baseRepository', 'registryUrl', 'repositoryArns', 'repositoryUrls'];
@@ -30,8 +31,7 @@ describe('registry program (stacks/registry) evaluated offline', () => {
     pulumi.runtime.setAllConfig(toRuntimeConfig(sharedConfig()), []);
     const runtime = await startOfflineRuntime({ project: REGISTRY_PROJECT, stack: REGISTRY_STACK, region: 'eu-west-1' });
     // The real entry point, as `pulumi up` in stacks/registry runs it.
-    const program = require('../../stacks/registry/index');
-    await settle();
+    const program = await evaluateOffline(() => require('../../stacks/registry/index'));
     return { resources: runtime.sortedResources(), program };
   }
 

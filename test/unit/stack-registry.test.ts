@@ -9,9 +9,9 @@
  * run-time checks the program keeps.
  */
 import { spawnSync } from 'child_process';
-import { PROJECT_ROOT, readStackFile, StackConfig, validateStackConfig } from '../../stacks/config';
-import { OFFLINE_ACCOUNT_ID } from '../../stacks/offline';
-import { synthConfig } from '../../stacks/synth';
+import { PROJECT_ROOT, readStackFile, StackConfig, validateStackConfig } from '../../stacks/env/config';
+import { OFFLINE_ACCOUNT_ID } from '../../tools/offline/runtime';
+import { synthConfig } from '../../tools/synth/engine';
 
 const REGISTRY_HOST = `${OFFLINE_ACCOUNT_ID}.dkr.ecr.eu-west-1.amazonaws.com`;
 const OTHER_HOST = '210987654321.dkr.ecr.eu-west-1.amazonaws.com';

@@ -3,10 +3,12 @@ import * as fs from 'fs';
 import { gzipSync } from 'zlib';
 import * as os from 'os';
 import * as path from 'path';
-import { PROJECT_ROOT } from '../../stacks/config';
-import { diffSynth, digestsByService, isEmptyDiff, lineDiff, MARKDOWN_LIMIT, parsePropertyPath, pathCovers, renderDiffMarkdown, renderDiffText, ResourceChange } from '../../stacks/review/diff';
-import { SynthResult } from '../../stacks/synth';
-import { parseSynthDiffArgs } from '../../stacks/synthDiff';
+import { PROJECT_ROOT } from '../../stacks/env/config';
+import type { SynthResult } from '../../tools/offline/types';
+import { diffSynth, digestsByService, isEmptyDiff, lineDiff } from '../../tools/review/diff';
+import { parsePropertyPath, pathCovers, ResourceChange } from '../../tools/review/replaceFacts';
+import { MARKDOWN_LIMIT, renderDiffMarkdown, renderDiffText } from '../../tools/review/renderDiff';
+import { parseSynthDiffArgs, synthEntryAt } from '../../tools/synth/diff';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'synth-diff');
 const readFixture = (name: string): SynthResult => JSON.parse(fs.readFileSync(path.join(FIXTURES, name), 'utf8')) as SynthResult;
@@ -128,6 +130,36 @@ describe('synth diff of two synth results', () => {
     expect(parseSynthDiffArgs(['prod', '--base', 'origin/main', '--format', 'markdown'])).toEqual({ stack: 'prod', base: 'origin/main', format: 'markdown' });
     expect(parseSynthDiffArgs(['dev'])).toEqual({ stack: 'dev', base: 'HEAD', format: 'text' });
     expect(() => parseSynthDiffArgs(['dev', '--format', 'html'])).toThrow('--format takes text or markdown, got "html"');
+  });
+
+  it("runs a base commit's synth from where that commit keeps it: tools/synth/cli.ts, or stacks/synth.ts before the move", () => {
+    const repo = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-synth-entry-'));
+    const git = (...args: string[]) => {
+      const result = spawnSync('git', ['-c', 'user.name=Berth Test', '-c', 'user.email=test@example.com', ...args], { cwd: repo, encoding: 'utf8' });
+      if (result.status !== 0) {
+        throw new Error(`git ${args.join(' ')}: ${result.stderr}`);
+      }
+      return result.stdout.trim();
+    };
+    const commitWith = (file: string) => {
+      git('rm', '-rq', '--ignore-unmatch', '.');
+      fs.mkdirSync(path.dirname(path.join(repo, file)), { recursive: true });
+      fs.writeFileSync(path.join(repo, file), '// synth\n');
+      git('add', '-A');
+      git('commit', '-qm', file);
+      return git('rev-parse', 'HEAD');
+    };
+    try {
+      git('init', '-q');
+      const old = commitWith('stacks/synth.ts');
+      const moved = commitWith('tools/synth/cli.ts');
+      const none = commitWith('README.md');
+      expect(synthEntryAt(repo, old, 'old')).toBe('stacks/synth.ts');
+      expect(synthEntryAt(repo, moved, 'moved')).toBe('tools/synth/cli.ts');
+      expect(() => synthEntryAt(repo, none, 'none')).toThrow(`none (${none.slice(0, 12)}) has no synth command (none of tools/synth/cli.ts, stacks/synth.ts)`);
+    } finally {
+      fs.rmSync(repo, { recursive: true, force: true });
+    }
   });
 });
 
@@ -543,7 +575,7 @@ describe('synth diff says what the engine does: update, replace or ignored, from
 describe('npm run synth -- diff, end to end in a scratch clone', () => {
   let clone: string;
   const run = (args: string[]) => {
-    const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), 'stacks/synth.ts', 'diff', ...args], { cwd: clone, encoding: 'utf8' });
+    const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), 'tools/synth/cli.ts', 'diff', ...args], { cwd: clone, encoding: 'utf8' });
     return { status: result.status, stdout: result.stdout, stderr: result.stderr };
   };
   const git = (...args: string[]) => {

@@ -8,9 +8,10 @@
 import * as aws from '@pulumi/aws';
 import * as command from '@pulumi/command';
 import * as pulumi from '@pulumi/pulumi';
-import { ENVIRONMENTS } from '../../stacks/config';
-import { RecordedResource } from '../../stacks/offline';
-import { renderMarkdown, synthStack } from '../../stacks/synth';
+import { ENVIRONMENTS } from '../../stacks/env/config';
+import type { RecordedResource } from '../../tools/offline/types';
+import { synthStack } from '../../tools/synth/engine';
+import { renderMarkdown } from '../../tools/synth/markdown';
 import { evaluate } from '../support/pulumi';
 
 const OPTION_KEYS = ['dependsOn', 'deleteBeforeReplace', 'replaceOnChanges', 'ignoreChanges', 'retainOnDelete', 'protect', 'additionalSecretOutputs'];

@@ -2,11 +2,12 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
-import { ENVIRONMENTS, PROJECT_ROOT } from '../../stacks/config';
-import { renderMarkdown, synthStack } from '../../stacks/synth';
+import { ENVIRONMENTS, PROJECT_ROOT } from '../../stacks/env/config';
+import { synthStack } from '../../tools/synth/engine';
+import { renderMarkdown } from '../../tools/synth/markdown';
 
 function synthCli(args: string[]) {
-  const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), 'stacks/synth.ts', ...args], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+  const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), 'tools/synth/cli.ts', ...args], { cwd: PROJECT_ROOT, encoding: 'utf8' });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -111,10 +112,17 @@ describe('offline synth', () => {
   });
 
   it('reports an error thrown while declaring resources as a failure of the program, not a crash', () => {
-    const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), 'test/fixtures/synth-program-error.ts'], { cwd: PROJECT_ROOT, encoding: 'utf8', timeout: 120000 });
+    const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), 'test/fixtures/synth-program-error.ts', 'synth'], { cwd: PROJECT_ROOT, encoding: 'utf8', timeout: 120000 });
     expect(result.status).toBe(1);
     expect(result.stdout).toMatch(/^ProgramError: the program failed while declaring resources:\n/);
     expect(result.stdout).toContain('region: "mars-north-1x" is not an AWS region name such as eu-west-1\n');
+  });
+
+  it("reports it the same way through the unit tests' evaluate, which shares synth's harness, instead of hanging", () => {
+    const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), 'test/fixtures/synth-program-error.ts', 'evaluate'], { cwd: PROJECT_ROOT, encoding: 'utf8', timeout: 120000 });
+    expect(result.status).toBe(1);
+    // It stops at the first failure; which apply fails first depends on the config the helper sets.
+    expect(result.stdout).toMatch(/^ProgramError: the program failed while declaring resources:\n(.*\n)*.*mars-north-1x/);
   });
 
   it('refuses an unknown stack and bad arguments', () => {

@@ -14,9 +14,10 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { ConfigError, ENVIRONMENTS, EnvironmentName, PROJECT_ROOT, readStackFile, stackFileName, validateStackConfig } from './config';
-import { checkPromotionChain, countPinned, imagesOf, PROMOTION_STEPS, StackImagesHistory } from './review/chain';
-import { fileHistory, GitError, gitLocation, isShallow, resolveCommit } from './review/git';
+import { ConfigError, ENVIRONMENTS, EnvironmentName, PROJECT_ROOT, readStackFile, SERVICE_CONFIG_PATH, stackFileName, validateStackConfig } from '../../stacks/env/config';
+import { parseCommandLine, required, UsageError } from '../cli/args';
+import { checkPromotionChain, countPinned, imagesOf, PROMOTION_STEPS, StackImagesHistory } from '../review/chain';
+import { fileHistory, GitError, gitLocation, isShallow, resolveCommit } from '../review/git';
 
 function resolvesToCommit(root: string, ref: string): boolean {
   try {
@@ -42,7 +43,7 @@ export function runChecks(root: string = PROJECT_ROOT, base?: string): CheckRepo
   for (const stack of ENVIRONMENTS) {
     try {
       const file = readStackFile(stack, root);
-      validateStackConfig(stack, file.config, { serviceConfigDir: path.join(root, 'stacks', 'config') });
+      validateStackConfig(stack, file.config, { serviceConfigDir: path.join(root, ...SERVICE_CONFIG_PATH.split('/')) });
     } catch (error) {
       if (!(error instanceof ConfigError)) {
         throw error;
@@ -92,23 +93,34 @@ export function runChecks(root: string = PROJECT_ROOT, base?: string): CheckRepo
 
 const CHECK_USAGE = 'usage: npm run check [-- --root <dir>] [--base <git-ref>]';
 
+/** check takes only its two options; anything else, a flag without its value included, is an unknown argument. */
+export function parseCheckArgs(argv: string[]): { root?: string; base?: string } | 'help' {
+  const unknown = (arg: string) => `unknown argument ${arg}`;
+  const line = parseCommandLine(argv, {
+    values: { root: required(unknown('--root')), base: required(unknown('--base')) },
+    positional: false,
+    unknown,
+  });
+  return line.help ? 'help' : line.values;
+}
+
 function main(argv: string[]): number {
-  let root = PROJECT_ROOT;
-  let base: string | undefined;
-  for (let index = 0; index < argv.length; index++) {
-    if (argv[index] === '--help' || argv[index] === '-h') {
-      process.stdout.write(`${CHECK_USAGE}\n`);
-      return 0;
+  let args: ReturnType<typeof parseCheckArgs>;
+  try {
+    args = parseCheckArgs(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) {
+      throw error;
     }
-    if (argv[index] === '--root' && argv[index + 1]) {
-      root = path.resolve(argv[++index]);
-    } else if (argv[index] === '--base' && argv[index + 1]) {
-      base = argv[++index];
-    } else {
-      process.stderr.write(`check: unknown argument ${argv[index]}\n${CHECK_USAGE}\n`);
-      return 2;
-    }
+    process.stderr.write(`check: ${error.message}\n${CHECK_USAGE}\n`);
+    return 2;
   }
+  if (args === 'help') {
+    process.stdout.write(`${CHECK_USAGE}\n`);
+    return 0;
+  }
+  const root = args.root === undefined ? PROJECT_ROOT : path.resolve(args.root);
+  const base = args.base;
   if (!fs.existsSync(root)) {
     process.stderr.write(`check: --root ${root}: no such folder\n`);
     return 2;

@@ -2,64 +2,23 @@
  * Berth's offline runtime: evaluates a stack program under Pulumi mocks — no
  * cloud, no Pulumi CLI, no credentials — and records every resource it
  * declares. Synth, the unit tests and the benchmarks all see a stack through
- * it. An invoke that nobody mocked fails loudly, so a new lookup cannot slip
- * into a component unnoticed.
+ * it, and run the program with ./evaluate. An invoke that nobody mocked fails
+ * loudly, so a new lookup cannot slip into a component unnoticed. What it
+ * records is typed in ./types.
  */
 import { createHash } from 'crypto';
 import * as path from 'path';
 import * as pulumi from '@pulumi/pulumi';
 import * as rpc from '@pulumi/pulumi/runtime/rpc';
 import * as settings from '@pulumi/pulumi/runtime/settings';
+import { SECRET_MASK } from '../../components/common/secret';
+import type { RecordedResource, ResourceOptions } from './types';
 
 export const OFFLINE_ACCOUNT_ID = '123456789012';
 export const OFFLINE_AMI_ID = 'ami-0a1b2c3d4e5f60718';
-const PROJECT_ROOT = path.resolve(__dirname, '..');
-import { SECRET_MASK } from '../components/common/secret';
+/** The repository root: recorded asset paths are relative to it. */
+const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 export const UNKNOWN_MARKER = '[unknown]';
-
-export interface RecordedResource {
-  type: string;
-  name: string;
-  /** Logical name of the parent resource, or null at the top. */
-  parent: string | null;
-  /** The lifecycle options the engine gets for it; absent when none is set. */
-  options?: ResourceOptions;
-  /**
-   * For each input that takes a value from other resources, those resources
-   * (named as in ResourceOptions.dependsOn, sorted); absent when no input does. The engine records the same
-   * (`propertyDependencies` in its state) and uses it to find the dependents a
-   * replacement also replaces.
-   */
-  propertyDependencies?: Record<string, string[]>;
-  inputs: Record<string, unknown>;
-}
-
-/**
- * The resource options that decide a resource's lifecycle, named as Pulumi
- * names them, as the register request carries them to the engine: so a
- * provider SDK's defaults are included (e.g. @pulumi/command's remote.Command
- * merges `replaceOnChanges: ["triggers[*]"]` and `additionalSecretOutputs:
- * ["connection"]` into its options). Each key is present only when set: a
- * non-empty list or `true`. Lists are sorted.
- */
-export interface ResourceOptions {
-  /**
-   * Every resource it depends on, as the engine records them: explicit
-   * `dependsOn` (a component stands for its resources) and the resources whose
-   * outputs its inputs use. Each by its logical name, or `type::name` where
-   * several resources of the stack share the name. The engine deletes this
-   * resource before any of them (deletes run in reverse dependency order).
-   */
-  dependsOn?: string[];
-  deleteBeforeReplace?: true;
-  /** Property paths whose change replaces the resource (`triggers[*]`: any change under triggers). */
-  replaceOnChanges?: string[];
-  /** Property paths whose changes the engine ignores (it keeps the old values). */
-  ignoreChanges?: string[];
-  retainOnDelete?: true;
-  protect?: true;
-  additionalSecretOutputs?: string[];
-}
 
 /** Every lifecycle option of a resource, each one always present; see ResourceOptions. */
 export interface RecordedOptions {

@@ -1,6 +1,6 @@
 /**
  * Runs the policy pack's resource and stack policies over an offline synth
- * (stacks/synth.ts), the way the Pulumi engine would run them over a preview:
+ * (tools/synth), the way the Pulumi engine would run them over a preview:
  * each resource's inputs as `props`, a URN built from stack, project, type
  * and name, and parents linked. No engine, no cloud.
  */
@@ -15,8 +15,8 @@ import type {
   StackValidationArgs,
   StackValidationPolicy,
 } from '@pulumi/policy';
-import type { SynthResult } from '../synth';
-import { BerthPolicyConfig, policies as berthPolicies } from './policies';
+import type { SynthResult } from '../offline/types';
+import { BerthPolicyConfig, policies as berthPolicies } from '../../stacks/policy/policies';
 
 export interface PolicyViolation {
   policy: string;

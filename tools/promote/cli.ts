@@ -1,12 +1,21 @@
 /**
- * `npm run promote -- <service>|--all --from <env> --to <env> [options]`: the
- * thin layer around the pure planning functions. Every check runs before
- * anything is changed; the target file is written last, atomically (temp
- * file + rename), so on any error both stack files are byte-identical.
+ * Promotion without rebuild: copies a service's image digest from one
+ * environment's stack file to the next (dev -> test -> stage -> prod), and
+ * optionally moves the environment's tag in the registry to that digest.
+ *
+ *   npm run promote -- auth-service --from test --to stage [--verify] [--tag] [--dry-run]
+ *   npm run promote -- --all --from stage --to prod --tag
+ *
+ * The thin layer around the pure planning functions (./plan). Every check
+ * runs before anything is changed; the target file is written last,
+ * atomically (temp file + rename), so on any error both stack files are
+ * byte-identical. Exit 0 done, 1 refused (nothing changed), 2 bad arguments.
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { stackFileName } from '../../common/records';
+import { stackFileName } from '../../components/common/records';
+import { PROJECT_ROOT } from '../../stacks/env/config';
+import { notAnOption, parseCommandLine, UsageError } from '../cli/args';
 import { DEFAULT_CHAIN, describeChanges, planPromotion, PromotionPlan, registryFor, repositoryPath } from './plan';
 import { Manifest, RegistryClient } from './registryClient';
 import { PromotionError } from './stackFile';
@@ -26,8 +35,6 @@ export const PROMOTE_USAGE = `usage: npm run promote -- <service>|--all --from <
 Registry credentials: BERTH_REGISTRY_AUTH=<user:password | password (user AWS)>,
 e.g. BERTH_REGISTRY_AUTH=$(aws ecr get-login-password). Plain HTTP only for 127.0.0.1/localhost.`;
 
-export class UsageError extends Error {}
-
 export interface PromoteArgs {
   services: string[] | 'all';
   from: string;
@@ -41,62 +48,38 @@ export interface PromoteArgs {
 }
 
 export function parsePromoteArgs(argv: string[]): PromoteArgs | 'help' {
-  const args: Partial<PromoteArgs> & { services: string[] } = { services: [], force: false, verify: false, tag: false, dryRun: false };
-  let all = false;
-  const value = (index: number, option: string, what: string) => {
-    const next = argv[index + 1];
-    if (next === undefined || next.startsWith('--')) {
-      throw new UsageError(`${option} takes ${what}`);
-    }
-    return next;
-  };
-  for (let index = 0; index < argv.length; index++) {
-    const arg = argv[index];
-    switch (arg) {
-      case '-h':
-      case '--help':
-        return 'help';
-      case '--from':
-        args.from = value(index++, arg, 'an environment name');
-        break;
-      case '--to':
-        args.to = value(index++, arg, 'an environment name');
-        break;
-      case '--registry':
-        args.registry = value(index++, arg, 'a registry host, e.g. 127.0.0.1:5000');
-        break;
-      case '--root':
-        args.root = value(index++, arg, 'the folder holding Pulumi.<env>.yaml');
-        break;
-      case '--all':
-        all = true;
-        break;
-      case '--force':
-        args.force = true;
-        break;
-      case '--verify':
-        args.verify = true;
-        break;
-      case '--tag':
-        args.tag = true;
-        break;
-      case '--dry-run':
-        args.dryRun = true;
-        break;
-      default:
-        if (arg.startsWith('-')) {
-          throw new UsageError(`unknown option ${arg}`);
-        }
-        args.services.push(arg);
-    }
+  const line = parseCommandLine(argv, {
+    values: {
+      from: notAnOption('--from takes an environment name'),
+      to: notAnOption('--to takes an environment name'),
+      registry: notAnOption('--registry takes a registry host, e.g. 127.0.0.1:5000'),
+      root: notAnOption('--root takes the folder holding Pulumi.<env>.yaml'),
+    },
+    switches: ['all', 'force', 'verify', 'tag', 'dry-run'],
+  });
+  if (line.help) {
+    return 'help';
   }
-  if (!args.from || !args.to) {
-    throw new UsageError(`${!args.from ? '--from' : '--to'} is required`);
+  const { from, to, registry, root } = line.values;
+  if (!from || !to) {
+    throw new UsageError(`${!from ? '--from' : '--to'} is required`);
   }
-  if (all === (args.services.length > 0)) {
+  const all = line.switches.all;
+  const services = line.positional;
+  if (all === (services.length > 0)) {
     throw new UsageError(all ? '--all promotes every service; name no service with it' : 'name a service to promote, or pass --all');
   }
-  return { ...(args as PromoteArgs), services: all ? 'all' : args.services };
+  return {
+    services: all ? 'all' : services,
+    from,
+    to,
+    force: line.switches.force,
+    verify: line.switches.verify,
+    tag: line.switches.tag,
+    dryRun: line.switches['dry-run'],
+    ...(registry === undefined ? {} : { registry }),
+    ...(root === undefined ? {} : { root }),
+  };
 }
 
 export interface PromoteIo {
@@ -227,4 +210,19 @@ export function writeAtomically(file: string, expectedBefore: string, text: stri
     }
     throw new PromotionError(`${path.basename(file)}: cannot write (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
+}
+
+if (require.main === module) {
+  runPromote(process.argv.slice(2), {
+    root: PROJECT_ROOT,
+    env: process.env,
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+  }).then(
+    (code) => process.exit(code),
+    (error) => {
+      process.stderr.write(`promote: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -1,4 +1,4 @@
-import { diffLines } from '../../common/lineDiff';
+import { diffLines } from '../../components/common/lineDiff';
 
 /** A unified-style line diff (`---`/`+++`, `@@ -a,b +c,d @@` hunks), for showing a promotion's exact change. */
 export function unifiedDiff(before: string, after: string, beforeLabel: string, afterLabel: string, context = 2): string {

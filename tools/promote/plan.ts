@@ -3,8 +3,8 @@
  * environment's stack file to the next, and the exact new text of the target
  * file. Nothing here touches a file or the network.
  */
-import { stackFileName } from '../../common/records';
-import { hasRegistryHost, parseImageRef, pinnedRef } from '../../common/image';
+import { stackFileName } from '../../components/common/records';
+import { hasRegistryHost, parseImageRef, pinnedRef } from '../../components/common/image';
 import { unifiedDiff } from './diff';
 import { listServices, parseStackFile, PromotionError, readServiceImage, replaceServiceImage, DEFAULT_CONFIG_NAMESPACE } from './stackFile';
 

@@ -1,15 +1,18 @@
 /**
  * Which stacks a change touches, so CI synthesises and previews only those:
  * a stack is touched when its Pulumi.<env>.yaml changed, or anything every
- * stack is built from (Pulumi.yaml, stacks/**, components/**, package-lock.json).
+ * stack is built from or synthesised with (Pulumi.yaml, stacks/**,
+ * components/**, tools/**, package-lock.json).
  *
- *   npx tsx stacks/review/affected.ts --base origin/main   # prints ["dev","prod"]
+ *   npx tsx tools/review/affected.ts --base origin/main   # prints ["dev","prod"]
  */
 import { spawnSync } from 'child_process';
-import { ENVIRONMENTS, EnvironmentName, PROJECT_ROOT } from '../config';
+import { ENVIRONMENTS, EnvironmentName, PROJECT_ROOT } from '../../stacks/env/config';
+import { parseCommandLine, required, UsageError } from '../cli/args';
 import { resolveCommit } from './git';
 
-const SHARED_INPUTS = [/^Pulumi\.yaml$/, /^stacks\//, /^components\//, /^package-lock\.json$/];
+// tools/ holds the offline runtime and the synth the diff is made with (they were under stacks/ before).
+const SHARED_INPUTS = [/^Pulumi\.yaml$/, /^stacks\//, /^components\//, /^tools\//, /^package-lock\.json$/];
 
 /** The stacks touched by a list of changed paths (relative to the project root), in chain order. */
 export function affectedStacks(changedFiles: string[]): EnvironmentName[] {
@@ -30,11 +33,35 @@ export function changedSince(base: string, root: string = PROJECT_ROOT): string[
   return [...new Set([...diff.stdout.split('\n'), ...local.stdout.split('\n')].filter(Boolean))].sort();
 }
 
+const AFFECTED_USAGE = 'usage: npx tsx tools/review/affected.ts --base <git-ref>';
+
+/** The one option, `--base <git-ref>`, is required. */
+export function parseAffectedArgs(argv: string[]): { base: string } | 'help' {
+  const line = parseCommandLine(argv, { values: { base: required('--base takes a git ref, e.g. origin/main') }, positional: false });
+  if (line.help) {
+    return 'help';
+  }
+  if (line.values.base === undefined) {
+    throw new UsageError('--base is required');
+  }
+  return { base: line.values.base };
+}
+
 if (require.main === module) {
-  const index = process.argv.indexOf('--base');
-  const base = index >= 0 ? process.argv[index + 1] : undefined;
-  if (!base) {
-    process.stderr.write('usage: npx tsx stacks/review/affected.ts --base <git-ref>\n');
+  let base: string;
+  try {
+    const args = parseAffectedArgs(process.argv.slice(2));
+    if (args === 'help') {
+      process.stdout.write(`${AFFECTED_USAGE}\n`);
+      process.exit(0);
+    }
+    base = args.base;
+  } catch (error) {
+    if (!(error instanceof UsageError)) {
+      throw error;
+    }
+    // The usage says what is missing; this command has always printed it alone.
+    process.stderr.write(`${AFFECTED_USAGE}\n`);
     process.exit(2);
   }
   try {

@@ -8,7 +8,7 @@
  */
 import * as YAML from 'yaml';
 import { parseImageRef } from '../../components/common/image';
-import { CONFIG_NAMESPACE, EnvironmentName, stackFileName } from '../config';
+import { CONFIG_NAMESPACE, EnvironmentName, stackFileName } from '../../stacks/env/config';
 
 /** Each promotion step: `to` may only run digests that `from` has run. */
 export const PROMOTION_STEPS: readonly { from: EnvironmentName; to: EnvironmentName }[] = [

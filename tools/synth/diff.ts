@@ -8,18 +8,21 @@
  * with each changed input's key path and what the engine does with it:
  * update, replace (in which order, with which dependents) or ignored, from
  * the recorded resource options and the providers' replace facts (see
- * ./review/diff). Exit 0 with the diff on stdout; exit 1
+ * ../review/diff). Exit 0 with the diff on stdout; exit 1
  * with a message on stderr when the ref, the stack or a config is bad; exit 2
  * on a usage error.
  */
-import { oneOf, parseStackArgs, required } from './cliArgs';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { ConfigError, ENVIRONMENTS, isEnvironmentName, PROJECT_ROOT, stackFileName } from './config';
-import { diffSynth, renderDiffMarkdown, renderDiffText } from './review/diff';
-import { existsAt, exportTree, GitError, resolveCommit, scratchDir } from './review/git';
-import { SynthResult, synthStack, writeStdout } from './synth';
+import { ConfigError, ENVIRONMENTS, isEnvironmentName, PROJECT_ROOT, stackFileName } from '../../stacks/env/config';
+import { oneOf, parseStackArgs, required } from '../cli/args';
+import { writeStdout } from '../cli/stdout';
+import type { SynthResult } from '../offline/types';
+import { diffSynth } from '../review/diff';
+import { existsAt, exportTree, GitError, resolveCommit, scratchDir } from '../review/git';
+import { renderDiffMarkdown, renderDiffText } from '../review/renderDiff';
+import { synthStack } from './engine';
 
 const USAGE = 'usage: npm run --silent synth -- diff <dev|test|stage|prod> --base <git-ref> [--format text|markdown]';
 
@@ -29,17 +32,35 @@ export interface SynthDiffArgs {
   format: 'text' | 'markdown';
 }
 
-
-export function parseSynthDiffArgs(argv: string[]): SynthDiffArgs {
-  const { stack, options } = parseStackArgs(argv, {
+export function parseSynthDiffArgs(argv: string[]): SynthDiffArgs | 'help' {
+  const { help, stack, options } = parseStackArgs(argv, {
     base: required('--base takes a git ref, e.g. origin/main'),
     format: oneOf('--format', ['text', 'markdown'] as const),
   });
+  if (help) {
+    return 'help';
+  }
   return { stack, base: options.base ?? 'HEAD', format: (options.format as SynthDiffArgs['format'] | undefined) ?? 'text' };
 }
 
 /** Thrown for anything that stops the diff; the message names the problem. */
 export class SynthDiffError extends Error {}
+
+/**
+ * Where the synth command lived, newest first: a base commit is synthesised
+ * with its own code, so `--base` may name a commit from before the move of
+ * the tooling into tools/ (stacks/synth.ts).
+ */
+export const SYNTH_ENTRIES: readonly string[] = ['tools/synth/cli.ts', 'stacks/synth.ts'];
+
+/** The synth entry file in the tree of `commit`. */
+export function synthEntryAt(root: string, commit: string, ref: string): string {
+  const entry = SYNTH_ENTRIES.find((file) => existsAt(root, commit, file));
+  if (!entry) {
+    throw new SynthDiffError(`${ref} (${commit.slice(0, 12)}) has no synth command (none of ${SYNTH_ENTRIES.join(', ')})`);
+  }
+  return entry;
+}
 
 /** Synth of `stack` at `commit`, run with that commit's code in a scratch copy of its tree. */
 export function synthAtCommit(stack: string, commit: string, ref: string, root: string = PROJECT_ROOT): SynthResult {
@@ -47,6 +68,7 @@ export function synthAtCommit(stack: string, commit: string, ref: string, root: 
     // A stack new in this change: everything in it is added.
     return { stack, resources: [] };
   }
+  const entry = synthEntryAt(root, commit, ref);
   const scratch = scratchDir('berth-synth-diff-');
   try {
     const tree = exportTree(root, commit, scratch.dir);
@@ -54,7 +76,7 @@ export function synthAtCommit(stack: string, commit: string, ref: string, root: 
     if (!fs.existsSync(modules)) {
       fs.symlinkSync(path.join(root, 'node_modules'), modules, 'dir');
     }
-    const child = spawnSync(process.execPath, [require.resolve('tsx/cli', { paths: [root] }), 'stacks/synth.ts', stack], {
+    const child = spawnSync(process.execPath, [require.resolve('tsx/cli', { paths: [root] }), entry, stack], {
       cwd: tree,
       encoding: 'utf8',
       maxBuffer: 512 * 1024 * 1024,
@@ -75,16 +97,16 @@ export function synthAtCommit(stack: string, commit: string, ref: string, root: 
 }
 
 export async function runSynthDiff(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  let args: SynthDiffArgs;
+  let args: SynthDiffArgs | 'help';
   try {
     args = parseSynthDiffArgs(argv);
   } catch (error) {
     process.stderr.write(`synth diff: ${(error as Error).message}\n${USAGE}\n`);
     return 2;
+  }
+  if (args === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
   }
   try {
     if (!isEnvironmentName(args.stack)) {

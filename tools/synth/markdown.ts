@@ -1,0 +1,158 @@
+/**
+ * A reviewer's summary of a synth (`synth <stack> --format markdown`): one
+ * table per kind of thing a stack runs, the lifecycle options that decide what
+ * `pulumi up` does on a change or a delete, and a count by type. Pure.
+ */
+import { gunzipSync } from 'zlib';
+import type { RecordedResource, SynthResult } from '../offline/types';
+
+/** A reviewer's summary: one table per kind of thing a stack runs. */
+export function renderMarkdown(result: SynthResult): string {
+  const byType = new Map<string, RecordedResource[]>();
+  for (const resource of result.resources) {
+    byType.set(resource.type, [...(byType.get(resource.type) ?? []), resource]);
+  }
+  const lines = [`# Stack \`${result.stack}\``, '', `${result.resources.length} resources.`, ''];
+  for (const section of MARKDOWN_SECTIONS) {
+    const rows = (byType.get(section.type) ?? []).flatMap((resource) => section.rows(resource, result.resources));
+    if (rows.length === 0) {
+      continue;
+    }
+    lines.push(`## ${section.title}`, '', `| ${section.columns.join(' | ')} |`, `| ${section.columns.map(() => '---').join(' | ')} |`);
+    for (const row of rows) {
+      lines.push(`| ${row.map((cell) => String(cell ?? '').replace(/\|/g, '\\|')).join(' | ')} |`);
+    }
+    lines.push('');
+  }
+  lines.push(...lifecycleSection(result.resources));
+  lines.push('## All resources by type', '', '| type | count |', '| --- | --- |');
+  for (const type of [...byType.keys()].sort()) {
+    lines.push(`| \`${type}\` | ${byType.get(type)!.length} |`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * The options that decide what `pulumi up` does on a change or a delete, one
+ * row per resource that sets any (dependsOn, in the JSON output, is left out
+ * here: every resource with inputs from others has some).
+ */
+function lifecycleSection(resources: RecordedResource[]): string[] {
+  const rows = resources
+    .filter(({ options }) => options && (options.deleteBeforeReplace || options.replaceOnChanges || options.ignoreChanges || options.retainOnDelete || options.protect))
+    .map(({ type, name, options }) => [
+      name,
+      `\`${type}\``,
+      (options!.replaceOnChanges ?? []).join(', '),
+      (options!.ignoreChanges ?? []).join(', '),
+      options!.deleteBeforeReplace ? 'yes' : '',
+      options!.retainOnDelete ? 'yes' : '',
+      options!.protect ? 'yes' : '',
+    ]);
+  if (rows.length === 0) {
+    return [];
+  }
+  return [
+    '## Lifecycle options',
+    '',
+    '| resource | type | replace on changes | ignore changes | delete before replace | retain on delete | protect |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...rows.map((row) => `| ${row.map((cell) => cell.replace(/\|/g, '\\|')).join(' | ')} |`),
+    '',
+  ];
+}
+
+interface MarkdownSection {
+  type: string;
+  title: string;
+  columns: string[];
+  /** Rows for one resource (the whole stack at hand); a resource may contribute none. */
+  rows: (resource: RecordedResource, all: RecordedResource[]) => unknown[][];
+}
+
+/**
+ * A deploy step as reviewers see it: the service (its ContainerService) and
+ * the pinned image its command expects. The spec itself travels in the
+ * secret stdin, so ports and volumes are not readable here.
+ */
+function deployStep(resource: RecordedResource): { service: string; image: string } | undefined {
+  const create = resource.inputs.create;
+  if (typeof create !== 'string' || !create.includes('berth-agent deploy')) {
+    return undefined;
+  }
+  return { service: resource.parent ?? '', image: /--expect-image\s+(\S+)/.exec(create)?.[1] ?? '' };
+}
+
+const ON_CALENDAR = /^OnCalendar=(.*)$/m;
+
+/**
+ * The prune timer's OnCalendar line: from the (gzipped) user data, or from
+ * what a step connected to the host sends it (the readiness step ships the
+ * host's files, the timer among them).
+ */
+function pruneSchedule(host: RecordedResource, all: RecordedResource[]): string {
+  const encoded = host.inputs.userDataBase64;
+  if (typeof encoded === 'string') {
+    try {
+      const found = ON_CALENDAR.exec(gunzipSync(Buffer.from(encoded, 'base64')).toString('utf8'))?.[1];
+      if (found) {
+        return found;
+      }
+    } catch {
+      // Not gzip: look at the host's steps instead.
+    }
+  }
+  for (const step of all) {
+    const connection = step.propertyDependencies?.connection ?? [];
+    if (step.type === 'command:remote:Command' && (connection.includes(host.name) || connection.includes(`${host.type}::${host.name}`)) && typeof step.inputs.stdin === 'string') {
+      const found = ON_CALENDAR.exec(step.inputs.stdin)?.[1];
+      if (found) {
+        return found;
+      }
+    }
+  }
+  return '';
+}
+
+const MARKDOWN_SECTIONS: MarkdownSection[] = [
+  {
+    type: 'aws:ec2/instance:Instance',
+    title: 'Hosts',
+    columns: ['host', 'instance type', 'subnet', 'IMDS tokens', 'root GiB', 'public IP', 'prune schedule'],
+    rows: (r, all) => [[r.name, r.inputs.instanceType, r.inputs.subnetId, (r.inputs.metadataOptions as any)?.httpTokens, (r.inputs.rootBlockDevice as any)?.volumeSize, r.inputs.associatePublicIpAddress ? 'yes' : 'no', pruneSchedule(r, all)]],
+  },
+  {
+    type: 'command:remote:Command',
+    title: 'Services',
+    columns: ['deploy step', 'service', 'image (pinned)'],
+    rows: (r) => {
+      const step = deployStep(r);
+      return step ? [[r.name, step.service, step.image]] : [];
+    },
+  },
+  {
+    type: 'aws:ebs/volume:Volume',
+    title: 'Data volumes',
+    columns: ['volume', 'GiB', 'type', 'encrypted'],
+    rows: (r) => [[r.name, r.inputs.size, r.inputs.type, r.inputs.encrypted ? 'yes' : 'no']],
+  },
+  {
+    type: 'aws:cloudwatch/metricAlarm:MetricAlarm',
+    title: 'Alarms',
+    columns: ['alarm', 'metric', 'threshold', 'dimensions'],
+    rows: (r) => [[r.name, `${r.inputs.namespace}/${r.inputs.metricName}`, r.inputs.threshold, JSON.stringify(r.inputs.dimensions)]],
+  },
+  {
+    type: 'aws:ecr/repository:Repository',
+    title: 'Image repositories',
+    columns: ['repository', 'scan on push', 'encryption', 'tags'],
+    rows: (r) => [[r.inputs.name, (r.inputs.imageScanningConfiguration as any)?.scanOnPush ? 'yes' : 'no', (r.inputs.encryptionConfigurations as any)?.[0]?.encryptionType, r.inputs.imageTagMutability]],
+  },
+  {
+    type: 'aws:cloudwatch/logGroup:LogGroup',
+    title: 'Log groups',
+    columns: ['log group', 'retention (days)'],
+    rows: (r) => [[r.inputs.name, r.inputs.retentionInDays]],
+  },
+];
+
