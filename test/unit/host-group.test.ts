@@ -103,6 +103,10 @@ describe('DockerHostGroup', () => {
       [undefined, 'berth-prod-app-host-'],
       [undefined, 'berth-prod-app-host-'],
     ]);
+    // The generated names are what the instance and the profile are wired with.
+    const instance = one('aws:ec2/instance:Instance', 'app-1');
+    expect(String(instance.inputs.iamInstanceProfile)).toMatch(/^berth-prod-app-host-[0-9a-f]{8}$/);
+    expect(String(prefixed[2].inputs.role)).toMatch(/^berth-prod-app-host-[0-9a-f]{8}$/);
   });
 
   it('refuses a group without SSH: its hosts could never be set up', async () => {

@@ -99,6 +99,11 @@ export interface OfflineRuntimeOptions {
   calls?: Record<string, CallHandler>;
 }
 
+/** The physical name the provider generates from `namePrefix` (a stable suffix here), or the given name. */
+function generatedName(args: pulumi.runtime.MockResourceArgs): string {
+  return args.inputs.name ?? `${args.inputs.namePrefix ?? ''}${fakeHex(`${args.type}/${args.name}`, 8)}`;
+}
+
 /** A stable fake hex string for a seed, so ids and digests are the same on every run. */
 export function fakeHex(seed: string, length: number): string {
   return createHash('sha256').update(seed).digest('hex').slice(0, length);
@@ -157,6 +162,9 @@ export class OfflineRuntime implements pulumi.runtime.Mocks {
       },
       // A name prefix gets a generated suffix, as the provider does (a stable one here).
       'aws:ec2/keyPair:KeyPair': (args) => ({ keyName: args.inputs.keyName ?? `${args.inputs.keyNamePrefix ?? ''}${fakeHex(args.name, 8)}` }),
+      'aws:ec2/securityGroup:SecurityGroup': (args) => ({ name: generatedName(args) }),
+      'aws:iam/role:Role': (args) => ({ name: generatedName(args) }),
+      'aws:iam/instanceProfile:InstanceProfile': (args) => ({ name: generatedName(args) }),
       'docker:index/image:Image': (args) => {
         // A pushed image: repoDigest is `<repository>@<digest>`, the digest stable per image name.
         const imageName = String(args.inputs.imageName);
