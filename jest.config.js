@@ -6,6 +6,7 @@ const tsJest = ['ts-jest', { diagnostics: false }];
 /** @type {import('jest').Config} */
 module.exports = {
   // Integration tests drive a real engine; a deploy with a health gate takes seconds.
+  // (Jest reads testTimeout from the top level only; the unit project sets its own below.)
   testTimeout: 180000,
   projects: [
     {
@@ -13,6 +14,9 @@ module.exports = {
       testEnvironment: 'node',
       transform: { '^.+\\.ts$': tsJest },
       testMatch: ['<rootDir>/test/unit/**/*.test.ts'],
+      // 30 s per test and hook: the slowest unit test takes about 12 s on two busy cores
+      // (synth CLIs in child processes); a hung evaluation fails in seconds, not minutes.
+      setupFilesAfterEnv: ['<rootDir>/test/unit/timeout.setup.ts'],
     },
     {
       displayName: 'integration',

@@ -1,46 +1,38 @@
 /**
  * Berth: Pulumi components for Docker microservices on plain EC2 hosts, every
- * container pinned to an image digest. This file is the whole public API.
+ * container pinned to an image digest. This file is the whole public API: the
+ * components, their Args (and transform) types, and the few helpers a program
+ * that composes them needs. Everything else (renderers, policies, the host
+ * agent's wire format, the CLIs) is internal and may change in any release;
+ * test/unit/public-api.test.ts pins this list.
  */
 
-// Shared vocabulary
-export { DIGEST_PATTERN, hasRegistryHost, parseImageRef, pinnedRef } from './common/image';
-export type { ImageRef } from './common/image';
-export { berthTags, envName, serviceLogGroupName } from './common/naming';
-export { applyTransform } from './common/transform';
-export type { Transform } from './common/transform';
-
-// Registry: ECR repositories, layered images, digest resolution
+// Registry: ECR repositories and layered images, in a stack of their own
 export { ServiceRegistry } from './registry/serviceRegistry';
-export type { ServiceRegistryArgs } from './registry/serviceRegistry';
-export { LayeredImages, BASE_IMAGE_BUILD_ARG, serviceBuildArgs } from './registry/layeredImages';
-export type { ImageBuild, LayeredImagesArgs } from './registry/layeredImages';
-export { resolveServiceImage } from './registry/resolveImage';
-export {
-  DEFAULT_BASE_IMAGE,
-  DEFAULT_KEEP_TAG_PREFIX,
-  DEFAULT_NAMESPACE,
-  DEFAULT_PROTECTED_TAGS,
-  DEFAULT_UNTAGGED_EXPIRY_DAYS,
-  ecrRegistryOutputs,
-  repositoryName,
-} from './registry/contract';
+export type { ServiceRegistryArgs, ServiceRegistryTransform } from './registry/serviceRegistry';
+export { LayeredImages, BASE_IMAGE_BUILD_ARG } from './registry/layeredImages';
+export type { ImageBuild, LayeredImagesArgs, LayeredImagesTransform } from './registry/layeredImages';
+// An environment reads the registry stack through a StackReference: the outputs' shape,
+// the repository-name rule to look an ARN up by service, and the image resolution.
 export type { RegistryStackOutputs } from './registry/contract';
-export { PULL_ACTIONS, renderLifecyclePolicy, renderPullPolicy } from './registry/policies';
+export { repositoryName } from './registry/contract';
+export { resolveServiceImage } from './registry/resolveImage';
 
-// Hosts: EC2 Docker hosts and what runs on them
-export { DockerHostGroup, hostRolePolicy, registryHostOfRepositoryArn } from './host/dockerHostGroup';
-export { architectureOf } from './host/architecture';
-export type { DockerHost, DockerHostGroupArgs, HostSshArgs } from './host/dockerHostGroup';
-export * from './host/render';
+// Hosts
+export { DockerHostGroup } from './host/dockerHostGroup';
+export type { DockerHost, DockerHostGroupArgs, DockerHostGroupTransform, HostSshArgs } from './host/dockerHostGroup';
+export type { HostLoggingConfig } from './host/dockerConfig';
+
+// Services on the hosts
+export { ContainerService } from './service/containerService';
+export type { ContainerServiceArgs, ContainerServiceTransform, ContainerVolume } from './service/containerService';
 
 // Monitoring
 export { EnvironmentMonitoring } from './monitoring/environmentMonitoring';
-export type { EnvironmentMonitoringArgs } from './monitoring/environmentMonitoring';
+export type { EnvironmentMonitoringArgs, EnvironmentMonitoringTransform } from './monitoring/environmentMonitoring';
 
-// Services: the host agent and the component that drives it
-export { ContainerService, renderServiceSpec } from './service/containerService';
-export type { ContainerServiceArgs, ContainerVolume, ServiceSpecInput } from './service/containerService';
-export { AGENT_SPEC_FIELDS, agentSpecJson } from './service/spec';
-export type { AgentConfigFile, AgentHealthCheck, AgentLogConfig, AgentServiceSpec } from './service/spec';
-export { agentScriptPath, readAgentScript } from './service/agentScript';
+// Shared vocabulary: image references, names and tags, the transform hook
+export { DIGEST_PATTERN, parseImageRef, pinnedRef } from './common/image';
+export type { ImageRef } from './common/image';
+export { berthTags, DEFAULT_PROJECT, envName, serviceLogGroupName } from './common/naming';
+export type { Transform } from './common/transform';

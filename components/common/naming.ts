@@ -3,6 +3,9 @@
  * environment are found, named and billed the same way.
  */
 
+/** Project name used when a component's `project` arg is not given. */
+export const DEFAULT_PROJECT = 'berth';
+
 /** Tags every Berth resource carries. */
 export function berthTags(project: string, env: string, extra: Record<string, string> = {}): Record<string, string> {
   return { 'berth:project': project, 'berth:env': env, ...extra };

@@ -1,17 +1,24 @@
 import * as pulumi from '@pulumi/pulumi';
 
 /**
- * A hook that adjusts one underlying resource's args and options before it is
- * created: mutate `args`/`opts` in place.
+ * A hook that adjusts one underlying resource before it is created. It receives the
+ * resource's args and options exactly as the component would pass them, and the
+ * resource's logical name (so one hook for many resources, e.g. every host's instance,
+ * can tell them apart); it changes them in place. Its return value is ignored.
  *
  * @example
  * ```ts
  * transform: { repository: (args) => { args.forceDelete = true; } }
+ * transform: { instance: (args, opts, name) => { args.tags = { ...args.tags, host: name }; opts.protect = true; } }
  * ```
  */
 export type Transform<Args> = (args: Args, opts: pulumi.CustomResourceOptions, name: string) => void;
 
-/** Applies an optional transform and returns the (possibly changed) args and options. */
+/**
+ * Runs an optional transform and returns the (possibly changed) args and options, ready
+ * to spread into the resource's constructor. Without a transform they are returned as
+ * given, so a component declares the same resource with or without this call.
+ */
 export function applyTransform<Args>(transform: Transform<Args> | undefined, name: string, args: Args, opts: pulumi.CustomResourceOptions): [Args, pulumi.CustomResourceOptions] {
   transform?.(args, opts, name);
   return [args, opts];

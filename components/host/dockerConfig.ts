@@ -2,6 +2,7 @@
  * Renders the Docker engine's daemon.json and the CloudWatch agent's config.
  * Pure: same input, same bytes, keys in a fixed order.
  */
+import { DEFAULT_PROJECT } from '../common/naming';
 import { DEFAULT_DATA_MOUNT_POINT } from './paths';
 
 /** Containers log to CloudWatch Logs, one log group per environment. */
@@ -30,7 +31,7 @@ export type DockerLogging = AwsLogsLogging | LocalLogging;
 export type HostLoggingConfig = Omit<AwsLogsLogging, 'region' | 'env'> | LocalLogging;
 
 /** The log group containers of one environment write to; the instance role must allow writing to it, and it must exist (create-group is off). */
-export function dockerLogGroupName(env: string, project = 'berth'): string {
+export function dockerLogGroupName(env: string, project = DEFAULT_PROJECT): string {
   return `/${project}/${env}/docker`;
 }
 

@@ -1,7 +1,7 @@
 import * as aws from '@pulumi/aws';
 import * as command from '@pulumi/command';
 import * as pulumi from '@pulumi/pulumi';
-import { berthTags, envName } from '../common/naming';
+import { berthTags, DEFAULT_PROJECT, envName } from '../common/naming';
 import { applyTransform, Transform } from '../common/transform';
 import { readAgentScript } from '../service/agentScript';
 import { architectureOf } from './architecture';
@@ -16,6 +16,7 @@ export interface HostSshArgs {
   /**
    * Login user; must be able to `sudo` without a password.
    * @default "ec2-user"
+   * @example "berth-deploy"
    */
   user?: string;
   /**
@@ -33,12 +34,14 @@ export interface HostSshArgs {
   /**
    * A bastion to hop through; its key defaults to `privateKey`. `hostKey` (an OpenSSH public
    * host key line) pins the bastion's identity; without it the bastion's key is not checked.
+   * @default none: the hosts are dialled directly
    * @example { host: "bastion.example.com", user: "ec2-user", hostKey: "ssh-ed25519 AAAA…" }
    */
   bastion?: { host: pulumi.Input<string>; user?: string; privateKey?: pulumi.Input<string>; hostKey?: pulumi.Input<string> };
   /**
    * Reach hosts on their public IP instead of the private one.
    * @default false
+   * @example true
    */
   usePublicIp?: boolean;
 }
@@ -47,6 +50,7 @@ export interface DockerHostGroupArgs {
   /**
    * Project name; prefixes physical names and tags.
    * @default "berth"
+   * @example "payments"
    */
   project?: string;
   /**
@@ -70,7 +74,10 @@ export interface DockerHostGroupArgs {
    * @example "eu-west-1"
    */
   region?: pulumi.Input<string>;
-  /** VPC the hosts live in. @example "vpc-0a1b2c3d4e5f60718" */
+  /**
+   * VPC the hosts live in.
+   * @example "vpc-0a1b2c3d4e5f60718"
+   */
   vpcId: string;
   /**
    * Subnets the hosts are spread over, host i in subnet i mod n.
@@ -90,6 +97,7 @@ export interface DockerHostGroupArgs {
   /**
    * Root volume size (GiB); always encrypted gp3.
    * @default 30
+   * @example 50
    */
   rootVolumeGiB?: number;
   /**
@@ -100,14 +108,21 @@ export interface DockerHostGroupArgs {
   /**
    * Keep each host's data volume when the host or the whole group is deleted.
    * @default false (the stack turns it on for stage and prod)
+   * @example true
    */
   retainDataVolume?: boolean;
   /**
    * Give hosts a public IP.
    * @default false
+   * @example true
    */
   associatePublicIp?: boolean;
-  /** Why hosts have a public IP; recorded as tag `berth:public-ip-reason` for policy checks. */
+  /**
+   * Why hosts have a public IP; recorded as tag `berth:public-ip-reason` for policy checks
+   * (the policy pack refuses a public IP in prod without one). Ignored without `associatePublicIp`.
+   * @default none
+   * @example "partner API allow-lists our egress IPs"
+   */
   publicIpReason?: string;
   /**
    * CIDRs allowed to SSH in. 0.0.0.0/0 is refused.
@@ -115,7 +130,11 @@ export interface DockerHostGroupArgs {
    * @example ["10.20.0.0/16"]
    */
   adminCidrs?: string[];
-  /** A bastion's security group allowed to SSH in. @example "sg-0123456789abcdef0" */
+  /**
+   * A bastion's security group allowed to SSH in.
+   * @default none
+   * @example "sg-0123456789abcdef0"
+   */
   bastionSecurityGroupId?: pulumi.Input<string>;
   /**
    * TCP host ports the services on this group publish.
@@ -123,9 +142,17 @@ export interface DockerHostGroupArgs {
    * @example [8080, 8081]
    */
   servicePorts?: number[];
-  /** CIDRs allowed to reach the service ports. @default [] */
+  /**
+   * CIDRs allowed to reach the service ports.
+   * @default []
+   * @example ["10.20.0.0/16"]
+   */
   serviceIngressCidrs?: string[];
-  /** Security groups (e.g. a load balancer's) allowed to reach the service ports. @default [] */
+  /**
+   * Security groups (e.g. a load balancer's) allowed to reach the service ports.
+   * @default []
+   * @example [loadBalancerSecurityGroup.id]
+   */
   serviceIngressSecurityGroupIds?: pulumi.Input<string>[];
   /**
    * ECR repository ARNs the hosts may pull from — this project's only.
@@ -133,51 +160,95 @@ export interface DockerHostGroupArgs {
    */
   repositoryArns: pulumi.Input<pulumi.Input<string>[]>;
   /**
-   * Docker's default log driver.
+   * Docker's default log driver. `awslogs` writes to `/<project>/<env>/docker`, a group the
+   * hosts do not create (EnvironmentMonitoring's `dockerLogs` does).
    * @default { driver: "awslogs" }
+   * @example { driver: "local", maxSize: "50m", maxFile: 3 }
    */
   logging?: HostLoggingConfig;
   /**
    * systemd calendar expression of the dangling-image prune.
    * @default "daily"
+   * @example "*-*-* 03:30:00"
    */
   pruneSchedule?: string;
   /**
    * Directories created under the data volume, one per service (`<env>/<service>`).
    * @default []
+   * @example ["prod/auth-service", "prod/api-service"]
    */
   serviceDirectories?: string[];
-  /** SNS topic alarms notify. Without it no alarms are created. */
+  /**
+   * SNS topic the per-host alarms notify (status check, disk usage of the Docker root and of
+   * the data volume). Without it no alarms are created.
+   * @default none: no alarms
+   * @example monitoring.alarmTopicArn
+   */
   alarmTopicArn?: pulumi.Input<string>;
   /**
    * Disk usage (%) of the Docker root or the data volume that raises an alarm.
    * @default 80
+   * @example 90
    */
   diskUsagePercent?: number;
   /**
    * How the readiness and deploy steps reach the hosts. Required: every host is configured
    * over SSH (the readiness step ships its files, the agent and Docker's client config).
+   * @example { privateKey: config.requireSecret("sshPrivateKey"), publicKey: config.require("sshPublicKey") }
    */
   ssh: HostSshArgs;
   /**
-   * The host agent script the readiness step installs on every host (again whenever it changes).
+   * The host agent script the readiness step installs on every host (again whenever it
+   * changes). Leave it out to run the agent Berth ships, which is what ContainerService drives;
+   * give one only to run a patched agent.
    * @default the agent shipped with Berth (components/service/agent/berth-agent)
+   * @example fs.readFileSync("ops/berth-agent-patched", "utf8")
    */
   agentScript?: string;
-  /** Adjust what the component creates before it is created. */
-  transform?: {
-    instance?: Transform<aws.ec2.InstanceArgs>;
-    dataVolume?: Transform<aws.ebs.VolumeArgs>;
-    securityGroup?: Transform<aws.ec2.SecurityGroupArgs>;
-    role?: Transform<aws.iam.RoleArgs>;
-  };
+  /**
+   * Adjust what the component creates before it is created: one hook per underlying
+   * resource, each given the resource's args and options (mutate them in place) and its
+   * logical name.
+   * @default {}
+   * @example { instance: (args) => { args.tags = { ...args.tags, team: "payments" }; } }
+   */
+  transform?: DockerHostGroupTransform;
+}
+
+/** The transform hooks of a DockerHostGroup, one per kind of resource it declares (`<group>` is the component's name, `<host>` is `<group>-<n>`). */
+export interface DockerHostGroupTransform {
+  /** The group's security group `<group>-hosts` (SSH and service-port ingress, all egress). */
+  securityGroup?: Transform<aws.ec2.SecurityGroupArgs>;
+  /** The instance role `<group>-host` (its trust policy lets EC2 assume it). */
+  role?: Transform<aws.iam.RoleArgs>;
+  /** The role's inline policy `<group>-host` (ECR pull, environment logs, Berth metrics). */
+  rolePolicy?: Transform<aws.iam.RolePolicyArgs>;
+  /** The instance profile `<group>-host` that carries the role to the hosts. */
+  instanceProfile?: Transform<aws.iam.InstanceProfileArgs>;
+  /** The EC2 key pair `<group>-ssh` made from `ssh.publicKey`. */
+  keyPair?: Transform<aws.ec2.KeyPairArgs>;
+  /** Each host's data volume `<host>-data` (encrypted gp3 EBS). */
+  dataVolume?: Transform<aws.ebs.VolumeArgs>;
+  /** Each host's EC2 instance `<host>` (`<group>-1`, `<group>-2`, …). */
+  instance?: Transform<aws.ec2.InstanceArgs>;
+  /** Each host's data-volume attachment `<host>-data`. */
+  volumeAttachment?: Transform<aws.ec2.VolumeAttachmentArgs>;
+  /** Each host's readiness step `<host>-ready`, the `remote.Command` that sets the host up over SSH. */
+  ready?: Transform<command.remote.CommandArgs>;
+  /**
+   * Each host's CloudWatch alarms, created only with `alarmTopicArn`: `<host>-status-check`,
+   * `<host>-disk-docker-root` and `<host>-disk-data-volume`; the name tells them apart.
+   */
+  alarm?: Transform<aws.cloudwatch.MetricAlarmArgs>;
 }
 
 /** One host of a group, as deploy steps need it. */
 export interface DockerHost {
   /** Logical name, `<group>-<n>` from 1. */
   name: string;
+  /** The EC2 instance; when it must be replaced (a new AMI or key pair), hosts go one at a time. */
   instance: aws.ec2.Instance;
+  /** The host's data volume, mounted at `/srv/berth`; it outlives the instance. */
   dataVolume: aws.ebs.Volume;
   /** The data volume's attachment: deploy steps depend on it, so on destroy they run before the detach stops the host. */
   attachment: aws.ec2.VolumeAttachment;
@@ -196,19 +267,39 @@ const AL2023_PARAMETER = {
 const NO_PREVIOUS_OUTPUT_ENV = false;
 
 /**
- * A group of identical Docker hosts on EC2: Amazon Linux 2023, IMDSv2 only,
- * encrypted root and data volumes, no SSH from the internet, a least-privilege
- * instance role, Docker configured from user data with the data-volume mount,
- * the scheduled prune and the CloudWatch agent, and alarms per host.
+ * A group of identical Docker hosts on EC2, each set up over SSH to run the host agent
+ * Berth ships, ready for ContainerService to deploy to.
  *
  * @example
+ * #### Three hosts for services on port 8081
+ * ```ts
  * const app = new DockerHostGroup("app", {
  *   env: "prod", count: 3, instanceType: "m7i.large", dataVolumeGiB: 100,
- *   vpcId, subnetIds, adminCidrs: ["10.20.0.0/16"], servicePorts: [8080],
- *   repositoryArns: registry.repositoryArns, alarmTopicArn: alarms.topicArn,
- *   ssh: { privateKey: config.requireSecret("sshPrivateKey") },
- *   agentScript: readAgentScript(),
+ *   vpcId, subnetIds, adminCidrs: ["10.20.0.0/16"], servicePorts: [8081], serviceIngressCidrs: ["10.20.0.0/16"],
+ *   repositoryArns: [authRepositoryArn],
+ *   ssh: { privateKey: config.requireSecret("sshPrivateKey"), publicKey: config.require("sshPublicKey") },
  * });
+ * new ContainerService("auth-service", { env: "prod", hosts: app.hosts, image, health });
+ * ```
+ *
+ * @example
+ * #### Alarms to an on-call topic, data kept when a host goes
+ * ```ts
+ * new DockerHostGroup("app", { ...args, alarmTopicArn: monitoring.alarmTopicArn, retainDataVolume: true, diskUsagePercent: 90 });
+ * ```
+ *
+ * @example
+ * #### Adjust an underlying resource
+ * ```ts
+ * new DockerHostGroup("app", { ...args, transform: { instance: (instance) => { instance.ebsOptimized = true; } } });
+ * ```
+ *
+ * @remarks
+ * Amazon Linux 2023, IMDSv2 only, encrypted root and data volumes, no SSH from the
+ * internet, a least-privilege instance role, and the Docker daemon, data-volume mount,
+ * scheduled prune and CloudWatch agent configured by the readiness step; alarms per host
+ * when `alarmTopicArn` is given. Every host runs the agent shipped with Berth unless
+ * `agentScript` names another.
  */
 export class DockerHostGroup extends pulumi.ComponentResource {
   readonly hosts: DockerHost[];
@@ -217,7 +308,7 @@ export class DockerHostGroup extends pulumi.ComponentResource {
 
   constructor(name: string, args: DockerHostGroupArgs, opts?: pulumi.ComponentResourceOptions) {
     super('berth:host:DockerHostGroup', name, {}, opts);
-    const project = args.project ?? 'berth';
+    const project = args.project ?? DEFAULT_PROJECT;
     const tags = berthTags(project, args.env, { 'berth:host-group': name });
     const parent = { parent: this };
 
@@ -230,8 +321,12 @@ export class DockerHostGroup extends pulumi.ComponentResource {
     const { role, profile, rolePolicy } = this.instanceRole(name, args, project, tags);
     const keyPair = new aws.ec2.KeyPair(
       `${name}-ssh`,
-      { keyNamePrefix: `${envName(project, args.env, name)}-`, publicKey: args.ssh.publicKey, tags },
-      { parent: this },
+      ...applyTransform(
+        args.transform?.keyPair,
+        `${name}-ssh`,
+        { keyNamePrefix: `${envName(project, args.env, name)}-`, publicKey: args.ssh.publicKey, tags },
+        { parent: this },
+      ),
     );
     const ami =
       args.ami ??
@@ -295,8 +390,12 @@ export class DockerHostGroup extends pulumi.ComponentResource {
       // one is made (VolumeInUse otherwise). The detach stops the old instance first.
       const attachment = new aws.ec2.VolumeAttachment(
         `${hostName}-data`,
-        { instanceId: instance.id, volumeId: dataVolume.id, deviceName: DATA_DEVICE_NAME, stopInstanceBeforeDetaching: true },
-        { parent: this, deleteBeforeReplace: true },
+        ...applyTransform(
+          args.transform?.volumeAttachment,
+          `${hostName}-data`,
+          { instanceId: instance.id, volumeId: dataVolume.id, deviceName: DATA_DEVICE_NAME, stopInstanceBeforeDetaching: true },
+          { parent: this, deleteBeforeReplace: true },
+        ),
       );
       if (args.alarmTopicArn) {
         this.alarms(hostName, instance, args, project, tags);
@@ -315,7 +414,7 @@ export class DockerHostGroup extends pulumi.ComponentResource {
           registryHosts: hosts,
         }),
       );
-      const ready = this.readyStep(hostName, connection, setup, [attachment, rolePolicy]);
+      const ready = this.readyStep(hostName, connection, setup, [attachment, rolePolicy], args.transform?.ready);
       this.hosts.push({ name: hostName, instance, dataVolume, attachment, connection, ready });
       previousReady = ready;
     }
@@ -384,14 +483,19 @@ export class DockerHostGroup extends pulumi.ComponentResource {
     const policy = pulumi.all([pulumi.output(args.repositoryArns), logGroupsArn]).apply(([repositoryArns, logGroups]) =>
       hostRolePolicy({ repositoryArns, logGroupsArn: logGroups, metricNamespace: DISK_USED_PERCENT_METRIC.namespace }),
     );
-    const rolePolicy = new aws.iam.RolePolicy(`${name}-host`, { role: role.id, policy }, { parent: this });
-    const profile = new aws.iam.InstanceProfile(`${name}-host`, { namePrefix: `${envName(project, args.env, name, 'host')}-`, role: role.name, tags }, { parent: this });
+    const rolePolicy = new aws.iam.RolePolicy(`${name}-host`, ...applyTransform(args.transform?.rolePolicy, `${name}-host`, { role: role.id, policy }, { parent: this }));
+    const profile = new aws.iam.InstanceProfile(
+      `${name}-host`,
+      ...applyTransform(args.transform?.instanceProfile, `${name}-host`, { namePrefix: `${envName(project, args.env, name, 'host')}-`, role: role.name, tags }, { parent: this }),
+    );
     return { role, profile, rolePolicy };
   }
 
   private alarms(hostName: string, instance: aws.ec2.Instance, args: DockerHostGroupArgs, project: string, tags: Record<string, string>): void {
     const actions = [args.alarmTopicArn!];
-    new aws.cloudwatch.MetricAlarm(
+    const alarm = (alarmName: string, alarmArgs: aws.cloudwatch.MetricAlarmArgs) =>
+      new aws.cloudwatch.MetricAlarm(alarmName, ...applyTransform(args.transform?.alarm, alarmName, alarmArgs, { parent: this }));
+    alarm(
       `${hostName}-status-check`,
       {
         name: envName(project, args.env, hostName, 'status-check'),
@@ -410,11 +514,10 @@ export class DockerHostGroup extends pulumi.ComponentResource {
         okActions: actions,
         tags,
       },
-      { parent: this },
     );
     const threshold = args.diskUsagePercent ?? 80;
     for (const [label, path] of [['docker-root', diskMetricPaths(DEFAULT_DATA_MOUNT_POINT)[0]], ['data-volume', DEFAULT_DATA_MOUNT_POINT]] as const) {
-      new aws.cloudwatch.MetricAlarm(
+      alarm(
         `${hostName}-disk-${label}`,
         {
           name: envName(project, args.env, hostName, 'disk', label),
@@ -432,7 +535,6 @@ export class DockerHostGroup extends pulumi.ComponentResource {
           okActions: actions,
           tags,
         },
-        { parent: this },
       );
     }
   }
@@ -449,14 +551,19 @@ export class DockerHostGroup extends pulumi.ComponentResource {
     connection: pulumi.Output<command.types.input.remote.ConnectionArgs>,
     setup: pulumi.Output<string>,
     needs: pulumi.Resource[],
+    transform: Transform<command.remote.CommandArgs> | undefined,
   ): pulumi.Resource {
     const run = hostSetupCommand();
     return new command.remote.Command(
       `${hostName}-ready`,
-      { connection, create: run, update: run, stdin: setup, addPreviousOutputInEnv: NO_PREVIOUS_OUTPUT_ENV },
-      // The setup mounts the data volume, so it needs the attachment; deploys after it pull, so
-      // it waits for the role's pull permission too (a new service's repository is added there).
-      { parent: this, dependsOn: needs },
+      ...applyTransform(
+        transform,
+        `${hostName}-ready`,
+        { connection, create: run, update: run, stdin: setup, addPreviousOutputInEnv: NO_PREVIOUS_OUTPUT_ENV },
+        // The setup mounts the data volume, so it needs the attachment; deploys after it pull, so
+        // it waits for the role's pull permission too (a new service's repository is added there).
+        { parent: this, dependsOn: needs },
+      ),
     );
   }
 }

@@ -5,12 +5,14 @@
  * fixture and every consumer agree on the same keys.
  */
 
+import { ENVIRONMENTS } from '../common/environments';
+
 /** Default namespace: repositories are `<namespace>/<service>` and `<namespace>/<base>`. */
 export const DEFAULT_NAMESPACE = 'berth';
 /** Default name of the base image's repository inside the namespace. */
 export const DEFAULT_BASE_IMAGE = 'base';
-/** The environments whose tags the lifecycle policy never expires, in promotion order. */
-export const DEFAULT_PROTECTED_TAGS: readonly string[] = ['dev', 'test', 'stage', 'prod'];
+/** The environments' tags (promote moves tag `<env>` to the digest it promotes), never expired by the lifecycle policy; in promotion order. */
+export const DEFAULT_PROTECTED_TAGS: readonly string[] = ENVIRONMENTS;
 /** Tags starting with this prefix are never expired either (e.g. `keep-prod-rollback`). */
 export const DEFAULT_KEEP_TAG_PREFIX = 'keep-';
 /** Untagged images are expired this many days after their push. */

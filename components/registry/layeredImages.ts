@@ -83,26 +83,27 @@ export interface LayeredImagesArgs {
    */
   builderVersion?: docker.BuilderVersion;
   /**
-   * Adjust each docker.Image's args before it is created.
+   * Adjust what the component creates before it is created: one hook per underlying
+   * resource, each given the resource's args and options (mutate them in place) and its
+   * logical name.
    * @default {}
    * @example { image: (args) => { args.build = { ...args.build, network: "host" }; } }
    */
-  transform?: { image?: Transform<docker.ImageArgs> };
+  transform?: LayeredImagesTransform;
+}
+
+/** The transform hooks of a LayeredImages (`<name>` is the component's name). */
+export interface LayeredImagesTransform {
+  /** Each `docker.Image`: the base `<name>-base`, then one `<name>-<service>` per service image. */
+  image?: Transform<docker.ImageArgs>;
 }
 
 /**
- * Builds the base image and each service image on top of it, pushes them,
- * and outputs each image as `repo@sha256:<digest>`, the only form other
- * components consume. A service image is built FROM the base image pinned by
- * the digest the base push produced, so it adds only its own layers and a
- * rebuilt base cannot slip in unnoticed.
- *
- * Nothing is built or pushed during `pulumi preview` (`buildOnPreview: false`);
- * digests are unknown in a preview and known after `pulumi up`. Teams whose CI
- * builds the images skip this component and put the digests in
- * `Pulumi.<env>.yaml`.
+ * Builds and pushes the base image and each service image on top of it, and outputs
+ * each image as `repo@sha256:<digest>`.
  *
  * @example
+ * #### A base image and one service built FROM it
  * ```ts
  * const images = new LayeredImages('images', {
  *   base: { context: './images/base', repositoryUrl: urls['berth/base'] },
@@ -111,6 +112,14 @@ export interface LayeredImagesArgs {
  * });
  * export const authImage = images.serviceImages.apply((refs) => refs['auth-service']);
  * ```
+ *
+ * @remarks
+ * The digest form is the only one other components consume. A service image is built
+ * FROM the base image pinned by the digest the base push produced (the build arg
+ * `BASE_IMAGE`), so it adds only its own layers and a rebuilt base cannot slip
+ * in unnoticed. Nothing is built or pushed during `pulumi preview` (`buildOnPreview: false`);
+ * digests are unknown in a preview and known after `pulumi up`. Teams whose CI builds the
+ * images skip this component and put the digests in `Pulumi.<env>.yaml`.
  */
 export class LayeredImages extends pulumi.ComponentResource {
   /** The base image, `repo@sha256:…`. */

@@ -84,39 +84,56 @@ export interface ServiceRegistryArgs {
    */
   tags?: Record<string, string>;
   /**
-   * Adjust the underlying resources before they are created.
+   * Adjust what the component creates before it is created: one hook per underlying
+   * resource, each given the resource's args and options (mutate them in place) and its
+   * logical name.
    * @default {}
    * @example { repository: (args) => { args.forceDelete = true; } }
    */
-  transform?: {
-    repository?: Transform<aws.ecr.RepositoryArgs>;
-    lifecyclePolicy?: Transform<aws.ecr.LifecyclePolicyArgs>;
-    repositoryPolicy?: Transform<aws.ecr.RepositoryPolicyArgs>;
-  };
+  transform?: ServiceRegistryTransform;
 }
 
 /**
- * ECR repositories for Berth: one for the base image and one per service,
- * each scanned on push, encrypted, with a lifecycle policy that expires
- * untagged images but never an image carrying an environment or `keep-` tag,
- * and a policy that lets the environment accounts pull.
- *
- * Lives in its own stack (`stacks/registry`) so every environment shares it
- * and destroying an environment never deletes images.
+ * The transform hooks of a ServiceRegistry, one per kind of resource it declares
+ * (`<name>` is the component's name, `<short>` a service or the base image).
+ */
+export interface ServiceRegistryTransform {
+  /** Each ECR repository `<name>-<short>` (physical name `<namespace>/<short>`). */
+  repository?: Transform<aws.ecr.RepositoryArgs>;
+  /** Each repository's lifecycle policy `<name>-<short>-lifecycle` (expire untagged, keep environment and `keep-` tags). */
+  lifecyclePolicy?: Transform<aws.ecr.LifecyclePolicyArgs>;
+  /** Each repository's pull policy `<name>-<short>-pull`, declared only with `pullAccountIds`. */
+  repositoryPolicy?: Transform<aws.ecr.RepositoryPolicyArgs>;
+}
+
+/**
+ * ECR repositories for Berth: one for the base image and one per service.
  *
  * @example
+ * #### A registry the environment accounts pull from
  * ```ts
  * const registry = new ServiceRegistry('registry', {
  *   services: ['api-service', 'auth-service'],
  *   pullAccountIds: ['111111111111'],
  * });
- * export const registryUrl = registry.registryUrl;
+ * // What the environment stacks read (RegistryStackOutputs):
+ * export const { registryUrl, repositoryUrls, repositoryArns, baseRepository } = registry;
  * ```
  *
- * @example Keep images longer and protect only the promoted environments:
+ * @example
+ * #### Keep images longer and protect only the promoted environments
  * ```ts
  * new ServiceRegistry('registry', { services, untaggedExpiryDays: 30, protectedTags: ['test', 'stage', 'prod'] });
  * ```
+ *
+ * @remarks
+ * Each repository is scanned on push, encrypted, with a lifecycle policy that expires
+ * untagged images but never an image carrying an environment or `keep-` tag, and (with
+ * `pullAccountIds`) a policy that lets the environment accounts pull. Put it in a stack of
+ * its own (Berth's is `stacks/registry`) so every environment shares it and destroying an
+ * environment never deletes images. Export its `registryUrl`, `repositoryUrls`,
+ * `repositoryArns` and `baseRepository` as stack outputs (the keys of `RegistryStackOutputs`)
+ * and read them in each environment through a `pulumi.StackReference`.
  */
 export class ServiceRegistry extends pulumi.ComponentResource {
   /** Repositories by repository name (`berth/auth-service`, `berth/base`). */

@@ -2,19 +2,30 @@ import * as aws from '@pulumi/aws';
 import * as command from '@pulumi/command';
 import * as fs from 'fs';
 import * as pulumi from '@pulumi/pulumi';
-import { berthTags, serviceLogGroupName } from '../common/naming';
+import { berthTags, DEFAULT_PROJECT, serviceLogGroupName } from '../common/naming';
 import { sortedRecord } from '../common/records';
 import { applyTransform, Transform } from '../common/transform';
 import type { DockerHost } from '../host/dockerHostGroup';
 import { DEFAULT_DATA_MOUNT_POINT, HOST_PATHS } from '../host/paths';
 import { AgentServiceSpec, agentSpecJson } from './spec';
 
+/** A directory on the host's data volume, mounted into the service's container. */
 export interface ContainerVolume {
-  /** Directory under the service's folder on the data volume: `/srv/berth/<env>/<service>/<name>`. */
+  /**
+   * Directory under the service's folder on the data volume: `/srv/berth/<env>/<service>/<name>`.
+   * @example "logs"
+   */
   name: string;
-  /** Where the container sees it. */
+  /**
+   * Where the container sees it.
+   * @example "/var/log/auth-service"
+   */
   containerPath: string;
-  /** @default false */
+  /**
+   * Mount it read-only.
+   * @default false
+   * @example true
+   */
   readOnly?: boolean;
 }
 
@@ -22,6 +33,7 @@ export interface ContainerServiceArgs {
   /**
    * Project name; prefixes log groups and tags.
    * @default "berth"
+   * @example "payments"
    */
   project?: string;
   /**
@@ -32,10 +44,12 @@ export interface ContainerServiceArgs {
   /**
    * The service's name on the hosts.
    * @default the component name
+   * @example "auth-service"
    */
   serviceName?: string;
   /**
-   * The image, pinned by digest: `repo@sha256:<64 hex>`. Anything else is refused by the agent.
+   * The image, pinned by digest: `repo@sha256:<64 hex>`. Anything else is refused.
+   * `resolveServiceImage` turns a registry path (or, in dev, an ECR tag) into one.
    * @example resolveServiceImage("berth/auth-service@sha256:…", registryUrl)
    */
   image: pulumi.Input<string>;
@@ -59,37 +73,45 @@ export interface ContainerServiceArgs {
   /**
    * Data kept on the host's data volume, outliving the container.
    * @default []
+   * @example [{ name: "logs", containerPath: "/var/log/auth-service" }]
    */
   volumes?: ContainerVolume[];
   /**
-   * The per-environment config file, mounted read-only.
-   * @example { path: "stacks/config/auth-service/application-prod.properties", target: "/config/application.properties" }
+   * A config file read from `path` (relative to the working directory of `pulumi up`) and
+   * mounted read-only at `target`; a change of its content redeploys the service.
+   * @default none
+   * @example { path: "stacks/env/service-config/auth-service/application-prod.properties", target: "/config/application.properties" }
    */
   configFile?: { path: string; target: string };
   /**
-   * Plain environment variables.
+   * Plain environment variables. `BERTH_ENV` is always set to `env`.
    * @default {}
+   * @example { JAVA_OPTS: "-Xmx384m" }
    */
   environment?: Record<string, string>;
   /**
    * Secret environment variables (Pulumi secrets). They reach the host only over SSH, into a
    * root-only file; previews show `[secret]`.
    * @default {}
+   * @example { DB_PASSWORD: config.requireSecret("authDbPassword") }
    */
   secretEnvironment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /**
    * Memory limit (MiB).
    * @default 512
+   * @example 1024
    */
   memoryMiB?: number;
   /**
    * Process limit.
    * @default 256
+   * @example 512
    */
   pidsLimit?: number;
   /**
    * Where the container logs. `awslogs` writes to `/<project>/<env>/<service>`, one stream per container.
    * @default { driver: "awslogs", retentionDays: 30 }
+   * @example { driver: "local" }
    */
   logging?: { driver: 'awslogs'; retentionDays?: number } | { driver: 'local' };
   /**
@@ -107,18 +129,61 @@ export interface ContainerServiceArgs {
   /**
    * Where the hosts mount their data volume; service volumes live under `<dataRoot>/<env>/<service>/`.
    * @default "/srv/berth"
+   * @example "/data"
    */
   dataRoot?: string;
-  /** Adjust what the component creates before it is created. */
-  transform?: { logGroup?: Transform<aws.cloudwatch.LogGroupArgs>; deploy?: Transform<command.remote.CommandArgs> };
+  /**
+   * Adjust what the component creates before it is created: one hook per underlying
+   * resource, each given the resource's args and options (mutate them in place) and its
+   * logical name.
+   * @default {}
+   * @example { logGroup: (args) => { args.kmsKeyId = logsKey.arn; } }
+   */
+  transform?: ContainerServiceTransform;
+}
+
+/** The transform hooks of a ContainerService, one per kind of resource it declares (`<name>` is the component's name). */
+export interface ContainerServiceTransform {
+  /** The service's log group `<name>-logs` (physical name `/<project>/<env>/<service>`), declared only with the `awslogs` driver. */
+  logGroup?: Transform<aws.cloudwatch.LogGroupArgs>;
+  /** Each host's deploy step `<name>-<host>`, the `remote.Command` that runs `berth-agent deploy` (and `remove` on delete). */
+  deploy?: Transform<command.remote.CommandArgs>;
 }
 
 /**
- * One service on a group of Docker hosts, converged by the host agent: for
- * each host a `berth-agent deploy` with the service's spec on stdin (pull by
- * digest, health gate, automatic rollback), removed with `berth-agent remove`
- * when the service leaves the stack.
+ * One service on a group of Docker hosts, deployed host by host by the host agent
+ * (pull by digest, health gate, automatic rollback).
  *
+ * @example
+ * #### A service on every host of a group
+ * ```ts
+ * new ContainerService("auth-service", {
+ *   env: "prod",
+ *   hosts: app.hosts,
+ *   image: resolveServiceImage("berth/auth-service@sha256:…", registryUrl),
+ *   ports: ["8081:8081"],
+ *   health: { cmd: "wget -q -O /dev/null http://127.0.0.1:8081/health", timeoutSeconds: 60 },
+ * });
+ * ```
+ *
+ * @example
+ * #### Data, a config file and secrets
+ * ```ts
+ * new ContainerService("auth-service", {
+ *   env: "prod",
+ *   image: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/berth/auth-service@sha256:…",
+ *   hosts: app.hosts,
+ *   ports: ["8081:8081"],
+ *   health: { cmd: "wget -q -O /dev/null http://127.0.0.1:8081/health", timeoutSeconds: 60 },
+ *   volumes: [{ name: "logs", containerPath: "/var/log/auth-service" }],
+ *   configFile: { path: "stacks/env/service-config/auth-service/application-prod.properties", target: "/config/application.properties" },
+ *   secretEnvironment: { DB_PASSWORD: config.requireSecret("authDbPassword") },
+ * });
+ * ```
+ *
+ * @remarks
+ * For each host one `remote.Command` runs `berth-agent deploy` with the service's spec
+ * on stdin; its delete runs `berth-agent remove` when the service leaves the stack.
  * How the engine runs these steps, and why they are safe:
  * - A change of image, spec, config, secret or connection changes `stdin`,
  *   `create`/`update` or `connection`, which @pulumi/command applies by running
@@ -131,18 +196,6 @@ export interface ContainerServiceArgs {
  * - Steps depend on their host's readiness and data-volume attachment, so on
  *   destroy or scale-down they are deleted (the agent removes the container)
  *   before the detach stops the host.
- *
- * @example
- * new ContainerService("auth-service", {
- *   env: "prod",
- *   image: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/berth/auth-service@sha256:…",
- *   hosts: app.hosts,
- *   ports: ["8081:8081"],
- *   health: { cmd: "wget -q -O /dev/null http://127.0.0.1:8081/health", timeoutSeconds: 60 },
- *   volumes: [{ name: "logs", containerPath: "/var/log/auth-service" }],
- *   configFile: { path: "stacks/config/auth-service/application-prod.properties", target: "/config/application.properties" },
- *   secretEnvironment: { DB_PASSWORD: config.requireSecret("authDbPassword") },
- * });
  */
 export class ContainerService extends pulumi.ComponentResource {
   /** The image every host runs: known once every host's deploy step has finished. */
@@ -152,7 +205,7 @@ export class ContainerService extends pulumi.ComponentResource {
 
   constructor(name: string, args: ContainerServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super('berth:service:ContainerService', name, {}, opts);
-    const project = args.project ?? 'berth';
+    const project = args.project ?? DEFAULT_PROJECT;
     const service = args.serviceName ?? name;
     const logging = args.logging ?? { driver: 'awslogs' };
     const region = args.region ?? aws.getRegionOutput({}, { parent: this }).name;

@@ -6,7 +6,8 @@
 import * as pulumi from '@pulumi/pulumi';
 import { createHash } from 'crypto';
 import { parseImageRef, splitRegistryHost } from '../../components/common/image';
-import { stackFileName } from '../../components/common/records';
+import { DEFAULT_PROJECT } from '../../components/common/naming';
+import { compareStrings } from '../../components/common/records';
 import { publishedHostPort } from '../../components/common/ports';
 import { DockerHostGroup } from '../../components/host/dockerHostGroup';
 import { EnvironmentMonitoring } from '../../components/monitoring/environmentMonitoring';
@@ -14,9 +15,8 @@ import { RegistryStackOutputs } from '../../components/registry/contract';
 import { resolveServiceImage } from '../../components/registry/resolveImage';
 import { readAgentScript } from '../../components/service/agentScript';
 import { ContainerService } from '../../components/service/containerService';
+import { stackFileName } from '../common/stackFile';
 import { HostGroupConfig, ServiceConfig, StackConfig } from './config';
-
-export const PROJECT = 'berth';
 
 export interface StackSecrets {
   /** The SSH private key the deploy steps use to reach the hosts. */
@@ -38,7 +38,7 @@ export function declareStack(config: StackConfig, secrets: StackSecrets): StackO
   const repositoryArns = registry.requireOutput('repositoryArns') as pulumi.Output<RegistryStackOutputs['repositoryArns']>;
 
   const monitoring = new EnvironmentMonitoring(config.env, {
-    project: PROJECT,
+    project: DEFAULT_PROJECT,
     env: config.env,
     emails: config.monitoring.alarmEmails,
     dockerLogs: config.logging.driver === 'awslogs' ? { retentionDays: config.logging.retentionDays } : undefined,
@@ -57,7 +57,7 @@ export function declareStack(config: StackConfig, secrets: StackSecrets): StackO
     const image = resolveServiceImage(service.image, registryUrl);
     const definition = service.definition;
     new ContainerService(service.name, {
-      project: PROJECT,
+      project: DEFAULT_PROJECT,
       env: config.env,
       image,
       hosts: placement(config, service).map((index) => group.hosts[index]),
@@ -95,7 +95,7 @@ function declareHostGroup(
   shared: { registryUrl: pulumi.Output<string>; repositoryArns: pulumi.Output<Record<string, string>>; alarmTopicArn: pulumi.Output<string>; agentScript: string; sshPrivateKey: pulumi.Output<string> },
 ): DockerHostGroup {
   return new DockerHostGroup(group.name, {
-    project: PROJECT,
+    project: DEFAULT_PROJECT,
     env: config.env,
     region: config.region,
     count: group.count,
@@ -171,7 +171,7 @@ export function pullRepositoryArns(config: StackConfig, services: ServiceConfig[
   const file = stackFileName(config.stack);
   const registryHost = registryUrl.replace(/\/+$/, '');
   const arns = new Set<string>();
-  for (const service of [...services].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+  for (const service of [...services].sort((a, b) => compareStrings(a.name, b.name))) {
     const key = `berth:services.${service.name}.image`;
     const ref = parseImageRef(service.image);
     if ('error' in ref) {

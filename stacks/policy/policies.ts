@@ -8,6 +8,7 @@
  * starts the policy server.
  */
 import type { Policies, PolicyResource, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy } from '@pulumi/policy';
+import { PINNED_ENVIRONMENTS } from '../../components/common/environments';
 import { parseImageRef } from '../../components/common/image';
 
 export const TYPES = {
@@ -38,7 +39,7 @@ export interface BerthPolicyConfig {
 
 const configSchema = {
   properties: {
-    pinnedStacks: { type: 'array' as const, items: { type: 'string' as const }, default: ['stage', 'prod'] },
+    pinnedStacks: { type: 'array' as const, items: { type: 'string' as const }, default: [...PINNED_ENVIRONMENTS] },
     prodStacks: { type: 'array' as const, items: { type: 'string' as const }, default: ['prod'] },
   },
 };
@@ -62,7 +63,7 @@ function configOf(args: { getConfig<T extends object>(): T }): Required<BerthPol
   } catch {
     config = {};
   }
-  return { pinnedStacks: config.pinnedStacks ?? ['stage', 'prod'], prodStacks: config.prodStacks ?? ['prod'] };
+  return { pinnedStacks: config.pinnedStacks ?? [...PINNED_ENVIRONMENTS], prodStacks: config.prodStacks ?? ['prod'] };
 }
 
 /** The host agent's container spec, sent as JSON on a Command's stdin; undefined when stdin is not one. */

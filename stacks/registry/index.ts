@@ -4,7 +4,7 @@
  * stack reads through `pulumi.StackReference(berth:registryStack)`.
  */
 import * as pulumi from '@pulumi/pulumi';
-import { parseRuntimeConfig } from '../env/config';
+import { parseRuntimeConfig } from '../common/runtimeConfig';
 import { declareRegistry, parseRegistrySettings } from './program';
 
 function loadSettings() {

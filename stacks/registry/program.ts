@@ -10,11 +10,25 @@ import { z } from 'zod';
 import { RegistryStackOutputs, repositoryName } from '../../components/registry/contract';
 import { LayeredImages } from '../../components/registry/layeredImages';
 import { ServiceRegistry } from '../../components/registry/serviceRegistry';
+import { ConfigError, configProblem, zodIssueMessages } from '../common/configErrors';
+import { PROJECT_ROOT } from '../common/paths';
+import { namespaceConfig } from '../common/runtimeConfig';
+import { readStackConfigFile, StackFile, stackFileName } from '../common/stackFile';
 import { catalogue } from '../env/catalogue';
 
 export const REGISTRY_PROJECT = 'berth-registry';
 export const REGISTRY_STACK = 'shared';
 export const REGISTRY_ROOT = __dirname;
+
+/** How messages name a stack file of the registry project: `stacks/registry/Pulumi.<stack>.yaml`. */
+export function registryStackFileLabel(stack: string): string {
+  return `stacks/registry/${stackFileName(stack)}`;
+}
+
+/** Reads the registry project's stack file with the one stack-file reader. */
+export function readRegistryStackFile(stack: string = REGISTRY_STACK): StackFile {
+  return readStackConfigFile(REGISTRY_ROOT, stackFileName(stack), registryStackFileLabel(stack));
+}
 
 const settingsSchema = z
   .object({
@@ -37,28 +51,20 @@ const settingsSchema = z
 
 export type RegistrySettings = z.infer<typeof settingsSchema> & { services: string[] };
 
-/** Validates the `berth-registry:` config map; throws with every problem as `Pulumi.<stack>.yaml: <key>: …`. */
+/** Validates the `berth-registry:` config map; throws a ConfigError with every problem as `stacks/registry/Pulumi.<stack>.yaml: <key>: …`. */
 export function parseRegistrySettings(stack: string, raw: Record<string, unknown>, services: string[] = Object.keys(catalogue).sort()): RegistrySettings {
-  const prefix = `${REGISTRY_PROJECT}:`;
-  const own = Object.fromEntries(Object.entries(raw).filter(([key]) => key.startsWith(prefix)).map(([key, value]) => [key.slice(prefix.length), value]));
-  const parsed = settingsSchema.safeParse(own);
-  const file = `stacks/registry/Pulumi.${stack}.yaml`;
-  const problems = parsed.success
-    ? []
-    : parsed.error.issues.map((issue) =>
-        issue.code === 'unrecognized_keys'
-          ? `${file}: ${prefix}${[...issue.path, issue.keys[0]].join('.')}: unknown key (known keys: ${Object.keys(settingsSchema.shape).join(', ')})`
-          : `${file}: ${prefix}${issue.path.join('.')}: ${issue.message}`,
-      );
+  const parsed = settingsSchema.safeParse(namespaceConfig(raw, REGISTRY_PROJECT));
+  const file = registryStackFileLabel(stack);
+  const problems = parsed.success ? [] : zodIssueMessages(parsed.error, file, REGISTRY_PROJECT, Object.keys(settingsSchema.shape));
   if (parsed.success) {
     for (const service of Object.keys(parsed.data.images?.services ?? {})) {
       if (!services.includes(service)) {
-        problems.push(`${file}: ${prefix}images.services.${service}: no such service in stacks/env/catalogue.ts; known: ${services.join(', ')}`);
+        problems.push(configProblem(file, `${REGISTRY_PROJECT}:images.services.${service}`, `no such service in stacks/env/catalogue.ts; known: ${services.join(', ')}`));
       }
     }
   }
   if (problems.length > 0 || !parsed.success) {
-    throw new Error(problems.join('\n'));
+    throw new ConfigError(problems);
   }
   return { ...parsed.data, services };
 }
@@ -73,7 +79,7 @@ export interface RegistryProgramOutputs {
 }
 
 /** Declares the registry; the returned outputs are exactly RegistryStackOutputs (plus built images). */
-export function declareRegistry(settings: RegistrySettings, projectRoot: string = path.resolve(REGISTRY_ROOT, '..', '..')): RegistryProgramOutputs {
+export function declareRegistry(settings: RegistrySettings, projectRoot: string = PROJECT_ROOT): RegistryProgramOutputs {
   const registry = new ServiceRegistry('registry', {
     services: settings.services,
     pullAccountIds: settings.pullAccountIds,

@@ -14,6 +14,7 @@ import * as aws from '@pulumi/aws';
 import * as command from '@pulumi/command';
 import * as pulumi from '@pulumi/pulumi';
 import { performance } from 'perf_hooks';
+import { DEFAULT_PROJECT } from '../../components/common/naming';
 import { generatedStack } from './generate';
 import { evaluateProgram } from '../../tools/offline/evaluate';
 import { startOfflineRuntime } from '../../tools/offline/runtime';
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
     // The same resources, declared one by one with no component around them.
     const start = performance.now();
     pulumi.runtime.setAllConfig({ 'aws:region': config.region }, []);
-    await startOfflineRuntime({ project: 'berth', stack: config.stack, region: config.region, stackOutputs: { [config.registryStack]: offlineRegistryOutputs(config) } });
+    await startOfflineRuntime({ project: DEFAULT_PROJECT, stack: config.stack, region: config.region, stackOutputs: { [config.registryStack]: offlineRegistryOutputs(config) } });
     await evaluateProgram(() => {
       for (const resource of custom) {
         declareRaw(resource.type, `${resource.name}:${resource.type}`, resource.inputs);

@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { runPromote } from '../../tools/promote/cli';
+import { ENVIRONMENTS } from '../../components/common/environments';
 import { PROJECT_ROOT } from '../../stacks/env/config';
 import { buildImage, docker, pushImage, registryDigest, TEST_REGISTRY, TESTBED_DIR, uniqueName } from '../support/docker';
 
@@ -51,7 +52,7 @@ describe('promotion against the real registry', () => {
     expect(pushImage(`${TEST_REGISTRY}/${repository}:stage`)).toBe(stageDigest);
 
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-promote-it-'));
-    for (const env of ['dev', 'test', 'stage', 'prod']) {
+    for (const env of ENVIRONMENTS) {
       const digest = env === 'test' ? testDigest : stageDigest;
       const text = fs.readFileSync(path.join(PROJECT_ROOT, `Pulumi.${env}.yaml`), 'utf8');
       fs.writeFileSync(path.join(root, `Pulumi.${env}.yaml`), text.replace(`berth/auth-service@${C3}`, `${repository}@${digest}`));

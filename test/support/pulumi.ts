@@ -6,6 +6,7 @@
  * the test with a ProgramError at once instead of waiting for the timeout.
  */
 import * as pulumi from '@pulumi/pulumi';
+import { DEFAULT_PROJECT } from '../../components/common/naming';
 import { evaluateProgram } from '../../tools/offline/evaluate';
 import { OfflineRuntime, OfflineRuntimeOptions, startOfflineRuntime } from '../../tools/offline/runtime';
 import type { RecordedResource } from '../../tools/offline/types';
@@ -28,7 +29,7 @@ export interface Evaluation<T> {
 /** Runs `declare` under a fresh offline runtime and returns what it declared once every registration finished. */
 export async function evaluate<T>(declare: () => T, options: Partial<OfflineRuntimeOptions> = {}): Promise<Evaluation<T>> {
   pulumi.runtime.setAllConfig({ 'aws:region': options.region ?? 'eu-west-1' }, []);
-  const runtime = await startOfflineRuntime({ project: 'berth', stack: 'test', region: 'eu-west-1', ...options });
+  const runtime = await startOfflineRuntime({ project: DEFAULT_PROJECT, stack: 'test', region: 'eu-west-1', ...options });
   const result = await evaluateProgram(declare);
   const resources = runtime.sortedResources();
   return {

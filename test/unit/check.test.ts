@@ -2,6 +2,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { ENVIRONMENTS } from '../../components/common/environments';
 import { PROJECT_ROOT, SERVICE_CONFIG_PATH } from '../../stacks/env/config';
 import { runChecks } from '../../tools/check/check';
 import { checkPromotionChain, imagesOf, StackImagesHistory } from '../../tools/review/chain';
@@ -121,7 +122,7 @@ describe('npm run check', () => {
 
     beforeAll(() => {
       repo = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-check-'));
-      for (const env of ['dev', 'test', 'stage', 'prod']) {
+      for (const env of ENVIRONMENTS) {
         fs.copyFileSync(path.join(PROJECT_ROOT, `Pulumi.${env}.yaml`), stackPath(env));
       }
       fs.cpSync(path.join(PROJECT_ROOT, SERVICE_CONFIG_PATH), path.join(repo, SERVICE_CONFIG_PATH), { recursive: true });
@@ -215,7 +216,7 @@ describe('npm run check', () => {
     it('checks the current files alone outside a git repository, and says so', () => {
       const plain = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-check-plain-'));
       try {
-        for (const env of ['dev', 'test', 'stage', 'prod']) {
+        for (const env of ENVIRONMENTS) {
           fs.copyFileSync(path.join(PROJECT_ROOT, `Pulumi.${env}.yaml`), path.join(plain, `Pulumi.${env}.yaml`));
         }
         fs.cpSync(path.join(PROJECT_ROOT, SERVICE_CONFIG_PATH), path.join(plain, SERVICE_CONFIG_PATH), { recursive: true });

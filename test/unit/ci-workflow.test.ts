@@ -3,7 +3,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as YAML from 'yaml';
-import { PROJECT_ROOT } from '../../stacks/env/config';
+import { ENVIRONMENTS, PROMOTION_CHAIN } from '../../components/common/environments';
+import { PROJECT_ROOT } from '../../stacks/common/paths';
 import { affectedStacks } from '../../tools/review/affected';
 
 const WORKFLOW = path.join(PROJECT_ROOT, '.github', 'workflows', 'berth.yml');
@@ -37,7 +38,8 @@ const allSteps = Object.values(workflow.jobs).flatMap((job) => job.steps);
 const runs = (job: Job) => job.steps.map((step) => step.run ?? '').join('\n');
 const needsOf = (job: Job) => (job.needs === undefined ? [] : Array.isArray(job.needs) ? job.needs : [job.needs]);
 
-const DEPLOY_JOBS = [['deploy-dev', 'dev'], ['deploy-test', 'test'], ['deploy-stage', 'stage'], ['deploy-prod', 'prod']] as const;
+/** One deploy job per environment, named after it, in chain order: the workflow cannot import the list, so the tests hold it to it. */
+const DEPLOY_JOBS = PROMOTION_CHAIN.map((env) => [`deploy-${env}`, env] as const);
 /** Labels of GitHub-hosted runner images (ubuntu-24.04, ubuntu-latest, windows-…, macos-…). */
 const isGitHubHosted = (label: string) => /^(ubuntu|windows|macos)-/.test(label);
 const DEFAULT_DEPLOY_RUNNER = ['self-hosted', 'berth-deploy'];
@@ -134,14 +136,17 @@ describe('GitHub workflow', () => {
   });
 
   it('deploys dev -> test -> stage -> prod in chain order, stage and prod through environments with reviewers', () => {
-    const chain = ['deploy-dev', 'deploy-test', 'deploy-stage', 'deploy-prod'];
+    const chain = DEPLOY_JOBS.map(([name]) => name);
+    // Every environment of components/common/environments, and no other, has a deploy job.
+    const deployed = Object.values(workflow.jobs).flatMap((job) => (job.environment === undefined ? [] : [job.environment]));
+    expect(deployed).toEqual([...ENVIRONMENTS]);
     expect(needsOf(workflow.jobs['deploy-dev'])).toEqual(['verify', 'full-suite']);
     expect(workflow.jobs['deploy-dev'].if).toBe("github.event_name == 'push' && github.ref == 'refs/heads/main'");
     for (let index = 1; index < chain.length; index++) {
       expect(needsOf(workflow.jobs[chain[index]])).toEqual([chain[index - 1]]);
     }
-    expect(chain.map((name) => workflow.jobs[name].environment)).toEqual(['dev', 'test', 'stage', 'prod']);
-    for (const [name, env] of [['deploy-dev', 'dev'], ['deploy-test', 'test'], ['deploy-stage', 'stage'], ['deploy-prod', 'prod']]) {
+    expect(chain.map((name) => workflow.jobs[name].environment)).toEqual([...PROMOTION_CHAIN]);
+    for (const [name, env] of DEPLOY_JOBS) {
       const up = workflow.jobs[name].steps.find((step) => step.uses?.startsWith('pulumi/actions@'));
       expect(up?.with).toMatchObject({ command: 'up', 'stack-name': `\${{ vars.PULUMI_ORG }}/${env}`, policyPacks: 'stacks/policy' });
     }
@@ -218,10 +223,18 @@ describe('Jenkinsfile', () => {
   const stageAt = (name: string) => text.indexOf(`stage('${name}')`);
 
   it('declares its stages in order: verify, review, full suite, then the promotion chain', () => {
-    const order = ['Install', 'Type-check', 'Unit tests', 'Check', 'Synth diff', 'Preview', 'Full suite', 'Deploy dev', 'Deploy test', 'Deploy stage', 'Deploy prod'];
+    const order = ['Install', 'Type-check', 'Unit tests', 'Check', 'Synth diff', 'Preview', 'Full suite', ...PROMOTION_CHAIN.map((env) => `Deploy ${env}`)];
     const positions = order.map(stageAt);
     expect(positions.every((position) => position >= 0)).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+    // A deploy stage for every environment, and no other.
+    expect([...text.matchAll(/stage\('Deploy ([^']+)'\)/g)].map((match) => match[1])).toEqual([...PROMOTION_CHAIN]);
+  });
+
+  it('previews the touched stacks in chain order, from the same environment list as components/common/environments', () => {
+    const loop = /for \(stack in \[([^\]]*)\]\)/.exec(text);
+    expect(loop).not.toBeNull();
+    expect(loop![1].split(',').map((item) => item.trim().replace(/^'|'$/g, ''))).toEqual([...PROMOTION_CHAIN]);
   });
 
   it('runs the same commands as the GitHub workflow', () => {

@@ -351,9 +351,8 @@ describe('policies over the registry program (stacks/registry), evaluated offlin
     const { toRuntimeConfig } = await import('../../stacks/env/config');
     const { startOfflineRuntime } = await import('../../tools/offline/runtime');
     const { evaluateProgram } = await import('../../tools/offline/evaluate');
-    const { REGISTRY_PROJECT, REGISTRY_ROOT, REGISTRY_STACK } = await import('../../stacks/registry/program');
-    const file = YAML.parse(fs.readFileSync(path.join(REGISTRY_ROOT, `Pulumi.${REGISTRY_STACK}.yaml`), 'utf8'));
-    pulumi.runtime.setAllConfig(toRuntimeConfig(file.config), []);
+    const { readRegistryStackFile, REGISTRY_PROJECT, REGISTRY_STACK } = await import('../../stacks/registry/program');
+    pulumi.runtime.setAllConfig(toRuntimeConfig(readRegistryStackFile().config), []);
     const runtime = await startOfflineRuntime({ project: REGISTRY_PROJECT, stack: REGISTRY_STACK, region: 'eu-west-1' });
     await evaluateProgram(() => require('../../stacks/registry/index'));
     registry = { stack: REGISTRY_STACK, resources: runtime.sortedResources() };

@@ -6,6 +6,7 @@ import { parsePromoteArgs, runPromote } from '../../tools/promote/cli';
 import { unifiedDiff } from '../../tools/promote/diff';
 import { planPromotion } from '../../tools/promote/plan';
 import { basicCredentials, MANIFEST_ACCEPT, registryBaseUrl, RegistryClient } from '../../tools/promote/registryClient';
+import { ENVIRONMENTS } from '../../components/common/environments';
 import { PROJECT_ROOT } from '../../stacks/env/config';
 
 const C3 = `sha256:${'c3'.repeat(32)}`;
@@ -15,7 +16,7 @@ const withTestAuth = (text: string, digest: string) => text.replace(`berth/auth-
 
 function tempRoot(edit: (env: string, text: string) => string = (_env, text) => text): string {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-promote-'));
-  for (const env of ['dev', 'test', 'stage', 'prod']) {
+  for (const env of ENVIRONMENTS) {
     fs.writeFileSync(path.join(root, `Pulumi.${env}.yaml`), edit(env, read(env)));
   }
   return root;

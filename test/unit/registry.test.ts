@@ -1,7 +1,4 @@
-import * as fs from 'fs';
-import * as path from 'path';
 import * as pulumi from '@pulumi/pulumi';
-import * as YAML from 'yaml';
 import { ecrRegistryOutputs, RegistryStackOutputs } from '../../components/registry/contract';
 import { PULL_ACTIONS, renderLifecyclePolicy } from '../../components/registry/policies';
 import { ServiceRegistry } from '../../components/registry/serviceRegistry';
@@ -9,7 +6,7 @@ import { catalogue } from '../../stacks/env/catalogue';
 import { ENVIRONMENTS, readStackFile, toRuntimeConfig, validateStackConfig } from '../../stacks/env/config';
 import { evaluateProgram as evaluateOffline } from '../../tools/offline/evaluate';
 import { OFFLINE_ACCOUNT_ID, startOfflineRuntime } from '../../tools/offline/runtime';
-import { parseRegistrySettings, REGISTRY_PROJECT, REGISTRY_ROOT, REGISTRY_STACK } from '../../stacks/registry/program';
+import { parseRegistrySettings, readRegistryStackFile, REGISTRY_PROJECT, REGISTRY_STACK } from '../../stacks/registry/program';
 import { offlineRegistryOutputs, synthStack } from '../../tools/synth/engine';
 import { evaluate, valueOf } from '../support/pulumi';
 
@@ -19,8 +16,7 @@ const SERVICES = Object.keys(catalogue).sort();
 const REPOSITORIES = ['berth/base', ...SERVICES.map((service) => `berth/${service}`)].sort();
 
 function sharedConfig(): Record<string, unknown> {
-  const file = YAML.parse(fs.readFileSync(path.join(REGISTRY_ROOT, `Pulumi.${REGISTRY_STACK}.yaml`), 'utf8'));
-  return file.config;
+  return readRegistryStackFile().config;
 }
 
 describe('registry program (stacks/registry) evaluated offline', () => {
@@ -304,14 +300,14 @@ describe('registry settings', () => {
     });
   });
 
-  it('reports every problem with the file and key', () => {
+  it("reports every problem with the file and key, in the environment config's format", () => {
     expect(() =>
       parseRegistrySettings('shared', { 'berth-registry:pullAccountIds': [111111111111], 'berth-registry:untaggedExpiryDays': 0, 'berth-registry:colour': 'red' }),
     ).toThrow(
       [
-        'stacks/registry/Pulumi.shared.yaml: berth-registry:pullAccountIds.0: Expected string, received number',
-        'stacks/registry/Pulumi.shared.yaml: berth-registry:untaggedExpiryDays: at least 1 day',
-        "stacks/registry/Pulumi.shared.yaml: berth-registry:colour: unknown key (known keys: pullAccountIds, untaggedExpiryDays, protectedTags, keepTagPrefix, images)",
+        'stacks/registry/Pulumi.shared.yaml: berth-registry:pullAccountIds[0]: expected string, got number',
+        'stacks/registry/Pulumi.shared.yaml: berth-registry:untaggedExpiryDays: expected at least 1 day',
+        'stacks/registry/Pulumi.shared.yaml: berth-registry:colour: unknown key "colour" (berth-registry keys are: pullAccountIds, untaggedExpiryDays, protectedTags, keepTagPrefix, images)',
       ].join('\n'),
     );
   });

@@ -14,9 +14,13 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { ConfigError, ENVIRONMENTS, EnvironmentName, PROJECT_ROOT, readStackFile, SERVICE_CONFIG_PATH, stackFileName, validateStackConfig } from '../../stacks/env/config';
+import { ENVIRONMENTS, EnvironmentName } from '../../components/common/environments';
+import { ConfigError } from '../../stacks/common/configErrors';
+import { PROJECT_ROOT } from '../../stacks/common/paths';
+import { stackFileName } from '../../stacks/common/stackFile';
+import { readStackFile, SERVICE_CONFIG_PATH, validateStackConfig } from '../../stacks/env/config';
 import { parseCommandLine, required, UsageError } from '../cli/args';
-import { checkPromotionChain, countPinned, imagesOf, PROMOTION_STEPS, StackImagesHistory } from '../review/chain';
+import { CHECKED_ENVIRONMENTS, CHECKED_STEPS, checkPromotionChain, countPinned, imagesOf, StackImagesHistory } from '../review/chain';
 import { fileHistory, GitError, gitLocation, isShallow, resolveCommit } from '../review/git';
 
 function resolvesToCommit(root: string, ref: string): boolean {
@@ -62,7 +66,7 @@ export function runChecks(root: string = PROJECT_ROOT, base?: string): CheckRepo
   }
   const histories: Partial<Record<EnvironmentName, StackImagesHistory>> = {};
   const commits: string[] = [];
-  for (const env of ['test', 'stage', 'prod'] as const) {
+  for (const env of CHECKED_ENVIRONMENTS) {
     const file = stackFileName(env);
     const filePath = path.join(root, file);
     const current = fs.existsSync(filePath) ? imagesOf(fs.readFileSync(filePath, 'utf8')) : undefined;
@@ -82,7 +86,7 @@ export function runChecks(root: string = PROJECT_ROOT, base?: string): CheckRepo
     notes.push('this is a shallow clone: older versions of the stack files are missing; fetch the full history (actions/checkout with fetch-depth: 0)');
   }
 
-  const steps = PROMOTION_STEPS.filter(({ from, to }) => histories[from] && histories[to]).map(
+  const steps = CHECKED_STEPS.filter(({ from, to }) => histories[from] && histories[to]).map(
     ({ from, to }) => `${countPinned(histories[to]!.current)} digest(s) in ${to} came through ${from}`,
   );
   const summary =

@@ -11,13 +11,13 @@ import * as path from 'path';
 import * as pulumi from '@pulumi/pulumi';
 import * as rpc from '@pulumi/pulumi/runtime/rpc';
 import * as settings from '@pulumi/pulumi/runtime/settings';
+import { compareStrings } from '../../components/common/records';
 import { SECRET_MASK } from '../../components/common/secret';
+import { PROJECT_ROOT } from '../../stacks/common/paths';
 import type { RecordedResource, ResourceOptions } from './types';
 
 export const OFFLINE_ACCOUNT_ID = '123456789012';
 export const OFFLINE_AMI_ID = 'ami-0a1b2c3d4e5f60718';
-/** The repository root: recorded asset paths are relative to it. */
-const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 export const UNKNOWN_MARKER = '[unknown]';
 
 /** Every lifecycle option of a resource, each one always present; see ResourceOptions. */
@@ -78,7 +78,7 @@ interface RawRecord {
 }
 
 function sortedUnique(values: Iterable<string> | undefined): string[] {
-  return [...new Set(values ?? [])].sort(compare);
+  return [...new Set(values ?? [])].sort(compareStrings);
 }
 
 export interface RecordedCall {
@@ -224,7 +224,7 @@ export class OfflineRuntime implements pulumi.runtime.Mocks {
         replaceOnChanges: registered ? sortedUnique(req.getReplaceonchangesList()) : [],
         additionalSecretOutputs: sortedUnique(req.getAdditionalsecretoutputsList()),
         // One entry per dependency: a volume and its attachment named alike are two entries.
-        dependsOn: dependencyUrns.map(logicalName).sort(compare),
+        dependsOn: dependencyUrns.map(logicalName).sort(compareStrings),
       };
       this.recordedOptions.set(`${type}::${name}`, options);
       const propertyUrns = new Map<string, string[]>();
@@ -268,11 +268,11 @@ export class OfflineRuntime implements pulumi.runtime.Mocks {
       typesByName.set(record.name, (typesByName.get(record.name) ?? new Set()).add(record.type));
     }
     const shared = new Set([...typesByName].filter(([, types]) => types.size > 1).map(([name]) => name));
-    const references = (urns: string[]) => [...new Set(urns.map((urn) => referenceTo(urn, shared)))].sort(compare);
+    const references = (urns: string[]) => [...new Set(urns.map((urn) => referenceTo(urn, shared)))].sort(compareStrings);
     return this.records.map((record) => {
       const compact = compactOptions({ ...record.options, dependsOn: references(record.dependencyUrns) });
       const propertyDependencies: Record<string, string[]> = {};
-      for (const property of [...record.propertyUrns.keys()].sort(compare)) {
+      for (const property of [...record.propertyUrns.keys()].sort(compareStrings)) {
         propertyDependencies[property] = references(record.propertyUrns.get(property)!);
       }
       return {
@@ -289,13 +289,9 @@ export class OfflineRuntime implements pulumi.runtime.Mocks {
   /** Every recorded resource, ordered by name, type and parent so the same program always lists the same way. */
   sortedResources(): RecordedResource[] {
     return this.resources.sort(
-      (a, b) => compare(a.name, b.name) || compare(a.type, b.type) || compare(a.parent ?? '', b.parent ?? ''),
+      (a, b) => compareStrings(a.name, b.name) || compareStrings(a.type, b.type) || compareStrings(a.parent ?? '', b.parent ?? ''),
     );
   }
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Turns Pulumi's wire encoding into plain JSON with secrets and unknowns shown as markers. */

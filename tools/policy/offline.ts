@@ -15,6 +15,7 @@ import type {
   StackValidationArgs,
   StackValidationPolicy,
 } from '@pulumi/policy';
+import { DEFAULT_PROJECT } from '../../components/common/naming';
 import type { SynthResult } from '../offline/types';
 import { BerthPolicyConfig, policies as berthPolicies } from '../../stacks/policy/policies';
 
@@ -54,7 +55,7 @@ export function urnOf(stack: string, project: string, type: string, name: string
 
 /** Every violation the policies report for a synth result, in policy order, then resource order. */
 export async function runPoliciesOffline(result: SynthResult, options: OfflinePolicyOptions = {}): Promise<PolicyViolation[]> {
-  const project = options.project ?? 'berth';
+  const project = options.project ?? DEFAULT_PROJECT;
   const policies = options.policies ?? berthPolicies;
   const getConfig = <T extends object>() => (options.config ?? {}) as T;
   const notApplicable = (): never => {

@@ -13,16 +13,17 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { stackFileName } from '../../components/common/records';
-import { PROJECT_ROOT } from '../../stacks/env/config';
+import { PROMOTION_CHAIN } from '../../components/common/environments';
+import { PROJECT_ROOT } from '../../stacks/common/paths';
+import { stackFileName } from '../../stacks/common/stackFile';
 import { notAnOption, parseCommandLine, UsageError } from '../cli/args';
-import { DEFAULT_CHAIN, describeChanges, planPromotion, PromotionPlan, registryFor, repositoryPath } from './plan';
+import { describeChanges, planPromotion, PromotionPlan, registryFor, repositoryPath } from './plan';
 import { Manifest, RegistryClient } from './registryClient';
 import { PromotionError } from './stackFile';
 
 export const PROMOTE_USAGE = `usage: npm run promote -- <service>|--all --from <env> --to <env> [options]
 
-  --from <env>, --to <env>  one step along ${DEFAULT_CHAIN.join(' -> ')}
+  --from <env>, --to <env>  one step along ${PROMOTION_CHAIN.join(' -> ')}
   --all                     every service of the --from environment
   --force                   allow skipping a step or going backwards
   --verify                  check that each digest exists in the registry

@@ -3,13 +3,12 @@
  * environment's stack file to the next, and the exact new text of the target
  * file. Nothing here touches a file or the network.
  */
-import { stackFileName } from '../../components/common/records';
+import { PROMOTION_CHAIN } from '../../components/common/environments';
 import { hasRegistryHost, parseImageRef, pinnedRef } from '../../components/common/image';
+import { stackFileName } from '../../stacks/common/stackFile';
+import { CONFIG_NAMESPACE } from '../../stacks/env/config';
 import { unifiedDiff } from './diff';
-import { listServices, parseStackFile, PromotionError, readServiceImage, replaceServiceImage, DEFAULT_CONFIG_NAMESPACE } from './stackFile';
-
-/** The order images travel in; each promotion moves one step. */
-export const DEFAULT_CHAIN: readonly string[] = ['dev', 'test', 'stage', 'prod'];
+import { listServices, parseStackFile, PromotionError, readServiceImage, replaceServiceImage } from './stackFile';
 
 export interface PromotionRequest {
   from: string;
@@ -18,7 +17,7 @@ export interface PromotionRequest {
   services: string[] | 'all';
   /** Allow skipping a step or going backwards along the chain. */
   force?: boolean;
-  /** @default DEFAULT_CHAIN */
+  /** @default PROMOTION_CHAIN */
   chain?: readonly string[];
   /** @default "berth" */
   namespace?: string;
@@ -47,7 +46,7 @@ export interface PromotionPlan {
 }
 
 /** Refuses a promotion that is not one step forward along the chain, unless forced. */
-export function checkChain(from: string, to: string, chain: readonly string[] = DEFAULT_CHAIN, force = false): void {
+export function checkChain(from: string, to: string, chain: readonly string[] = PROMOTION_CHAIN, force = false): void {
   const route = chain.join(' -> ');
   for (const env of [from, to]) {
     if (!chain.includes(env)) {
@@ -86,8 +85,8 @@ export function promotableImage(file: string, key: string, image: string): { rep
 
 /** Plans a promotion from the two files' texts; throws PromotionError on any refusal. */
 export function planPromotion(request: PromotionRequest, fromText: string, toText: string): PromotionPlan {
-  checkChain(request.from, request.to, request.chain ?? DEFAULT_CHAIN, request.force ?? false);
-  const namespace = request.namespace ?? DEFAULT_CONFIG_NAMESPACE;
+  checkChain(request.from, request.to, request.chain ?? PROMOTION_CHAIN, request.force ?? false);
+  const namespace = request.namespace ?? CONFIG_NAMESPACE;
   const source = parseStackFile(stackFileName(request.from), fromText, namespace);
   const target = parseStackFile(stackFileName(request.to), toText, namespace);
   const services = request.services === 'all' ? listServices(source) : [...new Set(request.services)];

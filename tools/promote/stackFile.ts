@@ -1,12 +1,16 @@
 /**
- * Reading and editing the image of a service in a `Pulumi.<env>.yaml` file.
- * The YAML Document API finds the exact source range of the value; only those
- * characters are replaced, so comments, blank lines, quoting and indentation
+ * Reading and editing the image of a service in a `Pulumi.<env>.yaml` file,
+ * parsed by the one stack-file reader (stacks/common/stackFile), whose
+ * document keeps every value's source range. Only the characters of that
+ * range are replaced, so comments, blank lines, quoting and indentation
  * everywhere else stay byte-identical. The result is parsed again and checked
  * to differ from the original in that one value only.
  */
 import { isDeepStrictEqual } from 'util';
 import * as YAML from 'yaml';
+import { ConfigError } from '../../stacks/common/configErrors';
+import { parseStackDocument } from '../../stacks/common/stackFile';
+import { CONFIG_NAMESPACE } from '../../stacks/env/config';
 
 /** A refusal: the message says what is wrong and what to do; nothing was changed. */
 export class PromotionError extends Error {
@@ -15,8 +19,6 @@ export class PromotionError extends Error {
     this.name = 'PromotionError';
   }
 }
-
-export const DEFAULT_CONFIG_NAMESPACE = 'berth';
 
 /** A parsed stack file, kept with its source text. */
 export interface StackFileDocument {
@@ -28,11 +30,16 @@ export interface StackFileDocument {
   servicesKey: string;
 }
 
-export function parseStackFile(file: string, text: string, namespace: string = DEFAULT_CONFIG_NAMESPACE): StackFileDocument {
-  const document = YAML.parseDocument(text, { prettyErrors: true });
-  if (document.errors.length > 0) {
-    const error = document.errors[0];
-    throw new PromotionError(`${file}: line ${error.linePos?.[0].line ?? '?'}: ${error.message.split('\n')[0]}`);
+/** Parses a stack file for reading and editing; a malformed file is refused with the reader's `<file>: line N: …` lines. */
+export function parseStackFile(file: string, text: string, namespace: string = CONFIG_NAMESPACE): StackFileDocument {
+  let document: YAML.Document.Parsed;
+  try {
+    document = parseStackDocument(file, text);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      throw new PromotionError(error.message);
+    }
+    throw error;
   }
   return { file, text, document, servicesKey: `${namespace}:services` };
 }

@@ -7,7 +7,9 @@
  *   npx tsx tools/review/affected.ts --base origin/main   # prints ["dev","prod"]
  */
 import { spawnSync } from 'child_process';
-import { ENVIRONMENTS, EnvironmentName, PROJECT_ROOT } from '../../stacks/env/config';
+import { ENVIRONMENTS, EnvironmentName } from '../../components/common/environments';
+import { PROJECT_ROOT } from '../../stacks/common/paths';
+import { stackFileName } from '../../stacks/common/stackFile';
 import { parseCommandLine, required, UsageError } from '../cli/args';
 import { resolveCommit } from './git';
 
@@ -19,7 +21,7 @@ export function affectedStacks(changedFiles: string[]): EnvironmentName[] {
   if (changedFiles.some((file) => SHARED_INPUTS.some((pattern) => pattern.test(file)))) {
     return [...ENVIRONMENTS];
   }
-  return ENVIRONMENTS.filter((env) => changedFiles.includes(`Pulumi.${env}.yaml`));
+  return ENVIRONMENTS.filter((env) => changedFiles.includes(stackFileName(env)));
 }
 
 /** Paths changed between the merge base of `base` and HEAD, plus uncommitted changes. */

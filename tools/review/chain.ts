@@ -1,20 +1,25 @@
 /**
- * The promotion chain test -> stage -> prod, as a rule over stack files: a
- * digest may run in stage only if it ran in test at some point (any committed
- * version of Pulumi.test.yaml, or its current content), and in prod only if it
- * ran in stage. Promotion moves a digest; it never introduces one. Images by
- * tag carry no digest and are ignored (only dev may use them). Pure: the
- * caller reads the files and their history.
+ * The promotion chain into the pinned environments (test -> stage -> prod),
+ * as a rule over stack files: a digest may run in stage only if it ran in
+ * test at some point (any committed version of Pulumi.test.yaml, or its
+ * current content), and in prod only if it ran in stage. Promotion moves a
+ * digest; it never introduces one. Images by tag carry no digest and are
+ * ignored (only dev may use them). Pure: the caller reads the files and their
+ * history. The chain and the pinned environments are
+ * components/common/environments.
  */
-import * as YAML from 'yaml';
+import { EnvironmentName, isPinnedEnvironment, PROMOTION_STEPS, PromotionStep } from '../../components/common/environments';
 import { parseImageRef } from '../../components/common/image';
-import { CONFIG_NAMESPACE, EnvironmentName, stackFileName } from '../../stacks/env/config';
+import { isRecord } from '../../components/common/records';
+import { ConfigError } from '../../stacks/common/configErrors';
+import { parseStackDocument, stackConfigOf, stackFileName } from '../../stacks/common/stackFile';
+import { CONFIG_NAMESPACE } from '../../stacks/env/config';
 
-/** Each promotion step: `to` may only run digests that `from` has run. */
-export const PROMOTION_STEPS: readonly { from: EnvironmentName; to: EnvironmentName }[] = [
-  { from: 'test', to: 'stage' },
-  { from: 'stage', to: 'prod' },
-];
+/** The steps checked: each step into a pinned environment, where `to` may only run digests that `from` has run. */
+export const CHECKED_STEPS: readonly PromotionStep[] = PROMOTION_STEPS.filter(({ to }) => isPinnedEnvironment(to));
+
+/** The environments whose stack files the check reads, in chain order. */
+export const CHECKED_ENVIRONMENTS: readonly EnvironmentName[] = [...new Set(CHECKED_STEPS.flatMap(({ from, to }) => [from, to]))];
 
 /** Service name -> image reference, as written under `berth:services.<name>.image`. */
 export type StackImages = Record<string, string>;
@@ -46,15 +51,18 @@ export interface ChainViolation {
  * reports those.
  */
 export function imagesOf(content: string): StackImages | undefined {
-  const document = YAML.parseDocument(content);
-  if (document.errors.length > 0) {
-    return undefined;
+  let services: unknown;
+  try {
+    services = stackConfigOf(parseStackDocument('', content))[`${CONFIG_NAMESPACE}:services`];
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      return undefined;
+    }
+    throw error;
   }
-  const root = document.toJS() as { config?: Record<string, unknown> } | null;
-  const services = root?.config?.[`${CONFIG_NAMESPACE}:services`];
   const images: StackImages = {};
-  if (services && typeof services === 'object' && !Array.isArray(services)) {
-    for (const [service, value] of Object.entries(services as Record<string, unknown>)) {
+  if (isRecord(services)) {
+    for (const [service, value] of Object.entries(services)) {
       const image = (value as { image?: unknown } | null)?.image;
       if (typeof image === 'string') {
         images[service] = image;
@@ -84,7 +92,7 @@ function digestsEverRun(history: StackImagesHistory, service: string): Set<strin
 /** Checks each promotion step; one violation per service whose current digest skipped a step. */
 export function checkPromotionChain(histories: Partial<Record<EnvironmentName, StackImagesHistory>>): ChainViolation[] {
   const violations: ChainViolation[] = [];
-  for (const { from, to } of PROMOTION_STEPS) {
+  for (const { from, to } of CHECKED_STEPS) {
     const source = histories[from];
     const target = histories[to];
     if (!source || !target) {

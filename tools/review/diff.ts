@@ -13,6 +13,7 @@
 import { TextDecoder } from 'util';
 import { gunzipSync } from 'zlib';
 import { diffLines } from '../../components/common/lineDiff';
+import { compareStrings, isRecord } from '../../components/common/records';
 import type { RecordedResource, ResourceOptions, SynthResult } from '../offline/types';
 import { classifyChanges, DependencyGraph, hasLifecycleFacts, RawChange, ResourceChange, ResourceKey } from './replaceFacts';
 
@@ -71,7 +72,7 @@ export function diffSynth(before: SynthResult, after: SynthResult): SynthDiff {
       unchanged++;
     }
   }
-  const byKey = (a: ResourceKey, b: ResourceKey) => compare(a.name, b.name) || compare(a.type, b.type);
+  const byKey = (a: ResourceKey, b: ResourceKey) => compareStrings(a.name, b.name) || compareStrings(a.type, b.type);
   return {
     stack: after.stack,
     digests: diffDigests(before.resources, after.resources),
@@ -123,11 +124,11 @@ export function digestsByService(resources: RecordedResource[]): Map<string, Set
 function diffDigests(before: RecordedResource[], after: RecordedResource[]): DigestChange[] {
   const oldDigests = digestsByService(before);
   const newDigests = digestsByService(after);
-  const services = [...new Set([...oldDigests.keys(), ...newDigests.keys()])].sort(compare);
+  const services = [...new Set([...oldDigests.keys(), ...newDigests.keys()])].sort(compareStrings);
   const changes: DigestChange[] = [];
   for (const service of services) {
-    const was = [...(oldDigests.get(service) ?? [])].sort(compare);
-    const now = [...(newDigests.get(service) ?? [])].sort(compare);
+    const was = [...(oldDigests.get(service) ?? [])].sort(compareStrings);
+    const now = [...(newDigests.get(service) ?? [])].sort(compareStrings);
     if (was.join() !== now.join()) {
       changes.push({ service, before: was, after: now });
     }
@@ -201,8 +202,8 @@ function diffValues(before: unknown, after: unknown, at: string, changes: RawCha
     }
     return;
   }
-  if (isPlainObject(before) && isPlainObject(after)) {
-    for (const key of [...new Set([...Object.keys(before), ...Object.keys(after)])].sort(compare)) {
+  if (isRecord(before) && isRecord(after)) {
+    for (const key of [...new Set([...Object.keys(before), ...Object.keys(after)])].sort(compareStrings)) {
       const path = at === '' ? key : `${at}.${key}`;
       if (!(key in after)) {
         pushAddedOrRemoved(path, key, before[key], 'before', changes);
@@ -265,12 +266,4 @@ export function lineDiff(before: string, after: string): string[] {
 
 function deepEqual(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -7,6 +7,7 @@
  * ignored), a replacement its order, and the dependents the engine replaces
  * with it. Pure; ./diff finds the changes, ./renderDiff shows them.
  */
+import { compareStrings } from '../../components/common/records';
 import type { RecordedResource } from '../offline/types';
 
 export interface ResourceKey {
@@ -313,7 +314,7 @@ function unknownInputReplaces(resource: RecordedResource, input: string): boolea
 function dependentReplacements(root: ResourceKey, graph: DependencyGraph): DependentReplacement[] {
   const replaced = new Set([keyOf(root)]);
   const found: DependentReplacement[] = [];
-  const candidates = [...graph.resources].sort((a, b) => compare(a.name, b.name) || compare(a.type, b.type));
+  const candidates = [...graph.resources].sort((a, b) => compareStrings(a.name, b.name) || compareStrings(a.type, b.type));
   for (let grew = true; grew; ) {
     grew = false;
     for (const resource of candidates) {
@@ -370,8 +371,4 @@ export function classifyChanges(resource: RecordedResource, raw: RawChange[], gr
     dependents: dependentReplacements(resource, graph),
   };
   return { type: resource.type, name: resource.name, action, replacement, changes };
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

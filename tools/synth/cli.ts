@@ -14,7 +14,7 @@
  * from. See ResourceOptions in ../offline/types. Invalid config: the validation
  * messages on stderr, nothing on stdout, exit 1; bad arguments: exit 2.
  */
-import { ConfigError } from '../../stacks/env/config';
+import { ConfigError } from '../../stacks/common/configErrors';
 import { oneOf, parseStackArgs, required } from '../cli/args';
 import { writeStdout } from '../cli/stdout';
 import { ProgramError } from '../offline/evaluate';

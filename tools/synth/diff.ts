@@ -15,7 +15,10 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { ConfigError, ENVIRONMENTS, isEnvironmentName, PROJECT_ROOT, stackFileName } from '../../stacks/env/config';
+import { isEnvironmentName, unknownEnvironmentProblem } from '../../components/common/environments';
+import { ConfigError } from '../../stacks/common/configErrors';
+import { PROJECT_ROOT } from '../../stacks/common/paths';
+import { stackFileName } from '../../stacks/common/stackFile';
 import { oneOf, parseStackArgs, required } from '../cli/args';
 import { writeStdout } from '../cli/stdout';
 import type { SynthResult } from '../offline/types';
@@ -110,7 +113,7 @@ export async function runSynthDiff(argv: string[]): Promise<number> {
   }
   try {
     if (!isEnvironmentName(args.stack)) {
-      throw new SynthDiffError(`unknown stack "${args.stack}": expected one of ${ENVIRONMENTS.join(', ')}`);
+      throw new SynthDiffError(unknownEnvironmentProblem(args.stack));
     }
     const commit = resolveCommit(PROJECT_ROOT, args.base);
     let after: SynthResult;

@@ -4,14 +4,13 @@
  * stable order (see SynthResult and RecordedResource in ../offline/types). The
  * command is ./cli; the reviewer's markdown is ./markdown.
  */
-import * as fs from 'fs';
-import * as path from 'path';
 import * as pulumi from '@pulumi/pulumi';
-import * as YAML from 'yaml';
+import { DEFAULT_PROJECT } from '../../components/common/naming';
 import { ecrRegistryOutputs, RegistryStackOutputs } from '../../components/registry/contract';
-import { ConfigError, readStackFile, StackConfig, toRuntimeConfig, validateStackConfig, ValidateOptions } from '../../stacks/env/config';
+import { toRuntimeConfig } from '../../stacks/common/runtimeConfig';
+import { readStackFile, StackConfig, validateStackConfig, ValidateOptions } from '../../stacks/env/config';
 import { declareStack } from '../../stacks/env/stack';
-import { declareRegistry, parseRegistrySettings, REGISTRY_PROJECT, REGISTRY_ROOT, REGISTRY_STACK } from '../../stacks/registry/program';
+import { declareRegistry, parseRegistrySettings, readRegistryStackFile, REGISTRY_PROJECT, REGISTRY_STACK } from '../../stacks/registry/program';
 import { evaluateProgram } from '../offline/evaluate';
 import { OFFLINE_ACCOUNT_ID, startOfflineRuntime } from '../offline/runtime';
 import type { SynthResult } from '../offline/types';
@@ -38,15 +37,8 @@ export function offlineRegistryOutputs(config: StackConfig): RegistryStackOutput
  * mocks: what `pulumi up` there would declare.
  */
 export async function synthRegistry(): Promise<SynthResult> {
-  const file = path.join(REGISTRY_ROOT, `Pulumi.${REGISTRY_STACK}.yaml`);
-  const document = YAML.parse(fs.readFileSync(file, 'utf8')) as { config?: Record<string, unknown> };
-  const rawConfig = document.config ?? {};
-  let settings;
-  try {
-    settings = parseRegistrySettings(REGISTRY_STACK, rawConfig);
-  } catch (error) {
-    throw new ConfigError((error as Error).message.split('\n'));
-  }
+  const rawConfig = readRegistryStackFile(REGISTRY_STACK).config;
+  const settings = parseRegistrySettings(REGISTRY_STACK, rawConfig);
   pulumi.runtime.setAllConfig(toRuntimeConfig(rawConfig), []);
   const runtime = await startOfflineRuntime({ project: REGISTRY_PROJECT, stack: REGISTRY_STACK, region: String(rawConfig['aws:region'] ?? 'eu-west-1') });
   await evaluateProgram(() => declareRegistry(settings));
@@ -75,7 +67,7 @@ export function offlineSecretValue(key: string): string {
 export async function synthConfig(config: StackConfig, rawConfig: Record<string, unknown>): Promise<SynthResult> {
   pulumi.runtime.setAllConfig(toRuntimeConfig(rawConfig), []);
   const runtime = await startOfflineRuntime({
-    project: 'berth',
+    project: DEFAULT_PROJECT,
     stack: config.stack,
     region: config.region,
     stackOutputs: { [config.registryStack]: offlineRegistryOutputs(config) },

@@ -1,0 +1,150 @@
+/**
+ * The schema of a stack's own keys (`berth:<key>` in `Pulumi.<env>.yaml`):
+ * each key's shape and defaults, checked one key at a time. The rules that
+ * span keys (a service's host group exists, stage and prod pin digests, ...)
+ * are ./validate.
+ */
+import { z } from 'zod';
+import { hasRegistryHost, parseEcrHost } from '../../../components/common/image';
+import { DEFAULT_PROJECT } from '../../../components/common/naming';
+import { isInstanceType, isSystemdCalendar, parseCidr } from '../../../components/host/validate';
+
+/** Pulumi namespaces a program's own config keys by its project name (Pulumi.yaml `name: berth`). */
+export const CONFIG_NAMESPACE = DEFAULT_PROJECT;
+
+const ENV_VAR = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const CLOUDWATCH_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+const idOf = (prefix: string) => z.string().regex(new RegExp(`^${prefix}-[0-9a-f]{8,17}$`), `an id like ${prefix}-0123456789abcdef0`);
+
+const cidr = z.string().superRefine((text, context) => {
+  const parsed = parseCidr(text);
+  if ('error' in parsed) {
+    context.addIssue({ code: z.ZodIssueCode.custom, message: `a CIDR block: ${parsed.error}` });
+  }
+});
+
+export const networkSchema = z
+  .object({
+    /** VPC the hosts are placed in. */
+    vpcId: idOf('vpc'),
+    /** Subnets the hosts of each group are spread over, in order. */
+    subnetIds: z.array(idOf('subnet')).min(1, 'at least one subnet id'),
+    /** CIDRs allowed to reach the hosts over SSH. Never 0.0.0.0/0. */
+    adminCidrs: z.array(cidr).default([]),
+    /** A bastion's security group, allowed to reach the hosts over SSH. */
+    bastionSecurityGroupId: idOf('sg').optional(),
+    /** CIDRs allowed to reach service ports (e.g. the VPC range). */
+    serviceIngressCidrs: z.array(cidr).default([]),
+    /** Security groups allowed to reach service ports (e.g. a load balancer's). */
+    serviceIngressSecurityGroupIds: z.array(idOf('sg')).default([]),
+  })
+  .strict();
+
+const hostGroupSchema = z
+  .object({
+    count: z.number().int().min(1, 'at least 1 host').max(50, 'at most 50 hosts'),
+    instanceType: z.string().refine(isInstanceType, 'an EC2 instance type like t3.small or m7g.large'),
+    dataVolumeGiB: z.number().int('a whole number of GiB').min(1, 'a data volume of at least 1 GiB').max(16384, 'at most 16384 GiB'),
+    rootVolumeGiB: z.number().int().min(8, 'a root volume of at least 8 GiB').max(16384).default(30),
+    /** Keep the data volume when its host is deleted or replaced. Default: true in stage and prod. */
+    retainDataVolume: z.boolean().optional(),
+    associatePublicIp: z.boolean().default(false),
+    /** Why a prod host needs a public IP; required for associatePublicIp in prod. */
+    publicIpReason: z.string().min(1).optional(),
+  })
+  .strict();
+
+const serviceSchema = z
+  .object({
+    image: z.string({ required_error: 'required: an image, repo@sha256:<64 hex>' }),
+    hostGroup: z.string({ required_error: 'required: the host group that runs the service' }),
+    /** How many hosts of the group run one container of the service. Default: every host. */
+    replicas: z.number().int().min(1, 'at least 1').optional(),
+    /** File name under stacks/env/service-config/<service>/, e.g. application-prod.properties. */
+    configFile: z.string({ required_error: 'required: the per-environment config file, e.g. application-dev.properties' }),
+    environment: z.record(z.string().regex(ENV_VAR, 'an environment variable name'), z.string()).default({}),
+    /** Container variable -> key under berth:secrets. */
+    secretEnvironment: z.record(z.string().regex(ENV_VAR, 'an environment variable name'), z.string().min(1)).default({}),
+  })
+  .strict();
+
+export const berthSchema = z
+  .object({
+    network: networkSchema,
+    /** The registry stack whose outputs (repository URLs, ARNs) this stack reads. */
+    registryStack: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'a stack reference <organization>/<project>/<stack>'),
+    /**
+     * The registry stack's registry host (its `registryUrl` output), `<account>.dkr.ecr.<region>.amazonaws.com`.
+     * Optional: set it to write images with their host; the program checks it against the registry stack at run time.
+     */
+    registryHost: z
+      .string()
+      .refine((host) => parseEcrHost(host) !== undefined, "an ECR registry host <account>.dkr.ecr.<region>.amazonaws.com (the registry stack's registryUrl), e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com")
+      .optional(),
+    /** Hosts of other registries services' images may come from; the hosts get no pull permission or credentials for them. */
+    allowedRegistries: z.array(z.string().refine(isRegistryHostName, 'a registry host like registry.example.com or registry.example.com:5000')).default([]),
+    // Names are checked with the one name rule (components/common/names.ts) below, with the file and key.
+    hostGroups: z.record(z.string(), hostGroupSchema).refine((groups) => Object.keys(groups).length > 0, 'at least one host group'),
+    services: z.record(z.string(), serviceSchema).default({}),
+    logging: z
+      .object({
+        driver: z.enum(['awslogs', 'local']).default('awslogs'),
+        retentionDays: z
+          .number()
+          .refine((days) => CLOUDWATCH_RETENTION_DAYS.includes(days), `one of CloudWatch's retention periods: ${CLOUDWATCH_RETENTION_DAYS.join(', ')}`)
+          .default(30),
+      })
+      .strict()
+      .default({}),
+    monitoring: z
+      .object({
+        alarmEmails: z.array(z.string().email('an e-mail address')).default([]),
+        diskUsagePercent: z.number().int().min(1).max(99).default(80),
+      })
+      .strict()
+      .default({}),
+    prune: z
+      .object({
+        schedule: z
+          .string()
+          .refine(isSystemdCalendar, 'a systemd calendar expression (OnCalendar=), e.g. daily, weekly, Sun *-*-* 03:00:00 or *-*-* 04:30:00')
+          .default('daily'),
+      })
+      .strict()
+      .default({}),
+    ssh: z
+      .object({
+        user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'a Unix user name').default('ec2-user'),
+        /** A bastion host the deploy steps hop through (its security group goes in network.bastionSecurityGroupId). */
+        bastionHost: z.string().min(1).optional(),
+        /**
+         * The bastion's public host key, one OpenSSH line (its /etc/ssh/ssh_host_ed25519_key.pub); the
+         * deploy steps then refuse a bastion that presents another key. Checked below.
+         */
+        bastionHostKey: z.string().optional(),
+      })
+      .strict()
+      .default({}),
+    /** dev only: allow `repo:tag` images, resolved to their digest at deploy time. */
+    followTags: z.boolean().default(false),
+    /**
+     * The public half of berth:sshPrivateKey, one OpenSSH public key line (ed25519 or RSA: what EC2 imports
+     * as a key pair). Plain text: a public key is not a secret. Checked below.
+     */
+    sshPublicKey: z.string({ required_error: 'required: the public half of berth:sshPrivateKey, e.g. the line of ~/.ssh/berth-<env>.pub' }),
+    /**
+     * The SSH private key, a Pulumi secret (`pulumi config set --secret berth:sshPrivateKey < key`). Read here
+     * only, when it is in clear, to check that berth:sshPublicKey is its public half; never kept or printed.
+     */
+    sshPrivateKey: z.unknown().optional(),
+    /** Secret values referenced by services' secretEnvironment (`pulumi config set --secret --path berth:secrets.<key>`). Never read here. */
+    secrets: z.unknown().optional(),
+  })
+  .strict();
+
+export type BerthConfigInput = z.infer<typeof berthSchema>;
+
+function isRegistryHostName(host: string): boolean {
+  return /^[A-Za-z0-9.-]+(?::[0-9]{1,5})?$/.test(host) && hasRegistryHost(`${host}/repository`);
+}
