@@ -103,6 +103,7 @@ function declareHostGroup(
     vpcId: config.network.vpcId,
     subnetIds: config.network.subnetIds,
     rootVolumeGiB: group.rootVolumeGiB,
+    ami: group.ami,
     dataVolumeGiB: group.dataVolumeGiB,
     retainDataVolume: group.retainDataVolume,
     associatePublicIp: group.associatePublicIp,

@@ -166,6 +166,21 @@ describe('stack config validation', () => {
     ]);
   });
 
+  it('pins a host group to an AMI when asked, and refuses anything that is not an AMI id', () => {
+    const raw = configOf('prod');
+    raw['berth:hostGroups'].app.ami = 'ami-0123456789abcdef0';
+    expect(validateStackConfig('prod', raw).hostGroups.find((group) => group.name === 'app')?.ami).toBe('ami-0123456789abcdef0');
+    expect(validateStackConfig('prod', configOf('prod')).hostGroups[0].ami).toBeUndefined();
+    raw['berth:hostGroups'].app.ami = 'al2023-latest';
+    expect(errorsOf('prod', raw)).toEqual(['Pulumi.prod.yaml: berth:hostGroups.app.ami: expected an AMI id like ami-0123456789abcdef0']);
+  });
+
+  it('refuses an SSH user other than the one EC2 authorises the key pair for', () => {
+    const raw = configOf('dev');
+    raw['berth:ssh'] = { user: 'deploy' };
+    expect(errorsOf('dev', raw)).toEqual(['Pulumi.dev.yaml: berth:ssh.user: expected ec2-user: the user EC2 authorises the key pair for on Amazon Linux 2023']);
+  });
+
   it('reports every problem of one file in one run', () => {
     const raw = configOf('prod');
     raw['berth:services']['auth-service'].image = 'auth-service:latest';

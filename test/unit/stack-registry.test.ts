@@ -87,3 +87,14 @@ describe('berth:registryHost at run time', () => {
     );
   });
 });
+
+describe('host group settings reach the hosts', () => {
+  it("a pinned AMI is the one that group's instances boot from; other groups keep following Amazon Linux 2023", async () => {
+    const raw = rawOf('prod');
+    raw['berth:hostGroups'].app.ami = 'ami-0fedcba9876543210';
+    const result = await synthConfig(validateStackConfig('prod', raw), raw);
+    const amis = result.resources.filter((r) => r.type === 'aws:ec2/instance:Instance').map((r) => [r.name, r.inputs.ami]);
+    expect(amis.filter(([name]) => String(name).startsWith('app-')).every(([, ami]) => ami === 'ami-0fedcba9876543210')).toBe(true);
+    expect(amis.filter(([name]) => String(name).startsWith('workers-')).every(([, ami]) => ami !== 'ami-0fedcba9876543210')).toBe(true);
+  });
+});

@@ -47,6 +47,11 @@ const hostGroupSchema = z
     instanceType: z.string().refine(isInstanceType, 'an EC2 instance type like t3.small or m7g.large'),
     dataVolumeGiB: z.number().int('a whole number of GiB').min(1, 'a data volume of at least 1 GiB').max(16384, 'at most 16384 GiB'),
     rootVolumeGiB: z.number().int().min(8, 'a root volume of at least 8 GiB').max(16384).default(30),
+    /**
+     * An AMI id to pin (Amazon Linux 2023 of the group's architecture). Without it the hosts follow
+     * the latest AL2023 release, and each release replaces them, one at a time, on the next `up`.
+     */
+    ami: z.string().regex(/^ami-[0-9a-f]{8,17}$/, 'an AMI id like ami-0123456789abcdef0').optional(),
     /** Keep the data volume when its host is deleted or replaced. Default: true in stage and prod. */
     retainDataVolume: z.boolean().optional(),
     associatePublicIp: z.boolean().default(false),
@@ -115,7 +120,8 @@ export const berthSchema = z
       .default({}),
     ssh: z
       .object({
-        user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'a Unix user name').default('ec2-user'),
+        // The hosts run Amazon Linux 2023, where EC2 authorises the key pair for ec2-user only.
+        user: z.literal('ec2-user', { errorMap: () => ({ message: 'ec2-user: the user EC2 authorises the key pair for on Amazon Linux 2023' }) }).default('ec2-user'),
         /** A bastion host the deploy steps hop through (its security group goes in network.bastionSecurityGroupId). */
         bastionHost: z.string().min(1).optional(),
         /**

@@ -58,6 +58,8 @@ export interface HostGroupConfig {
   instanceType: string;
   dataVolumeGiB: number;
   rootVolumeGiB: number;
+  /** A pinned AMI id; undefined follows the latest Amazon Linux 2023. */
+  ami?: string;
   retainDataVolume: boolean;
   associatePublicIp: boolean;
   publicIpReason?: string;
@@ -243,6 +245,7 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
       instanceType: group.instanceType,
       dataVolumeGiB: group.dataVolumeGiB,
       rootVolumeGiB: group.rootVolumeGiB,
+      ami: group.ami,
       retainDataVolume: group.retainDataVolume ?? retainByDefault,
       associatePublicIp: group.associatePublicIp,
       publicIpReason: group.publicIpReason,
