@@ -367,8 +367,9 @@ export function publicKeyOfPrivateKey(privateKeyText: string, passphrase?: strin
   try {
     key = createPublicKey({ key: pem[0], format: 'pem', ...(encrypted ? { passphrase } : {}) });
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (encrypted && code === 'ERR_OSSL_BAD_DECRYPT') {
+    // A wrong passphrase usually fails the padding check (ERR_OSSL_BAD_DECRYPT), but now and then
+    // it decrypts to bytes that fail later, as a malformed key: with a passphrase, both mean it is wrong.
+    if (encrypted) {
       return { error: 'the passphrase does not decrypt this PEM private key' };
     }
     return { error: `this PEM private key (${pem[1]}) cannot be read: is it complete, with its BEGIN and END lines?` };
