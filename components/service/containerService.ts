@@ -278,8 +278,8 @@ export class ContainerService extends pulumi.ComponentResource {
   }
 }
 
-/** The agent's rule for a deployment id (berth-agent DEPLOYMENT_RE). */
-const DEPLOYMENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** The agent's rule for a deployment id (berth-agent DEPLOYMENT_RE; test/unit/names.test.ts keeps the two equal). */
+export const DEPLOYMENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** What may stand on a command line as the image: a pinned reference, nothing the shell would read. */
 const PINNED_IMAGE = /^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$/;
 

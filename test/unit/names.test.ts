@@ -85,3 +85,11 @@ describe('the host agent enforces the same name rule (components/service/agent/b
     expect(answers.map((answer, i) => [names[i], answer === 'true'])).toEqual(names.map((name) => [name, isName(name)]));
   });
 });
+
+describe('the deployment id rule', () => {
+  it('is the same in the component that renders deploy steps and in the agent that checks them', () => {
+    const { DEPLOYMENT_ID } = require('../../components/service/containerService') as { DEPLOYMENT_ID: RegExp };
+    const agentRule = /^readonly DEPLOYMENT_RE='([^']+)'$/m.exec(agentText)?.[1];
+    expect(agentRule).toBe(DEPLOYMENT_ID.source);
+  });
+});
