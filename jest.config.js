@@ -8,6 +8,11 @@ module.exports = {
   // Integration tests drive a real engine; a deploy with a health gate takes seconds.
   // (Jest reads testTimeout from the top level only; the unit project sets its own below.)
   testTimeout: 180000,
+  // With --coverage (npm test): the host agent's lines, which its unit tests
+  // against a fake engine must cover; a run below 90% fails.
+  collectCoverageFrom: ['<rootDir>/components/service/agent/**/*.ts'],
+  coverageReporters: ['text'],
+  coverageThreshold: { './components/service/agent/': { lines: 90 } },
   projects: [
     {
       displayName: 'unit',

@@ -45,3 +45,9 @@ export function nameProblem(kind: NameKind, value: unknown): string | undefined 
   }
   return `${expected}; got ${JSON.stringify(value)}`;
 }
+
+/**
+ * A deploy step's id on the host (`berth-agent deploy --deployment ID`): the
+ * step's logical name, recorded as the owner of the service it deployed.
+ */
+export const DEPLOYMENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;

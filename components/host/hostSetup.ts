@@ -13,7 +13,7 @@
  */
 import { createHash } from 'crypto';
 import { DockerLogging, HostLoggingConfig, renderCloudWatchAgentConfig, renderDaemonJson } from './dockerConfig';
-import { DEFAULT_DATA_MOUNT_POINT, HOST_PATHS, UNIT_NAMES } from './paths';
+import { AGENT_NODE_PACKAGE, DEFAULT_DATA_MOUNT_POINT, HOST_PATHS, UNIT_NAMES } from './paths';
 import { checkEnv, checkKeys, checkNoSecrets, PROJECT_PATTERN, REGION_PATTERN } from './renderChecks';
 import { readHostScript } from './scripts';
 import { dataVolumeMountCommand, DataVolumeSpec, normalizeServiceDirectories, renderDataVolumeService, renderPruneService, renderPruneTimer } from './units';
@@ -122,7 +122,6 @@ export function hostFiles(args: HostSetupArgs): Array<{ path: string; mode: stri
     { path: HOST_PATHS.daemonJson, mode: '0644', content: renderDaemonJson(logging) },
     { path: HOST_PATHS.cloudWatchAgentConfig, mode: '0644', content: renderCloudWatchAgentConfig({ dataMountPoint: mountPoint, namespace: args.metricsNamespace }) },
     { path: HOST_PATHS.mountScript, mode: '0755', content: readHostScript('berth-mount-data-volume') },
-    { path: HOST_PATHS.pruneScript, mode: '0755', content: readHostScript('berth-prune') },
     { path: HOST_PATHS.agent, mode: '0755', content: args.agentScript },
     { path: `${HOST_PATHS.unitDirectory}/${UNIT_NAMES.dataVolume}`, mode: '0644', content: renderDataVolumeService({ volume: args.dataVolume, serviceDirectories }) },
     { path: `${HOST_PATHS.unitDirectory}/${UNIT_NAMES.prune}`, mode: '0644', content: renderPruneService({ env: args.env, minAgeSeconds: args.pruneMinAgeSeconds }) },
@@ -151,6 +150,7 @@ export function renderHostSetup(args: HostSetupArgs): string {
     `# --- rendered by components/host/hostSetup.ts for project ${args.project}, environment ${args.env} ---`,
     'setup_args "$@"',
     `wait_for_boot ${HOST_PATHS.readyMarker} ${HOST_PATHS.failedMarker}`,
+    `ensure_package ${HOST_PATHS.agentInterpreter} ${AGENT_NODE_PACKAGE}`,
     ...files.map((file) => renderStageFile(file.path, file.mode, file.content)),
     [
       'converge_host',

@@ -4,8 +4,9 @@
  */
 export const HOST_PATHS = {
   mountScript: '/usr/local/sbin/berth-mount-data-volume',
-  pruneScript: '/usr/local/sbin/berth-prune',
   agent: '/usr/local/bin/berth-agent',
+  /** The agent's interpreter: AL2023's namespaced Node.js 20 executable (package AGENT_NODE_PACKAGE). */
+  agentInterpreter: '/usr/bin/node-20',
   hostEnvironment: '/etc/berth/host.env',
   /** Docker client config the agent uses (DOCKER_CONFIG): credential helpers per registry host. */
   dockerClientConfigDir: '/etc/berth/docker',
@@ -22,9 +23,12 @@ export const HOST_PATHS = {
   readyMarker: '/var/lib/berth/ready',
   /** Written by user data when a bootstrap step fails, with the failing line; the deploy step stops waiting. */
   failedMarker: '/var/lib/berth/failed',
-  /** Held by berth-prune while it runs; the agent should hold it during a deploy. */
+  /** Names the host's lock set: deploys and `berth-agent prune` exclude each other (components/service/agent/locks.ts). */
   lockFile: '/run/lock/berth.lock',
 } as const;
+
+/** The AL2023 package that installs HOST_PATHS.agentInterpreter; the readiness step installs it when missing. */
+export const AGENT_NODE_PACKAGE = 'nodejs20';
 
 export const DEFAULT_DATA_MOUNT_POINT = '/srv/berth';
 
@@ -38,4 +42,4 @@ export const UNIT_NAMES = {
 } as const;
 
 /** Names of the host-side scripts shipped in components/host/scripts (berth-host-setup is the readiness step's library). */
-export type HostScriptName = 'berth-mount-data-volume' | 'berth-prune' | 'berth-host-setup';
+export type HostScriptName = 'berth-mount-data-volume' | 'berth-host-setup';

@@ -134,8 +134,8 @@ export interface PruneServiceArgs {
   env: string;
   /** Stopped containers younger than this are kept (a deploy may be in flight). @default 3600 */
   minAgeSeconds?: number;
-  /** @default HOST_PATHS.pruneScript */
-  scriptPath?: string;
+  /** The host agent, whose `prune` command does the work. @default HOST_PATHS.agent */
+  agentPath?: string;
 }
 
 export function renderPruneService(args: PruneServiceArgs): string {
@@ -152,7 +152,7 @@ export function renderPruneService(args: PruneServiceArgs): string {
     '',
     '[Service]',
     'Type=oneshot',
-    `ExecStart=${args.scriptPath ?? HOST_PATHS.pruneScript} --env ${args.env} --min-age ${minAge}`,
+    `ExecStart=${args.agentPath ?? HOST_PATHS.agent} prune --env ${args.env} --min-age ${minAge}`,
     'Nice=10',
     'IOSchedulingClass=idle',
     '',

@@ -26,7 +26,7 @@ const ALLOWED_ARGS: ReadonlySet<string> = new Set<keyof UserDataArgs>(['project'
 /**
  * Amazon Linux 2023 packages a host needs: the engine, the CloudWatch agent,
  * both filesystems' tools (the data volume may be ext4 or xfs, and is grown
- * in place), jq for the agent, and the ECR credential helper Docker's client
+ * in place), jq for operators, and the ECR credential helper Docker's client
  * config names for the registry.
  */
 export const HOST_PACKAGES: readonly string[] = ['amazon-cloudwatch-agent', 'amazon-ecr-credential-helper', 'docker', 'e2fsprogs', 'jq', 'xfsprogs'];

@@ -7,7 +7,8 @@ import { sortedRecord } from '../common/records';
 import { applyTransform, Transform } from '../common/transform';
 import type { DockerHost } from '../host/dockerHostGroup';
 import { DEFAULT_DATA_MOUNT_POINT, HOST_PATHS } from '../host/paths';
-import { AgentServiceSpec, agentSpecJson } from './spec';
+import { DEPLOYMENT_ID_PATTERN } from '../common/names';
+import { AgentServiceSpec, agentSpecJson, PINNED_IMAGE_PATTERN } from './spec';
 
 /** A directory on the host's data volume, mounted into the service's container. */
 export interface ContainerVolume {
@@ -278,17 +279,13 @@ export class ContainerService extends pulumi.ComponentResource {
   }
 }
 
-/** The agent's rule for a deployment id (berth-agent DEPLOYMENT_RE; test/unit/names.test.ts keeps the two equal). */
-export const DEPLOYMENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-/** What may stand on a command line as the image: a pinned reference, nothing the shell would read. */
-const PINNED_IMAGE = /^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$/;
 
 /** What a deploy step runs: the spec on stdin, its deployment id and the image it must carry. */
 export function deployCommand(deployment: string, image: string): string {
-  if (!DEPLOYMENT_ID.test(deployment)) {
-    throw new Error(`deploy step "${deployment}": its name is its deployment id on the host and must match ${DEPLOYMENT_ID.source}`);
+  if (!DEPLOYMENT_ID_PATTERN.test(deployment)) {
+    throw new Error(`deploy step "${deployment}": its name is its deployment id on the host and must match ${DEPLOYMENT_ID_PATTERN.source}`);
   }
-  if (!PINNED_IMAGE.test(image)) {
+  if (!PINNED_IMAGE_PATTERN.test(image)) {
     throw new Error(`deploy step "${deployment}": image must be <repository>@sha256:<64 hex>, got "${image}"`);
   }
   return `sudo ${HOST_PATHS.agent} deploy --deployment ${deployment} --expect-image ${image}`;
@@ -296,8 +293,8 @@ export function deployCommand(deployment: string, image: string): string {
 
 /** What a deploy step's delete runs: removes the service only while this step's deployment owns it. */
 export function removeCommand(service: string, env: string, deployment: string): string {
-  if (!DEPLOYMENT_ID.test(deployment)) {
-    throw new Error(`deploy step "${deployment}": its name is its deployment id on the host and must match ${DEPLOYMENT_ID.source}`);
+  if (!DEPLOYMENT_ID_PATTERN.test(deployment)) {
+    throw new Error(`deploy step "${deployment}": its name is its deployment id on the host and must match ${DEPLOYMENT_ID_PATTERN.source}`);
   }
   return `sudo ${HOST_PATHS.agent} remove ${service} --env ${env} --deployment ${deployment}`;
 }

@@ -10,6 +10,7 @@
 import type { Policies, PolicyResource, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy } from '@pulumi/policy';
 import { PINNED_ENVIRONMENTS } from '../../components/common/environments';
 import { parseImageRef } from '../../components/common/image';
+import { checkAgentSpec } from '../../components/service/spec';
 
 export const TYPES = {
   command: 'command:remote:Command',
@@ -309,6 +310,21 @@ export const noPrivilegedContainers: ResourceValidationPolicy = {
   }),
 };
 
+export const agentSpecValid: ResourceValidationPolicy = {
+  name: 'berth-agent-spec-valid',
+  description: 'Every container spec a deploy step sends is one the host agent accepts (the schema both share), so no deploy is refused on the host.',
+  enforcementLevel: 'mandatory',
+  validateResource: forType(TYPES.command, (args, report) => {
+    const spec = parseSpec(args.props?.stdin);
+    if (!spec) {
+      return;
+    }
+    for (const problem of checkAgentSpec(spec).problems ?? []) {
+      report(`${args.name}: the host agent would refuse this spec: ${problem}`);
+    }
+  }),
+};
+
 export const policies: Policies = [
   imagesPinnedByDigest,
   imdsv2Required,
@@ -320,4 +336,5 @@ export const policies: Policies = [
   ecrLifecyclePolicy,
   logRetention,
   noPrivilegedContainers,
+  agentSpecValid,
 ];

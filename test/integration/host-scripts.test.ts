@@ -16,18 +16,17 @@ import {
   renderUserData,
   systemdEscapePath,
 } from '../../components/host/render';
-import { readAgentScript } from '../../components/service/agentScript';
+import { agentScriptPath, readAgentScript } from '../../components/service/agentScript';
 import { buildImage, docker, pushImage, run, TEST_REGISTRY, uniqueName } from '../support/docker';
 
 const MOUNT_SCRIPT = hostScriptPath('berth-mount-data-volume');
-const PRUNE_SCRIPT = hostScriptPath('berth-prune');
 const SETUP_SCRIPT = hostScriptPath('berth-host-setup');
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-host-it-'));
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 describe('host scripts are shellcheck-clean', () => {
-  it.each([MOUNT_SCRIPT, PRUNE_SCRIPT, SETUP_SCRIPT])('%s', (script) => {
+  it.each([MOUNT_SCRIPT, SETUP_SCRIPT])('%s', (script) => {
     const result = run('shellcheck', ['--shell=bash', script]);
     expect(result.stdout + result.stderr).toBe('');
     expect(result.status).toBe(0);
@@ -69,7 +68,7 @@ describe('systemd units', () => {
         serviceDirectories: ['auth', 'web'],
         scriptPath: stub,
       }),
-      'berth-prune.service': renderPruneService({ env: 'dev', scriptPath: stub }),
+      'berth-prune.service': renderPruneService({ env: 'dev', agentPath: stub }),
       'berth-prune.timer': renderPruneTimer('*-*-* 03:00:00'),
     };
     const files = Object.entries(units).map(([name, text]) => {
@@ -83,7 +82,7 @@ describe('systemd units', () => {
 
   it('a broken unit does fail verify (the check is live)', () => {
     const dir = fs.mkdtempSync(path.join(scratch, 'units-'));
-    fs.writeFileSync(path.join(dir, 'berth-prune.service'), renderPruneService({ env: 'dev', scriptPath: path.join(dir, 'missing') }));
+    fs.writeFileSync(path.join(dir, 'berth-prune.service'), renderPruneService({ env: 'dev', agentPath: path.join(dir, 'missing') }));
     expect(run('systemd-analyze', ['verify', '--man=no', path.join(dir, 'berth-prune.service')]).status).not.toBe(0);
   });
 
@@ -355,7 +354,7 @@ describe('berth-mount-data-volume grows a grown volume, never reformatting it', 
   });
 });
 
-describe('berth-prune against the real engine', () => {
+describe('berth-agent prune against the real engine', () => {
   const suffix = `${process.pid}${Date.now().toString(36)}`;
   const env = `it${suffix}a`;
   const otherEnv = `it${suffix}b`;
@@ -364,6 +363,7 @@ describe('berth-prune against the real engine', () => {
   const containers: string[] = [];
   const images: string[] = [];
   const lockFile = path.join(scratch, 'berth.lock');
+  const prune = (args: string[]) => run(agentScriptPath(), ['prune', ...args], { env: { ...process.env, BERTH_LOCK_FILE: lockFile } });
 
   const labelled = (environment: string): string[] => ['--label', `berth.service=${service}`, '--label', `berth.env=${environment}`];
   const exists = (kind: 'container' | 'image', ref: string): boolean => run('docker', [kind, 'inspect', ref]).status === 0;
@@ -430,7 +430,7 @@ describe('berth-prune against the real engine', () => {
     expect(docker('image', 'inspect', '--format', '{{len .RepoTags}}', replaced)).toBe('0');
     expect(docker('image', 'inspect', '--format', '{{len .RepoTags}}', otherCurrent)).toBe('0');
 
-    const result = run(PRUNE_SCRIPT, ['--env', env, '--min-age', '0', '--lock-file', lockFile]);
+    const result = prune(['--env', env, '--min-age', '0']);
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     const lines = result.stdout.trim().split('\n');
@@ -450,13 +450,13 @@ describe('berth-prune against the real engine', () => {
     expect(exists('image', dangling)).toBe(false);
 
     expect(lines.filter((line) => line.includes(`removed container berth-${env}-${service}-old `))).toHaveLength(1);
-    expect(lines).toContain(`berth-prune: removed image ${replaced}`);
-    expect(lines).toContain(`berth-prune: removed image ${dangling}`);
-    expect(lines).toContain(`berth-prune: removed image ${digestOnly} refs=${TEST_REGISTRY}/${repo}/bydigest@${digest}`);
+    expect(lines).toContain(`berth-agent: removed image ${replaced}`);
+    expect(lines).toContain(`berth-agent: removed image ${dangling}`);
+    expect(lines).toContain(`berth-agent: removed image ${digestOnly} refs=${TEST_REGISTRY}/${repo}/bydigest@${digest}`);
     expect(lines.some((line) => line.includes(otherEnv))).toBe(false);
 
     const summary = lines[lines.length - 1];
-    expect(summary).toMatch(new RegExp(`^berth-prune: summary: scope=${env} removed containers=1 images=\\d+ layers=\\d+ kept_stopped_containers=0 bytes_freed=\\d+ \\(containers=\\d+ images=\\d+\\)$`));
+    expect(summary).toMatch(new RegExp(`^berth-agent: summary: scope=${env} removed containers=1 images=\\d+ layers=\\d+ kept_stopped_containers=0 bytes_freed=\\d+ \\(containers=\\d+ images=\\d+\\)$`));
     const imageBytes = Number(/images=(\d+)\)$/.exec(summary)?.[1]);
     // Three images of at least 64 KiB of their own each went.
     expect(imageBytes).toBeGreaterThanOrEqual(3 * 64 * 1024);
@@ -466,15 +466,15 @@ describe('berth-prune against the real engine', () => {
   it('keeps a recently stopped container while a deploy may still need it', () => {
     const image = build(`${repo}/young:v1`, `young-${suffix}`);
     stoppedContainer(`berth-${env}-${service}-young`, env, image);
-    const result = run(PRUNE_SCRIPT, ['--env', env, '--lock-file', lockFile]);
+    const result = prune(['--env', env]);
     expect(result.status).toBe(0);
     expect(result.stdout).toContain(`kept container berth-${env}-${service}-young: stopped less than 3600s ago`);
     expect(exists('container', `berth-${env}-${service}-young`)).toBe(true);
   });
 
   it('refuses an environment name that could widen its scope', () => {
-    const result = run(PRUNE_SCRIPT, ['--env', 'dev,prod', '--lock-file', lockFile]);
-    expect(result.status).not.toBe(0);
-    expect(result.stderr).toContain('--env must match');
+    const result = prune(['--env', 'dev,prod']);
+    expect(result.stderr).toBe('berth-agent: refused: --env: not an environment name: dev,prod\n');
+    expect(result.status).toBe(2);
   });
 });

@@ -13,7 +13,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { HostSetupArgs, renderHostSetup } from '../../components/host/hostSetup';
 import { readHostScript } from '../../components/host/scripts';
-import { readAgentScript } from '../../components/service/agentScript';
+import { AGENT_INTERPRETER, readAgentScript } from '../../components/service/agentScript';
 import { run, RunResult } from '../support/docker';
 
 const args: HostSetupArgs = {
@@ -38,9 +38,14 @@ function setup(text: string, active = 'docker.service berth-prune.timer amazon-c
   return { ...result, actions: fs.existsSync(actions) ? fs.readFileSync(actions, 'utf8').trim().split('\n') : [] };
 }
 
-function booted(): void {
+/** A host whose bootstrap finished; `withNode`: the agent's interpreter is installed already. */
+function booted(withNode = true): void {
   fs.mkdirSync(path.join(root, 'var/lib/berth'), { recursive: true });
   fs.writeFileSync(path.join(root, 'var/lib/berth/ready'), '2026-12-01T00:00:00Z\n');
+  if (withNode) {
+    fs.mkdirSync(path.join(root, 'usr/bin'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'usr/bin/node-20'), '#!/bin/sh\n', { mode: 0o755 });
+  }
 }
 
 beforeEach(() => {
@@ -54,7 +59,8 @@ afterEach(() => {
 
 describe('berth-host-setup, as the readiness step sends it', () => {
   it('installs every file with its mode on a fresh host, then enables, mounts and starts what it needs', () => {
-    booted();
+    // A host booted before the agent needed Node.js: the setup installs it in place.
+    booted(false);
     const first = setup(renderHostSetup(args), '');
     expect(first.stderr).toBe('');
     expect(first.status).toBe(0);
@@ -67,10 +73,12 @@ describe('berth-host-setup, as the readiness step sends it', () => {
       credHelpers: { '123456789012.dkr.ecr.eu-west-1.amazonaws.com': 'ecr-login' },
     });
     expect(fs.readFileSync(path.join(root, 'etc/systemd/system/berth-prune.timer'), 'utf8')).toContain('OnCalendar=*-*-* 03:30:00\n');
-    expect(first.stdout.split('\n').filter((line) => line.startsWith('berth-host-setup: updated'))).toHaveLength(10);
-    expect(first.stdout).toContain('berth-host-setup: ready; 10 file(s) updated\n');
+    expect(first.stdout.split('\n').filter((line) => line.startsWith('berth-host-setup: updated'))).toHaveLength(9);
+    expect(first.stdout).toContain('berth-host-setup: installing nodejs20 for /usr/bin/node-20\n');
+    expect(first.stdout).toContain('berth-host-setup: ready; 9 file(s) updated\n');
     // Nothing was running yet: everything is started, nothing restarted.
     expect(first.actions).toEqual([
+      'dnf install -y nodejs20',
       'systemctl daemon-reload',
       'systemctl enable berth-data-volume.service docker.service berth-prune.timer',
       MOUNT,
@@ -133,7 +141,7 @@ describe('berth-host-setup, as the readiness step sends it', () => {
     setup(renderHostSetup(args));
     const local = renderHostSetup({ ...args, logging: { driver: 'local' } });
     // daemon.json is staged before the agent, whose damaged copy stops the run.
-    const broken = setup(local.replace('# berth-agent: converges', '# berth-agent: CONVERGES'));
+    const broken = setup(local.replace(`${AGENT_INTERPRETER}\n`, '#!/usr/bin/node-99\n'));
     expect(broken.status).toBe(1);
     expect(JSON.parse(fs.readFileSync(path.join(root, 'etc/docker/daemon.json'), 'utf8'))['log-driver']).toBe('local');
     expect(broken.actions).toEqual([]);
@@ -146,7 +154,7 @@ describe('berth-host-setup, as the readiness step sends it', () => {
 
   it('refuses a file that arrived damaged, installing nothing of it', () => {
     booted();
-    const text = renderHostSetup(args).replace('#!/usr/bin/env bash\n# berth-agent: converges', '#!/usr/bin/env bash\n# berth-agent: CONVERGES');
+    const text = renderHostSetup(args).replace(`${AGENT_INTERPRETER}\n`, '#!/usr/bin/node-99\n');
     const result = setup(text);
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/^berth-host-setup: \/usr\/local\/bin\/berth-agent arrived with sha256 [0-9a-f]{64}, expected [0-9a-f]{64}; nothing of it was installed\n$/);
@@ -173,6 +181,6 @@ describe('berth-host-setup, as the readiness step sends it', () => {
     setTimeout(booted, 1500);
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     expect(code).toBe(0);
-    expect(stdout).toContain('ready; 10 file(s) updated');
+    expect(stdout).toContain('ready; 9 file(s) updated');
   });
 });

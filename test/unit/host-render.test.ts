@@ -191,7 +191,7 @@ describe('systemd units', () => {
         '',
         '[Service]',
         'Type=oneshot',
-        'ExecStart=/usr/local/sbin/berth-prune --env stage --min-age 3600',
+        'ExecStart=/usr/local/bin/berth-agent prune --env stage --min-age 3600',
         'Nice=10',
         'IOSchedulingClass=idle',
         '',
@@ -256,13 +256,14 @@ describe('renderHostSetup', () => {
   const setup = renderHostSetup(setupArgs());
   const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 
-  it('starts with the shipped berth-host-setup library, then waits for the bootstrap', () => {
+  it("starts with the shipped berth-host-setup library, waits for the bootstrap, then makes sure of the agent's Node.js", () => {
     const library = readHostScript('berth-host-setup');
     expect(setup.startsWith(library)).toBe(true);
-    expect(setup.slice(library.length).split('\n').slice(0, 3)).toEqual([
+    expect(setup.slice(library.length).split('\n').slice(0, 4)).toEqual([
       '# --- rendered by components/host/hostSetup.ts for project berth, environment dev ---',
       'setup_args "$@"',
       'wait_for_boot /var/lib/berth/ready /var/lib/berth/failed',
+      'ensure_package /usr/bin/node-20 nodejs20',
     ]);
   });
 
@@ -277,7 +278,6 @@ describe('renderHostSetup', () => {
       ['/etc/systemd/system/berth-prune.timer', '0644'],
       ['/usr/local/bin/berth-agent', '0755'],
       ['/usr/local/sbin/berth-mount-data-volume', '0755'],
-      ['/usr/local/sbin/berth-prune', '0755'],
     ]);
     expect(setup).toContain(`stage_file /usr/local/bin/berth-agent 0755 ${sha(AGENT)} <<'BERTH_EOF'\n${AGENT}BERTH_EOF\n`);
     expect(setup).toContain(renderStageFile('/etc/docker/daemon.json', '0644', renderDaemonJson({ driver: 'awslogs', region: 'eu-west-1', env: 'dev' })));

@@ -1,24 +1,7 @@
-import { execFileSync } from 'child_process';
-import * as fs from 'fs';
-import * as path from 'path';
-import { isName, NAME_MAX_LENGTH, NAME_PATTERN, nameProblem } from '../../components/common/names';
-
-const AGENT_SCRIPT = path.join(__dirname, '..', '..', 'components', 'service', 'agent', 'berth-agent');
-const agentText = fs.readFileSync(AGENT_SCRIPT, 'utf8');
-
-/** The agent's bash function, exactly as it is written in the script. */
-function bashValidIdent(): string {
-  const lines = agentText.split('\n').filter((line) => /^valid_ident\(\)/.test(line));
-  expect(lines).toHaveLength(1);
-  return lines[0];
-}
-
-/** The agent's jq definition, exactly as it is written in the script. */
-function jqIdent(): string {
-  const lines = agentText.split('\n').filter((line) => /^def ident:/.test(line));
-  expect(lines).toHaveLength(1);
-  return lines[0];
-}
+import { DEPLOYMENT_ID_PATTERN, isName, NAME_MAX_LENGTH, NAME_PATTERN, nameProblem } from '../../components/common/names';
+import { parseCommand } from '../../components/service/agent/cli';
+import { deployCommand } from '../../components/service/containerService';
+import { checkAgentSpec } from '../../components/service/spec';
 
 const OK = ['auth-service', 'a', '0', 'prod', 'dev2', 'api-v2-internal', 'a'.repeat(NAME_MAX_LENGTH), `${'ab-'.repeat(15)}abc`];
 const REFUSED = ['', 'auth--svc', '-a', 'a-', 'A', 'Auth-service', 'a_b', 'a.b', 'a b', 'a/b', ' a', 'a\n', 'é', 'a'.repeat(NAME_MAX_LENGTH + 1), `${'ab-'.repeat(16)}a`];
@@ -52,44 +35,48 @@ describe('service and environment names', () => {
   });
 });
 
-describe('the host agent enforces the same name rule (components/service/agent/berth-agent)', () => {
-  it("bash valid_ident tests exactly the module's pattern", () => {
-    const match = /"\$1" =~ (\S+)/.exec(bashValidIdent());
-    expect(match?.[1]).toBe(NAME_PATTERN.source);
+describe('the host agent enforces the same name rule', () => {
+  const names = [...OK, ...REFUSED];
+  const spec = (field: 'name' | 'env', value: string) => ({
+    name: 'web',
+    env: 'dev',
+    image: `web@sha256:${'ab'.repeat(32)}`,
+    health: { cmd: 'true', timeoutSeconds: 5 },
+    [field]: value,
   });
 
-  it("jq ident tests exactly the module's pattern and length", () => {
-    const match = /^def ident: type == "string" and test\("([^"]+)"\) and length <= (\d+);$/.exec(jqIdent());
-    expect(match).not.toBeNull();
-    // jq's regex engine (Oniguruma) lets `$` match before a trailing newline,
-    // so the agent may anchor with \A and \z (written \\A, \\z in a jq string)
-    // instead of ^ and $; what lies between the anchors must be the module's.
-    const body = (pattern: string) => pattern.replace(/^(\^|\\\\A)/, '').replace(/(\$|\\\\z)$/, '');
-    expect(body(match?.[1] ?? '')).toBe(body(NAME_PATTERN.source));
-    expect(Number(match?.[2])).toBe(NAME_MAX_LENGTH);
+  it.each(['name', 'env'] as const)('the spec schema answers every name in the table as isName does (spec.%s)', (field) => {
+    const answers = names.map((value) => checkAgentSpec(spec(field, value)).problems === undefined);
+    expect(answers.map((answer, i) => [names[i], answer])).toEqual(names.map((value) => [value, isName(value)]));
   });
 
-  // Run the agent's own definitions, not a copy: whatever they are written as,
-  // they must answer every name in the table as the module does.
-  it('jq ident answers every name in the table as isName does', () => {
-    const names = [...OK, ...REFUSED];
-    const program = `${jqIdent()} $names | map(ident)`;
-    const answers = JSON.parse(execFileSync('jq', ['-nc', '--argjson', 'names', JSON.stringify(names), program], { encoding: 'utf8' }));
-    expect(answers).toEqual(names.map(isName));
-  });
-
-  it('bash valid_ident answers every name in the table as isName does, including the 48-character limit', () => {
-    const names = [...OK, ...REFUSED];
-    const script = `${bashValidIdent()}\nfor name in "$@"; do if valid_ident "$name"; then echo true; else echo false; fi; done`;
-    const answers = execFileSync('bash', ['-c', script, 'bash', ...names], { encoding: 'utf8' }).trim().split('\n');
-    expect(answers.map((answer, i) => [names[i], answer === 'true'])).toEqual(names.map((name) => [name, isName(name)]));
+  it('the command line answers every NAME and --env in the table as isName does', () => {
+    const accepted = (argv: string[]) => {
+      try {
+        parseCommand(argv);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(names.map((value) => [value, accepted(['rollback', value, '--env', 'dev'])])).toEqual(names.map((value) => [value, isName(value)]));
+    expect(names.map((value) => [value, accepted(['rollback', 'web', '--env', value])])).toEqual(names.map((value) => [value, isName(value)]));
   });
 });
 
 describe('the deployment id rule', () => {
-  it('is the same in the component that renders deploy steps and in the agent that checks them', () => {
-    const { DEPLOYMENT_ID } = require('../../components/service/containerService') as { DEPLOYMENT_ID: RegExp };
-    const agentRule = /^readonly DEPLOYMENT_RE='([^']+)'$/m.exec(agentText)?.[1];
-    expect(agentRule).toBe(DEPLOYMENT_ID.source);
+  const ids = ['auth-service-app-1', 'A.b_c-9', 'x'.repeat(128)];
+  const bad = ['', '-a', 'a b', '$(id)', 'x'.repeat(129), 'a/b'];
+
+  it('is one pattern: the agent refuses what the component would never render', () => {
+    expect(DEPLOYMENT_ID_PATTERN.source).toBe('^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$');
+    for (const id of ids) {
+      expect(parseCommand(['remove', 'web', '--env', 'dev', '--deployment', id])).toEqual({ command: 'remove', name: 'web', env: 'dev', deployment: id });
+      expect(deployCommand(id, `web@sha256:${'ab'.repeat(32)}`)).toContain(`--deployment ${id} `);
+    }
+    for (const id of bad) {
+      expect(() => parseCommand(['deploy', '--deployment', id])).toThrow(id === '' ? '--deployment: not a deployment id: ' : `--deployment: not a deployment id: ${id}`);
+      expect(() => deployCommand(id, `web@sha256:${'ab'.repeat(32)}`)).toThrow('its name is its deployment id on the host');
+    }
   });
 });

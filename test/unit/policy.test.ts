@@ -15,6 +15,7 @@ import {
   imdsv2Required,
   logRetention,
   noPrivilegedContainers,
+  agentSpecValid,
   noPublicIpInProd,
   noSshFromInternet,
   policies,
@@ -72,7 +73,7 @@ function policyResource(type: string, name: string, props: Record<string, any>, 
   return { type, name, props, urn: urnOf('shared', 'berth-registry', type, name), parent, opts: {} as any, dependencies: [], propertyDependencies: {}, isType: () => false, asType: () => undefined };
 }
 
-const spec = (fields: Record<string, unknown>) => ({ create: 'berth-agent deploy', stdin: JSON.stringify({ name: 'auth-service', image: PINNED, privileged: false, dockerSocket: false, volumes: ['/srv/berth/auth-service:/data'], ...fields }) });
+const spec = (fields: Record<string, unknown>) => ({ create: 'berth-agent deploy', stdin: JSON.stringify({ name: 'auth-service', env: 'prod', image: PINNED, health: { cmd: 'true', timeoutSeconds: 5 }, privileged: false, dockerSocket: false, volumes: ['/srv/berth/auth-service:/data'], ...fields }) });
 
 describe('policy: images pinned by digest', () => {
   it('passes a pinned image in prod and stage, and a tag in dev', async () => {
@@ -245,11 +246,28 @@ describe('policy: no privileged containers or Docker socket', () => {
   });
 });
 
+describe('policy: the agent accepts the spec', () => {
+  it('passes a spec the agent accepts', async () => {
+    expect(await violationsOf(agentSpecValid, { type: TYPES.command, props: spec({}) })).toEqual([]);
+  });
+
+  it("reports each of the agent's problems, naming the field", async () => {
+    expect(await violationsOf(agentSpecValid, { type: TYPES.command, name: 'deploy', props: spec({ health: { cmd: 'true', timeoutSeconds: 0 }, restart: 'sometimes' }) })).toEqual([
+      'deploy: the host agent would refuse this spec: spec.health.timeoutSeconds: required whole seconds, 1 to 3600, got 0',
+      'deploy: the host agent would refuse this spec: spec.restart: must be no, always, unless-stopped or on-failure[:N], got "sometimes"',
+    ]);
+  });
+
+  it('ignores commands that send no spec', async () => {
+    expect(await violationsOf(agentSpecValid, { type: TYPES.command, props: { create: 'true', stdin: 'echo hi' } })).toEqual([]);
+  });
+});
+
 describe('the policy pack', () => {
-  it('has ten uniquely named, mandatory policies', () => {
+  it('has eleven uniquely named, mandatory policies', () => {
     const names = policies.map((policy) => policy.name);
-    expect(names).toHaveLength(10);
-    expect(new Set(names).size).toBe(10);
+    expect(names).toHaveLength(11);
+    expect(new Set(names).size).toBe(11);
     expect(policies.every((policy) => policy.enforcementLevel === 'mandatory')).toBe(true);
   });
 
@@ -306,7 +324,12 @@ describe('policies over offline synth', () => {
         const unpinned = agent.image!.replace(/@sha256:[0-9a-f]{64}$/, ':latest');
         if (typeof inputs.stdin === 'string' && inputs.stdin.startsWith('{')) {
           inputs.stdin = JSON.stringify({ ...agent, image: unpinned, privileged: true });
-          expected.push({ policy: 'berth-images-pinned-by-digest', resource: resource.name }, { policy: 'berth-no-privileged-containers', resource: resource.name });
+          // (The agent itself would refuse both, so the shared schema reports the spec too.)
+          expected.push(
+            { policy: 'berth-images-pinned-by-digest', resource: resource.name },
+            { policy: 'berth-no-privileged-containers', resource: resource.name },
+            { policy: 'berth-agent-spec-valid', resource: resource.name },
+          );
         } else {
           // A secret stdin: what the policy reads is the image on the command line.
           inputs.create = String(inputs.create).replace(agent.image!, unpinned);
@@ -321,7 +344,7 @@ describe('policies over offline synth', () => {
     for (const violation of violations) {
       expect(violation.message.startsWith(`${violation.resource}: `)).toBe(true);
     }
-    for (const policy of ['berth-imdsv2-required', 'berth-encrypted-data-volume', 'berth-no-ssh-from-internet', 'berth-images-pinned-by-digest', 'berth-no-privileged-containers']) {
+    for (const policy of ['berth-imdsv2-required', 'berth-encrypted-data-volume', 'berth-no-ssh-from-internet', 'berth-images-pinned-by-digest', 'berth-no-privileged-containers', 'berth-agent-spec-valid']) {
       expect(found.some((violation) => violation.policy === policy)).toBe(true);
     }
   });

@@ -1,0 +1,146 @@
+/**
+ * The agent's other commands: remove (scoped by environment and by the
+ * deployment that owns the service), status (what runs, its health, its
+ * rollback image) and history (the service's audit lines).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { AgentContext } from './context';
+import { EngineError } from './engine';
+import { appendAudit, auditHistory, configDir, containerName, LABELS, localTagText, readIfPresent, stateDir } from './layout';
+
+const STATUS_HEALTH_TIMEOUT_MS = 10_000;
+
+/**
+ * `remove`: every container of the service in this environment, its local
+ * tags (the images go with the next prune once unused), its state and config
+ * folders. Data is kept. With `deployment`, nothing is removed while another
+ * deployment owns the service: a newer deploy step (a renamed step, or a
+ * replacement created before the old step's delete ran) deployed it.
+ */
+export async function remove(context: AgentContext, env: string, name: string, deployment?: string): Promise<void> {
+  const held = await context.locks.forService(env, name, context.lockWaitMs);
+  try {
+    const label = `${env}/${name}`;
+    const details = await context.engine.inspectContainer(containerName(env, name));
+    const oldImage = details?.Config.Labels?.[LABELS.image] ?? '';
+    const dir = stateDir(context.roots, env, name);
+    const owner = readIfPresent(path.join(dir, 'deployment'))?.trim();
+    if (deployment !== undefined && owner !== undefined && owner !== '' && owner !== deployment) {
+      context.say(`${label}: kept: deployment ${owner} owns it now, not ${deployment}`);
+      appendAudit(context.roots, { action: 'remove', service: name, env, from: oldImage, to: oldImage, result: 'kept-newer' }, new Date(context.now()));
+      return;
+    }
+    const containers = await context.engine.listContainers({ label: [`${LABELS.service}=${name}`, `${LABELS.env}=${env}`] });
+    for (const container of containers.sort((a, b) => a.Id.localeCompare(b.Id))) {
+      await context.engine.removeContainer(container.Id);
+      context.say(`${label}: removed container ${container.Id.slice(0, 12)}`);
+    }
+    for (const which of ['current', 'previous'] as const) {
+      await context.engine.removeImage(localTagText(name, env, which)).catch((error: unknown) => {
+        if (!(error instanceof EngineError)) {
+          throw error;
+        }
+      });
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(configDir(context.roots, env, name), { recursive: true, force: true });
+    context.say(`${label}: removed (data under ${context.roots.data} is kept)`);
+    appendAudit(context.roots, { action: 'remove', service: name, env, from: oldImage, result: 'ok' }, new Date(context.now()));
+  } finally {
+    await held.release();
+  }
+}
+
+export interface StatusRow {
+  name: string;
+  env: string;
+  image: string;
+  /** The container's state, or `missing` when a recorded service has none. */
+  state: string;
+  /** `healthy`/`unhealthy` from one run of the health command, `-` when not running, `unknown` without a recorded spec. */
+  health: string;
+  previousImage: string;
+  containerId: string;
+}
+
+function recordedImage(file: string): string {
+  try {
+    const image = (JSON.parse(readIfPresent(file) ?? 'null') as { image?: unknown } | null)?.image;
+    return typeof image === 'string' ? image : '';
+  } catch {
+    return '';
+  }
+}
+
+function recordedHealthCommand(file: string): string | undefined {
+  try {
+    const cmd = (JSON.parse(readIfPresent(file) ?? 'null') as { health?: { cmd?: unknown } } | null)?.health?.cmd;
+    return typeof cmd === 'string' ? cmd : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The services on this host: those with a container and those recorded in state, sorted by env/name. Changes nothing. */
+export async function status(context: AgentContext, filter: { env?: string; name?: string }): Promise<StatusRow[]> {
+  const labels: string[] = [LABELS.service];
+  if (filter.env !== undefined) labels.push(`${LABELS.env}=${filter.env}`);
+  if (filter.name !== undefined) labels.push(`${LABELS.service}=${filter.name}`);
+  const keys = new Set<string>();
+  for (const container of await context.engine.listContainers({ label: labels })) {
+    keys.add(`${container.Labels[LABELS.env]}/${container.Labels[LABELS.service]}`);
+  }
+  if (fs.existsSync(context.roots.state)) {
+    for (const env of fs.readdirSync(context.roots.state, { withFileTypes: true })) {
+      if (!env.isDirectory()) continue;
+      for (const name of fs.readdirSync(path.join(context.roots.state, env.name), { withFileTypes: true })) {
+        if (name.isDirectory() && fs.existsSync(path.join(context.roots.state, env.name, name.name, 'current.json'))) {
+          keys.add(`${env.name}/${name.name}`);
+        }
+      }
+    }
+  }
+  const rows: StatusRow[] = [];
+  for (const key of [...keys].sort()) {
+    const [env, name] = key.split('/');
+    if ((filter.env !== undefined && env !== filter.env) || (filter.name !== undefined && name !== filter.name)) {
+      continue;
+    }
+    const dir = stateDir(context.roots, env, name);
+    const details = await context.engine.inspectContainer(containerName(env, name));
+    const state = details?.State.Status ?? 'missing';
+    let health = 'unknown';
+    const cmd = recordedHealthCommand(path.join(dir, 'current.json'));
+    if (state !== 'running') {
+      health = '-';
+    } else if (cmd !== undefined && details !== undefined) {
+      const result = await context.engine.exec(details.Id, ['sh', '-c', cmd], STATUS_HEALTH_TIMEOUT_MS).catch(() => ({ exitCode: 1 }));
+      health = result.exitCode === 0 ? 'healthy' : 'unhealthy';
+    }
+    rows.push({
+      name,
+      env,
+      image: details?.Config.Labels?.[LABELS.image] ?? '',
+      state,
+      health,
+      previousImage: recordedImage(path.join(dir, 'previous.json')),
+      containerId: details?.Id ?? '',
+    });
+  }
+  return rows;
+}
+
+/** The status table: one line a service. */
+export function statusTable(rows: readonly StatusRow[]): string {
+  const line = (cells: string[]) => `${cells[0].padEnd(24)} ${cells[1].padEnd(10)} ${cells[2].padEnd(10)} ${cells[3].padEnd(10)} ${cells[4]}  ${cells[5]}\n`;
+  return (
+    line(['NAME', 'ENV', 'STATE', 'HEALTH', 'IMAGE', 'PREVIOUS']) +
+    rows.map((row) => line([row.name, row.env, row.state, row.health, row.image || '-', row.previousImage || '-'])).join('')
+  );
+}
+
+/** The audit lines of one service in one environment, oldest first. */
+export function history(context: AgentContext, env: string, name: string): string[] {
+  return auditHistory(context.roots, env, name);
+}

@@ -1,0 +1,345 @@
+/**
+ * The deploy state machine: converge one service on this host to a spec,
+ * behind a health gate, never leaving the old container switched away when
+ * the new one fails, and recovering whatever a killed run left behind.
+ *
+ *   listed ─┬─ same spec, running ──────────────────────────► recorded (unchanged)
+ *           └─ created (pulled first if missing) ─► old stopped if it holds a port
+ *               ─► started ─┬─ healthy ─► old removed, renamed, recorded (ok)
+ *                           └─ not ─► removed, old started and checked (failed-restored)
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { AgentContext, Failed, Refused } from './context';
+import { createBody, heldHostPorts, wantedHostPorts } from './containerConfig';
+import { EngineError } from './engine';
+import { appendAudit, AuditEntry, configDir, containerName, LABELS, localTag, nextContainerName, readIfPresent, stateDir, writeAtomically } from './layout';
+import { LoadedSpec, loadRecordedSpec, loadSpec } from './specs';
+
+export const LOG_LINES = 50;
+const RUNNING_STATES = new Set(['running', 'paused', 'restarting']);
+
+interface OldContainer {
+  id: string;
+  running: boolean;
+  hash: string;
+  image: string;
+}
+
+interface Service {
+  env: string;
+  name: string;
+  /** The state folder: current.json, previous.json, deployment. */
+  dir: string;
+  configDir: string;
+}
+
+function serviceOf(context: AgentContext, loaded: LoadedSpec): Service {
+  const { env, name } = loaded.spec;
+  return { env, name, dir: stateDir(context.roots, env, name), configDir: configDir(context.roots, env, name) };
+}
+
+const short = (id: string): string => id.slice(0, 12);
+
+/** The health command polled in the container until it passes or the timeout ends. */
+export async function waitHealthy(context: AgentContext, id: string, cmd: string, timeoutSeconds: number): Promise<{ healthy: boolean; output: string }> {
+  const deadline = context.now() + timeoutSeconds * 1000;
+  // The first check runs at once; the pause grows from 0.1 s to 0.5 s, since
+  // most services are up within a second.
+  let pauseMs = 100;
+  let output = '';
+  for (;;) {
+    const left = Math.max(1000, deadline - context.now());
+    try {
+      const result = await context.engine.exec(id, ['sh', '-c', cmd.replace(/\n+$/, '')], left);
+      output = result.output;
+      if (result.exitCode === 0) {
+        return { healthy: true, output };
+      }
+    } catch (error) {
+      if (!(error instanceof EngineError)) {
+        throw error;
+      }
+      output = error.message;
+    }
+    if (context.now() >= deadline) {
+      return { healthy: false, output };
+    }
+    await context.sleep(pauseMs);
+    pauseMs = Math.min(pauseMs + 100, 500);
+  }
+}
+
+/** Writes the config file into its content-named folder; returns the host path to mount. */
+function writeConfigFile(service: Service, loaded: LoadedSpec): string | undefined {
+  const file = loaded.spec.configFile;
+  if (file === undefined || loaded.configHash === undefined) {
+    return undefined;
+  }
+  // Folders stay root-only (the engine mounts the file as root); the file
+  // itself must be readable by a non-root user in the container.
+  const dir = path.join(service.configDir, loaded.configHash);
+  fs.mkdirSync(dir, { recursive: true });
+  const target = path.join(dir, path.basename(file.target));
+  writeAtomically(target, file.content, 0o644);
+  return target;
+}
+
+/** The container that has the service's name: from the listing, or (without Berth's labels) asked for by name. */
+async function findOld(context: AgentContext, service: Service): Promise<{ old?: OldContainer; leftovers: string[] }> {
+  const final = containerName(service.env, service.name);
+  const listing = await context.engine.listContainers({ label: [`${LABELS.service}=${service.name}`, `${LABELS.env}=${service.env}`] });
+  let old: OldContainer | undefined;
+  const leftovers: string[] = [];
+  for (const row of listing) {
+    if (row.Names.includes(`/${final}`)) {
+      old = { id: row.Id, running: RUNNING_STATES.has(row.State), hash: row.Labels[LABELS.specHash] ?? '', image: row.Labels[LABELS.image] ?? '' };
+    } else {
+      leftovers.push(row.Id);
+      context.say(`${service.env}/${service.name}: removing container ${row.Names[0]?.replace(/^\//, '') ?? ''} (${short(row.Id)}) left over from an interrupted run`);
+    }
+  }
+  if (old === undefined) {
+    const details = await context.engine.inspectContainer(final);
+    if (details !== undefined) {
+      const labels = details.Config.Labels ?? {};
+      old = { id: details.Id, running: details.State.Running, hash: labels[LABELS.specHash] ?? '', image: labels[LABELS.image] ?? '' };
+    }
+  }
+  return { old, leftovers };
+}
+
+/**
+ * The image of the spec that is the rollback target once `loaded` is
+ * recorded: the current one when it is being replaced, else the previous one.
+ */
+function nextPreviousImage(current: LoadedSpec | undefined, previous: LoadedSpec | undefined, loaded: LoadedSpec): string | undefined {
+  return current !== undefined && current.canonical !== loaded.canonical ? current.spec.image : previous?.spec.image;
+}
+
+/** Moves the local tags, `previous` first, so an image leaving `current` is still tagged if the run is killed in between. */
+async function moveTags(context: AgentContext, loaded: LoadedSpec, previousImage: string | undefined): Promise<void> {
+  const { name, env, image } = loaded.spec;
+  if (previousImage !== undefined) {
+    const tag = localTag(name, env, 'previous');
+    try {
+      await context.engine.tagImage(previousImage, tag.repository, tag.tag);
+    } catch (error) {
+      if (!(error instanceof EngineError)) {
+        throw error;
+      }
+      context.warn(`previous image ${previousImage} is no longer on this host; rollback will pull it`);
+    }
+  }
+  const tag = localTag(name, env, 'current');
+  await context.engine.tagImage(image, tag.repository, tag.tag);
+}
+
+/**
+ * Records `loaded` as current: rotates the stored specs, names the owning
+ * deployment and drops config folders neither spec uses. Idempotent, so a run
+ * killed before it got here finishes the job next time.
+ */
+function recordCurrent(service: Service, loaded: LoadedSpec, current: LoadedSpec | undefined, previous: LoadedSpec | undefined, deployment?: string): void {
+  const currentFile = path.join(service.dir, 'current.json');
+  let rollback = previous;
+  if (current !== undefined && current.canonical !== loaded.canonical) {
+    fs.renameSync(currentFile, path.join(service.dir, 'previous.json'));
+    rollback = current;
+  }
+  writeAtomically(currentFile, `${loaded.canonical}\n`, 0o600);
+  if (deployment !== undefined) {
+    writeAtomically(path.join(service.dir, 'deployment'), `${deployment}\n`, 0o600);
+  }
+  const keep = new Set([loaded.configHash, rollback?.configHash].filter((hash): hash is string => hash !== undefined));
+  if (fs.existsSync(service.configDir)) {
+    for (const entry of fs.readdirSync(service.configDir, { withFileTypes: true })) {
+      if (entry.isDirectory() && !keep.has(entry.name)) {
+        fs.rmSync(path.join(service.configDir, entry.name), { recursive: true, force: true });
+      }
+    }
+  }
+}
+
+/** The failed container's story for stderr: the health output, who holds a wanted port, its logs. */
+async function failureReport(context: AgentContext, loaded: LoadedSpec, id: string, output: string): Promise<string> {
+  const { env, name, image, health, ports } = loaded.spec;
+  const lines = [`${env}/${name}: ${image} did not become healthy within ${health.timeoutSeconds}s`, '--- last health check output ---', output.replace(/\n+$/, '') || '(none)'];
+  if (/port is already allocated|address already in use/.test(output)) {
+    for (const port of wantedHostPorts(ports ?? [])) {
+      const holders = await portHolders(context, port);
+      if (holders.length > 0) {
+        lines.push(`host port ${port} is held by: ${holders.join(' ')}`);
+      }
+    }
+  }
+  lines.push(`--- last ${LOG_LINES} log lines of the new container ---`);
+  try {
+    lines.push((await context.engine.logs(id, LOG_LINES)).replace(/\n+$/, ''));
+  } catch (error) {
+    lines.push(`(no logs: ${(error as Error).message})`);
+  }
+  lines.push('--- end of the new container logs ---');
+  return lines.join('\n');
+}
+
+async function portHolders(context: AgentContext, port: number): Promise<string[]> {
+  const running = await context.engine.listContainers({ publish: [String(port)] });
+  return running.map((row) => row.Names[0]?.replace(/^\//, '') ?? row.Id).sort();
+}
+
+/** Converges the service to `loaded`. `action` is what the audit log calls it. */
+export async function converge(context: AgentContext, loaded: LoadedSpec, action: 'deploy' | 'rollback', deployment?: string): Promise<void> {
+  const service = serviceOf(context, loaded);
+  const { env, name, image } = loaded.spec;
+  const label = `${env}/${name}`;
+  const held = await context.locks.forService(env, name, context.lockWaitMs);
+  try {
+    fs.mkdirSync(service.dir, { recursive: true, mode: 0o700 });
+    const current = loadRecordedSpec(path.join(service.dir, 'current.json'), context.roots.data);
+    const previous = loadRecordedSpec(path.join(service.dir, 'previous.json'), context.roots.data);
+    // Leftovers of a bash agent's or a killed run's temporary files (they may have held secrets).
+    for (const entry of fs.readdirSync(service.dir)) {
+      if (entry.startsWith('secret.env.') || entry.endsWith('.tmp')) {
+        fs.rmSync(path.join(service.dir, entry), { force: true });
+      }
+    }
+    const audit = (result: AuditEntry['result'], from?: string) => appendAudit(context.roots, { action, service: name, env, from, to: image, result }, new Date(context.now()));
+
+    const { old, leftovers } = await findOld(context, service);
+    for (const id of leftovers) {
+      await context.engine.removeContainer(id);
+    }
+
+    if (old !== undefined && old.hash === loaded.hash && old.running) {
+      await moveTags(context, loaded, nextPreviousImage(current, previous, loaded));
+      recordCurrent(service, loaded, current, previous, deployment);
+      context.say(`${label}: already running ${image} with this spec; nothing to do`);
+      audit('unchanged', old.image);
+      return;
+    }
+
+    // Created before the old one is stopped: a spec the engine rejects fails
+    // here, while the old container is still serving.
+    const body = createBody(loaded.spec, loaded.hash, writeConfigFile(service, loaded));
+    const next = nextContainerName(env, name);
+    let created: string;
+    try {
+      created = await context.engine.createContainer(next, body);
+      context.say(`${label}: ${image} is already on this host`);
+    } catch (error) {
+      if (!(error instanceof EngineError)) {
+        throw error;
+      }
+      if (await context.engine.hasImage(image)) {
+        audit('failed', old?.image);
+        throw new Failed(`${label}: could not create the new container; nothing was changed: ${error.message}`);
+      }
+      context.say(`${label}: pulling ${image}`);
+      try {
+        await context.engine.pullImage(image, await context.credentials(image));
+      } catch (pullError) {
+        audit('pull-failed', old?.image);
+        throw new Failed(`${label}: could not pull ${image}; nothing was changed: ${(pullError as Error).message}`);
+      }
+      try {
+        created = await context.engine.createContainer(next, body);
+      } catch (createError) {
+        if (!(createError instanceof EngineError)) {
+          throw createError;
+        }
+        audit('failed', old?.image);
+        throw new Failed(`${label}: could not create the new container; nothing was changed: ${createError.message}`);
+      }
+    }
+
+    let stoppedOld = false;
+    if (old?.running) {
+      const details = await context.engine.inspectContainer(old.id);
+      const oldPorts = new Set(heldHostPorts(details?.HostConfig.PortBindings ?? null));
+      const clashing = wantedHostPorts(loaded.spec.ports ?? []).filter((port) => oldPorts.has(port));
+      if (clashing.length > 0) {
+        context.say(`${label}: stopping the old container first: it holds host port(s) ${clashing.join(',')}`);
+        await context.engine.stopContainer(old.id);
+        stoppedOld = true;
+      }
+    }
+
+    context.say(`${label}: starting ${image}, waiting up to ${loaded.spec.health.timeoutSeconds}s for health`);
+    let check: { healthy: boolean; output: string };
+    try {
+      await context.engine.startContainer(created);
+      check = await waitHealthy(context, created, loaded.spec.health.cmd, loaded.spec.health.timeoutSeconds);
+    } catch (error) {
+      if (!(error instanceof EngineError)) {
+        throw error;
+      }
+      check = { healthy: false, output: error.message };
+    }
+
+    if (check.healthy) {
+      await moveTags(context, loaded, nextPreviousImage(current, previous, loaded));
+      if (old !== undefined) {
+        // A graceful stop for an old container still serving, then gone.
+        if (old.running && !stoppedOld) {
+          await context.engine.stopContainer(old.id);
+        }
+        await context.engine.removeContainer(old.id);
+      }
+      await context.engine.renameContainer(created, containerName(env, name));
+      recordCurrent(service, loaded, current, previous, deployment);
+      context.say(`${label}: now running ${image} (${short(created)}), healthy`);
+      audit('ok', old?.image);
+      return;
+    }
+
+    // The new container failed: show why, drop it, and bring the old one back.
+    context.warn(await failureReport(context, loaded, created, check.output));
+    await context.engine.removeContainer(created).catch(() => undefined);
+    if (old === undefined) {
+      audit('failed');
+      throw new Failed(`${label}: deploy of ${image} failed; there was no previous container to restore`);
+    }
+    context.warn(`${label}: restoring the previous container (${old.image})`);
+    // The old container is started and health-checked with its own spec, so
+    // it is serving again before this command returns.
+    let restored: { healthy: boolean; output: string };
+    try {
+      await context.engine.startContainer(old.id);
+      restored = current === undefined ? { healthy: true, output: '' } : await waitHealthy(context, old.id, current.spec.health.cmd, current.spec.health.timeoutSeconds);
+    } catch (error) {
+      if (!(error instanceof EngineError)) {
+        throw error;
+      }
+      restored = { healthy: false, output: error.message };
+    }
+    if (!restored.healthy) {
+      audit('failed-restore-failed', old.image);
+      throw new Failed(`${label}: deploy failed AND the previous container is not healthy: ${restored.output || check.output || 'no output'}`);
+    }
+    audit('failed-restored', old.image);
+    throw new Failed(`${label}: deploy of ${image} failed; the previous container is serving again`);
+  } finally {
+    await held.release();
+  }
+}
+
+/** `deploy`: the spec from stdin, checked against the image the deploy step shows. */
+export async function deploy(context: AgentContext, text: string, options: { deployment?: string; expectImage?: string }): Promise<void> {
+  const loaded = loadSpec(text, context.roots.data);
+  if (options.expectImage !== undefined && options.expectImage !== loaded.spec.image) {
+    // The image the command line shows a reviewer is the one deployed.
+    throw new Refused(`spec.image is ${loaded.spec.image} but the deploy step expects ${options.expectImage}; nothing was changed`);
+  }
+  await converge(context, loaded, 'deploy', options.deployment);
+}
+
+/** `rollback`: the previous spec, through the same health gate; the two swap places. */
+export async function rollback(context: AgentContext, env: string, name: string): Promise<void> {
+  const file = path.join(stateDir(context.roots, env, name), 'previous.json');
+  if (readIfPresent(file) === undefined) {
+    throw new Failed(`${env}/${name}: no previous deploy recorded in ${path.dirname(file)}`);
+  }
+  const loaded = loadRecordedSpec(file, context.roots.data)!;
+  await converge(context, loaded, 'rollback');
+}

@@ -1,0 +1,100 @@
+/**
+ * What the agent leaves on a host and where: container names, local tags,
+ * the state and config folders, the audit log. The same layout the bash agent
+ * of earlier releases used, so a host it left keeps its services, rollback
+ * images and history (see README.md beside this file).
+ */
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+
+export interface Roots {
+  /** The data volume: services' data under <env>/<name>, the audit log under berth/. */
+  data: string;
+  config: string;
+  state: string;
+  /** Names the host's lock set (see locks.ts). */
+  lockFile: string;
+  /** Docker's client config folder (credential helpers). */
+  dockerConfig: string;
+}
+
+export function rootsFrom(env: NodeJS.ProcessEnv): Roots {
+  return {
+    data: env.BERTH_DATA_ROOT || '/srv/berth',
+    config: env.BERTH_CONFIG_ROOT || '/etc/berth/config',
+    state: env.BERTH_STATE_ROOT || '/var/lib/berth',
+    lockFile: env.BERTH_LOCK_FILE || '/run/lock/berth.lock',
+    dockerConfig: env.BERTH_DOCKER_CONFIG || '/etc/berth/docker',
+  };
+}
+
+export const LABELS = { service: 'berth.service', env: 'berth.env', image: 'berth.image', specHash: 'berth.spec-hash' } as const;
+
+export const containerName = (env: string, name: string): string => `berth-${env}-${name}`;
+/** The container a deploy creates before it is healthy and renamed. */
+export const nextContainerName = (env: string, name: string): string => `${containerName(env, name)}-next`;
+/** The local tags that keep the running and the rollback image from being dangling. */
+export const localTag = (name: string, env: string, which: 'current' | 'previous') => ({ repository: `berth/${name}`, tag: `${env}-${which}` });
+export const localTagText = (name: string, env: string, which: 'current' | 'previous'): string => {
+  const tag = localTag(name, env, which);
+  return `${tag.repository}:${tag.tag}`;
+};
+
+export const stateDir = (roots: Roots, env: string, name: string): string => path.join(roots.state, env, name);
+export const configDir = (roots: Roots, env: string, name: string): string => path.join(roots.config, env, name);
+export const auditLogPath = (roots: Roots): string => path.join(roots.data, 'berth', 'audit.log');
+
+/** The config file's folder is named by its content: the previous container keeps its own file. */
+export const configHash = (content: string): string => createHash('sha256').update(content).digest('hex').slice(0, 16);
+
+export const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/** A file written whole or not at all: a temporary file renamed over it. */
+export function writeAtomically(file: string, content: string, mode: number): void {
+  const temporary = `${file}.tmp`;
+  fs.writeFileSync(temporary, content, { mode });
+  fs.chmodSync(temporary, mode);
+  fs.renameSync(temporary, file);
+}
+
+/** A file's text, or undefined when it does not exist. */
+export function readIfPresent(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+export type AuditResult = 'ok' | 'unchanged' | 'failed' | 'pull-failed' | 'failed-restored' | 'failed-restore-failed' | 'kept-newer';
+
+export interface AuditEntry {
+  action: 'deploy' | 'rollback' | 'remove';
+  service: string;
+  env: string;
+  from?: string;
+  to?: string;
+  result: AuditResult;
+}
+
+/** One audit line: `<UTC time> action=… service=… env=… from=… to=… result=…`. */
+export function auditLine(entry: AuditEntry, now: Date): string {
+  const time = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return `${time} action=${entry.action} service=${entry.service} env=${entry.env} from=${entry.from || '-'} to=${entry.to || '-'} result=${entry.result}\n`;
+}
+
+export function appendAudit(roots: Roots, entry: AuditEntry, now = new Date()): void {
+  const file = auditLogPath(roots);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.appendFileSync(file, auditLine(entry, now), { mode: 0o600 });
+}
+
+/** The audit lines of one service in one environment, oldest first. */
+export function auditHistory(roots: Roots, env: string, name: string): string[] {
+  const text = readIfPresent(auditLogPath(roots)) ?? '';
+  return text.split('\n').filter((line) => line.includes(` service=${name} env=${env} `));
+}
