@@ -1,11 +1,9 @@
 /**
  * The one rule for service and environment names. The host agent
- * (components/service/agent/berth-agent) enforces the same rule twice, in
- * `valid_ident` (bash) and in the `ident` definition of its spec validation
- * (jq); test/unit/names.test.ts reads the agent's text and fails when any of
- * the three drift apart. Config validation and the renderers use this module,
- * so a name the agent would refuse at deploy time is refused before any
- * resource is declared.
+ * (components/service/agent/) imports it for its command line and, through
+ * the spec schema (components/service/spec.ts), for every spec it reads;
+ * config validation and the renderers use it too, so a name the agent would
+ * refuse at deploy time is refused before any resource is declared.
  *
  * Why this shape: a name becomes part of a container name
  * (`berth-<env>-<name>`), of host paths (`<data root>/<env>/<name>`), of log

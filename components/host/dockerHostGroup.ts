@@ -201,7 +201,7 @@ export interface DockerHostGroupArgs {
    * The host agent script the readiness step installs on every host (again whenever it
    * changes). Leave it out to run the agent Berth ships, which is what ContainerService drives;
    * give one only to run a patched agent.
-   * @default the agent shipped with Berth (components/service/agent/berth-agent)
+   * @default the agent shipped with Berth (components/service/agent/, bundled: dist/agent/berth-agent.js)
    * @example fs.readFileSync("ops/berth-agent-patched", "utf8")
    */
   agentScript?: string;
