@@ -25,8 +25,11 @@ import { z } from 'zod';
 import { isName, NAME_MAX_LENGTH } from '../common/names';
 import { sortedRecord } from '../common/records';
 
-/** A pinned image: `<repository>@sha256:<64 hex>`, no tag, nothing a shell would read. */
-export const PINNED_IMAGE_PATTERN = /^[a-z0-9][a-z0-9._-]*(:[0-9]+)?(\/[a-z0-9][a-z0-9._-]*)*@sha256:[0-9a-f]{64}$/;
+/**
+ * A pinned image: `<repository>@sha256:<64 hex>`, no tag, nothing a shell would read. A port
+ * (`host:5000/…`) only before a path, so `web:1@sha256:…` reads as the tag it is.
+ */
+export const PINNED_IMAGE_PATTERN = /^[a-z0-9][a-z0-9._-]*(:[0-9]+\/[a-z0-9][a-z0-9._-]*)?(\/[a-z0-9][a-z0-9._-]*)*@sha256:[0-9a-f]{64}$/;
 /** `docker -p`, IPv4: `[ip:][hostPort:]containerPort[/tcp|udp|sctp]`, ranges allowed. */
 export const PORT_PATTERN = /^(([0-9]{1,3}\.){3}[0-9]{1,3}:)?([0-9]+(-[0-9]+)?:)?[0-9]+(-[0-9]+)?(\/(tcp|udp|sctp))?$/;
 /** `docker -v` with an absolute host path: no named volumes, no control characters, no commas or colons in paths. */

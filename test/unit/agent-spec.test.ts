@@ -116,3 +116,54 @@ describe('agentSpecJson', () => {
     expect(checkAgentSpec(fullSpec())).toEqual({ spec: fullSpec() });
   });
 });
+
+describe('the spec schema the agent, the component and the policy pack share', () => {
+  const valid = { name: 'web', env: 'dev', image: `web@${DIGEST}`, health: { cmd: 'true', timeoutSeconds: 5 } };
+  const cases: [string, unknown, string[]][] = [
+    ['not an object', [], ['spec: must be a JSON object']],
+    ['a missing name', { ...valid, name: undefined }, ['spec.name: required, lowercase letters and digits in single-hyphen-separated words, at most 48 characters, got null']],
+    ['a bad env', { ...valid, env: 'Prod' }, ['spec.env: required, lowercase letters and digits in single-hyphen-separated words, at most 48 characters, got "Prod"']],
+    ['a tag', { ...valid, image: 'web:1' }, ['spec.image: must be <repository>@sha256:<64 hex> (a tag is refused), got "web:1"']],
+    ['a tag and a digest', { ...valid, image: `web:1@${DIGEST}` }, [`spec.image: must be <repository>@sha256:<64 hex> (a tag is refused), got "web:1@${DIGEST}"`]],
+    ['ports not a list', { ...valid, ports: '80' }, ['spec.ports: must be an array of strings']],
+    ['a bad port', { ...valid, ports: ['80:80', 'http'] }, ['spec.ports[1]: must be docker -p syntax [ip:][hostPort:]containerPort[/proto], got "http"']],
+    ['a named volume', { ...valid, volumes: ['data:/data'] }, ['spec.volumes[0]: must be /host/path:/container/path[:ro] with the host path under <data root>/<env>/<name>, got "data:/data"']],
+    ['a bad variable name', { ...valid, environment: { 'A-B': 'x' } }, ['spec.environment.A-B: not a valid variable name']],
+    ['a value not a string', { ...valid, environment: { A: 1 } }, ['spec.environment.A: value must be a string']],
+    ['environment not an object', { ...valid, environment: ['A=1'] }, ['spec.environment: must be an object of NAME: "value"']],
+    ['a multi-line secret, its value never shown', { ...valid, secretEnvironment: { DB_PASSWORD: 'hunter2\nx' } }, ['spec.secretEnvironment.DB_PASSWORD: value must be a single line']],
+    ['a config file without content', { ...valid, configFile: { target: '/a/b' } }, ['spec.configFile.content: required string']],
+    ['a config file target that is a folder', { ...valid, configFile: { content: '', target: '/a/' } }, ['spec.configFile.target: required absolute file path in the container, got "/a/"']],
+    ['an unknown config file field', { ...valid, configFile: { content: '', target: '/a', mode: '0600' } }, ['spec.configFile: unknown field(s) mode (allowed: content, target)']],
+    ['no health', { ...valid, health: undefined }, ['spec.health: required object { cmd, timeoutSeconds }']],
+    ['a blank health command', { ...valid, health: { cmd: ' ', timeoutSeconds: 5 } }, ['spec.health.cmd: required shell command run inside the container']],
+    ['a health timeout over an hour', { ...valid, health: { cmd: 'true', timeoutSeconds: 3601 } }, ['spec.health.timeoutSeconds: required whole seconds, 1 to 3600, got 3601']],
+    ['a fractional health timeout', { ...valid, health: { cmd: 'true', timeoutSeconds: 1.5 } }, ['spec.health.timeoutSeconds: required whole seconds, 1 to 3600, got 1.5']],
+    ['an unknown health field', { ...valid, health: { cmd: 'true', timeoutSeconds: 5, retries: 3 } }, ['spec.health: unknown field(s) retries (allowed: cmd, timeoutSeconds)']],
+    ['a bad log driver', { ...valid, log: { driver: 'Aws Logs' } }, ['spec.log.driver: required log driver name, got "Aws Logs"']],
+    ['a log option not a string', { ...valid, log: { driver: 'local', options: { 'max-size': 10 } } }, ['spec.log.options.max-size: must be a string']],
+    ['a zero memory limit', { ...valid, memoryMiB: 0 }, ['spec.memoryMiB: must be a positive whole number, got 0']],
+    ['a text PID limit', { ...valid, pidsLimit: '256' }, ['spec.pidsLimit: must be a positive whole number, got "256"']],
+    ['a negative stop timeout', { ...valid, stopTimeoutSeconds: -1 }, ['spec.stopTimeoutSeconds: must be a positive whole number, got -1']],
+    ['a bad restart policy', { ...valid, restart: 'on-failure:x' }, ['spec.restart: must be no, always, unless-stopped or on-failure[:N], got "on-failure:x"']],
+    ['privileged not a boolean', { ...valid, privileged: 'yes' }, ['spec.privileged: must be true or false']],
+    ['a blank reason', { ...valid, dockerSocket: true, allowPrivilegedReason: ' ' }, ['spec.allowPrivilegedReason: must be a non-empty string']],
+    ['privileged without a reason', { ...valid, privileged: true }, ['spec.privileged: refused without spec.allowPrivilegedReason explaining why the service needs root on the host']],
+    ['the Docker socket without a reason', { ...valid, dockerSocket: true }, ['spec.dockerSocket: refused without spec.allowPrivilegedReason explaining why the service needs root on the host']],
+    ['several problems at once, each named', { ...valid, image: 'web', memoryMiB: 0, extra: 1 }, [
+      'spec.image: must be <repository>@sha256:<64 hex> (a tag is refused), got "web"',
+      'spec.memoryMiB: must be a positive whole number, got 0',
+      'spec: unknown field(s) extra (allowed: name, env, image, ports, volumes, environment, secretEnvironment, configFile, health, log, memoryMiB, pidsLimit, restart, stopTimeoutSeconds, privileged, dockerSocket, allowPrivilegedReason)',
+    ]],
+  ];
+  it.each(cases)('refuses %s, naming the field', (_label, value, problems) => {
+    const result = checkAgentSpec(JSON.parse(JSON.stringify(value)));
+    expect(result.problems).toEqual(problems);
+    expect(JSON.stringify(result)).not.toContain('hunter2');
+  });
+
+  it('takes null for a field left out, and accepts every option set', () => {
+    expect(checkAgentSpec({ ...valid, memoryMiB: null, log: null }).spec).toEqual(valid);
+    expect(checkAgentSpec({ ...valid, restart: 'on-failure:3', privileged: true, allowPrivilegedReason: 'reads the host' }).problems).toBeUndefined();
+  });
+});

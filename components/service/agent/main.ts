@@ -96,12 +96,16 @@ export async function runAgent(io: AgentIo): Promise<number> {
 /** The context a host runs with: the engine on DOCKER_HOST's socket, the roots and locks from the environment. */
 export function hostContext(env: NodeJS.ProcessEnv, say: (line: string) => void, warn: (text: string) => void): AgentContext & { close(): void } {
   const roots = rootsFrom(env);
+  const wait = env.BERTH_LOCK_WAIT_SECONDS ?? String(LOCK_WAIT_SECONDS);
+  if (!/^[0-9]+$/.test(wait)) {
+    throw new Refused(`BERTH_LOCK_WAIT_SECONDS must be whole seconds, got ${wait}`);
+  }
   const engine = new SocketEngine(engineSocketPath(env.DOCKER_HOST));
   return {
     engine,
     roots,
     locks: new HostLocks(roots.lockFile),
-    lockWaitMs: Number(env.BERTH_LOCK_WAIT_SECONDS ?? LOCK_WAIT_SECONDS) * 1000,
+    lockWaitMs: Number(wait) * 1000,
     credentials: (reference) => credentialsFor(reference, roots.dockerConfig),
     say,
     warn,
