@@ -15,6 +15,9 @@ export const TEST_BASE_IMAGE = 'berth-test/busybox:latest';
 /** A second engine the test bed starts, standing in for a second host (its own socket, data root and bridge). */
 export const SECOND_ENGINE_HOST = process.env.BERTH_TEST_SECOND_ENGINE ?? 'unix:///run/berth-host-b.sock';
 export const DIGEST_PATTERN = /^sha256:[0-9a-f]{64}$/;
+/** Where the second engine's dockerd writes its pid (setup.sh's --pidfile). */
+export const SECOND_ENGINE_PIDFILE = '/run/berth-host-b.pid';
+const SETUP_SCRIPT = path.join(__dirname, '..', 'testbed', 'setup.sh');
 
 export interface RunResult {
   status: number;
@@ -170,4 +173,69 @@ export function pushImageToAuthRegistry(tag: string): string {
   } finally {
     fs.rmSync(configDir, { recursive: true, force: true });
   }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Whether process `pid` is gone (or a zombie nobody has reaped yet, which serves nothing either). */
+function processGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') {
+      return true;
+    }
+    throw error;
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ..."; comm may hold spaces, the state follows its last ')'.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+/** Whether the second engine answers `docker info`. */
+export function secondEngineUp(): boolean {
+  return run('docker', ['info', '--format', '{{.ID}}'], { env: { ...process.env, DOCKER_HOST: SECOND_ENGINE_HOST } }).status === 0;
+}
+
+/**
+ * Starts the second engine if it is down, exactly as the test bed does (`setup.sh second-engine`:
+ * the same flags, --live-restore among them), and waits until `docker info` answers.
+ */
+export function startSecondEngine(): void {
+  const socket = SECOND_ENGINE_HOST.replace(/^unix:\/\//, '');
+  const result = run('bash', [SETUP_SCRIPT, 'second-engine'], { env: { ...process.env, BERTH_TEST_SECOND_ENGINE_SOCKET: socket } });
+  if (result.status !== 0 || !secondEngineUp()) {
+    throw new Error(`setup.sh second-engine failed (exit ${result.status}):\n${result.stderr}`);
+  }
+}
+
+/**
+ * Restarts the second engine as a host's init restarts dockerd: SIGTERM to the pid in its pid
+ * file, a wait until that process has exited, then startSecondEngine. `whileDown` runs while no
+ * dockerd is there; the engine is started again whatever it does. Resolves the new dockerd's pid.
+ * The engine runs with --live-restore, so its containers keep running throughout.
+ */
+export async function restartSecondEngine(whileDown?: () => Promise<void> | void): Promise<number> {
+  const pid = Number(fs.readFileSync(SECOND_ENGINE_PIDFILE, 'utf8').trim());
+  if (!Number.isInteger(pid) || pid <= 1) {
+    throw new Error(`${SECOND_ENGINE_PIDFILE} holds no pid`);
+  }
+  process.kill(pid, 'SIGTERM');
+  try {
+    const deadline = Date.now() + 60_000;
+    while (!processGone(pid)) {
+      if (Date.now() > deadline) {
+        throw new Error(`the second dockerd (pid ${pid}) did not exit within 60s of SIGTERM`);
+      }
+      await sleep(100);
+    }
+    await whileDown?.();
+  } finally {
+    startSecondEngine();
+  }
+  return Number(fs.readFileSync(SECOND_ENGINE_PIDFILE, 'utf8').trim());
 }

@@ -6,7 +6,9 @@
 # sshd on loopback that lets a deploy user in by key only (as an EC2 host's
 # does), and tiny test images built FROM scratch with busybox (no public
 # registry is reachable here).
-# Idempotent: whatever is already installed or running is left as it is.
+# Idempotent: whatever is already installed or running is left as it is (but
+# a second engine running without --live-restore is restarted with it).
+# `setup.sh second-engine` starts only the second engine, if it is down.
 set -euo pipefail
 
 readonly REGISTRY_ADDR="${BERTH_TEST_REGISTRY:-127.0.0.1:5000}"
@@ -363,13 +365,39 @@ DOCKERFILE
 
 # A second engine standing in for a second host (the lifecycle tests move a
 # service between the two): its own socket, data and exec roots, and its own
-# Linux bridge, with no iptables rules of its own.
+# Linux bridge, with no iptables rules of its own. It runs with --live-restore,
+# as a host's dockerd should, so its containers keep running while it restarts
+# (test/integration/agent-host-events.test.ts restarts it under a service).
 readonly SECOND_ENGINE_SOCKET="${BERTH_TEST_SECOND_ENGINE_SOCKET:-/run/berth-host-b.sock}"
+readonly SECOND_ENGINE_PIDFILE=/run/berth-host-b.pid
 readonly SECOND_ENGINE_BRIDGE=berthb0
 readonly SECOND_ENGINE_BRIDGE_CIDR=172.31.250.1/24
-start_second_engine() {
-  if DOCKER_HOST="unix://$SECOND_ENGINE_SOCKET" docker info >/dev/null 2>&1; then
+second_engine() { DOCKER_HOST="unix://$SECOND_ENGINE_SOCKET" docker "$@"; }
+
+process_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# Stops the second dockerd (SIGTERM, as systemd would) and waits until it has exited.
+stop_second_engine() {
+  local pid=""
+  [[ -f "$SECOND_ENGINE_PIDFILE" ]] && pid="$(cat "$SECOND_ENGINE_PIDFILE")"
+  if [[ -z "$pid" ]] || ! kill -0 "$pid" 2>/dev/null; then
     return 0
+  fi
+  log "stopping the second dockerd (pid $pid)"
+  kill -TERM "$pid"
+  if ! wait_for "the second dockerd's exit" 60 process_gone "$pid"; then
+    exit 1
+  fi
+}
+
+start_second_engine() {
+  if second_engine info >/dev/null 2>&1; then
+    if [[ "$(second_engine info --format '{{.LiveRestoreEnabled}}' 2>/dev/null)" == true ]]; then
+      return 0
+    fi
+    # Started by an older version of this script: its containers would stop with it.
+    log "the second dockerd runs without --live-restore; restarting it with it"
+    stop_second_engine
   fi
   if ! ip link show "$SECOND_ENGINE_BRIDGE" >/dev/null 2>&1; then
     ip link add "$SECOND_ENGINE_BRIDGE" type bridge
@@ -378,17 +406,45 @@ start_second_engine() {
   ip link set "$SECOND_ENGINE_BRIDGE" up
   mkdir -p "$STATE_DIR/host-b"
   log "starting a second dockerd on $SECOND_ENGINE_SOCKET (log: $STATE_DIR/host-b/dockerd.log)"
-  nohup dockerd --host "unix://$SECOND_ENGINE_SOCKET" --data-root "$STATE_DIR/host-b/data" --exec-root /run/berth-host-b \
-    --pidfile /run/berth-host-b.pid --bridge "$SECOND_ENGINE_BRIDGE" --iptables=false --ip-masq=false \
-    >"$STATE_DIR/host-b/dockerd.log" 2>&1 &
-  if ! wait_for "second dockerd" 60 env DOCKER_HOST="unix://$SECOND_ENGINE_SOCKET" docker info; then
+  # In a session of its own, with no terminal or pipe of the caller's: a test
+  # that restarts it through this script must not take it down when it ends.
+  setsid nohup dockerd --host "unix://$SECOND_ENGINE_SOCKET" --data-root "$STATE_DIR/host-b/data" --exec-root /run/berth-host-b \
+    --pidfile "$SECOND_ENGINE_PIDFILE" --bridge "$SECOND_ENGINE_BRIDGE" --iptables=false --ip-masq=false --live-restore \
+    </dev/null >>"$STATE_DIR/host-b/dockerd.log" 2>&1 &
+  if ! wait_for "second dockerd" 60 second_engine info; then
     tail -n 30 "$STATE_DIR/host-b/dockerd.log" >&2
     exit 1
   fi
 }
 
+# The agent's interpreter line names AL2023's namespaced Node.js 20 executable
+# (nodejs20 installs /usr/bin/node-20); here it is the Node.js 20 that runs the tests.
+install_node_20() {
+  local node major
+  node="$(command -v node)"
+  major="$("$node" -p 'process.versions.node.split(".")[0]')"
+  if [[ "$major" != 20 ]]; then
+    log "the agent is tested with Node.js 20, as AL2023's nodejs20 provides; this machine has $("$node" --version)"
+    exit 1
+  fi
+  if [[ "$(readlink -f /usr/bin/node-20 2>/dev/null)" != "$(readlink -f "$node")" ]]; then
+    ln -sfn "$node" /usr/bin/node-20
+  fi
+}
+
 main() {
+  # `setup.sh second-engine`: only (re)start the second engine if it is down,
+  # for a test that has just stopped it (test/support/docker.ts restartSecondEngine).
+  if [[ "${1:-}" == second-engine ]]; then
+    start_second_engine
+    return 0
+  fi
+  if (($#)); then
+    log "usage: setup.sh [second-engine]"
+    exit 2
+  fi
   install_missing_packages
+  install_node_20
   start_dockerd
   start_second_engine
   start_registry
@@ -397,7 +453,7 @@ main() {
   setup_ssh_user
   start_sshd
   build_base_image
-  log "ready: docker client $(command -v docker) $(docker version --format '{{.Client.Version}}'), engine $(docker version --format '{{.Server.Version}}') (a second one on unix://$SECOND_ENGINE_SOCKET), registry http://$REGISTRY_ADDR, auth registry http://$AUTH_REGISTRY_ADDR (credential helper $(basename "$CRED_HELPER")), ssh $SSH_USER@$SSH_HOST:$SSH_PORT (key $SSH_DIR/id_ed25519, known_hosts $SSH_DIR/known_hosts)"
+  log "ready: node-20 $(/usr/bin/node-20 --version), docker client $(command -v docker) $(docker version --format '{{.Client.Version}}'), engine $(docker version --format '{{.Server.Version}}') (a second one on unix://$SECOND_ENGINE_SOCKET), registry http://$REGISTRY_ADDR, auth registry http://$AUTH_REGISTRY_ADDR (credential helper $(basename "$CRED_HELPER")), ssh $SSH_USER@$SSH_HOST:$SSH_PORT (key $SSH_DIR/id_ed25519, known_hosts $SSH_DIR/known_hosts)"
 }
 
 main "$@"

@@ -127,7 +127,8 @@ export function parseCommand(argv: readonly string[]): Command {
   if (command === 'help' || command === '-h' || command === '--help') {
     return { command: 'help' };
   }
-  if (!(command in OPTIONS)) {
+  // Own keys only: `toString` is in every object, and would have run a prune.
+  if (!Object.hasOwn(OPTIONS, command)) {
     throw new UsageRefused(`unknown command ${command}`);
   }
   const parsed = parseOptions(command, args);

@@ -73,6 +73,9 @@ export const runHelper: HelperRunner = (helper, host) =>
         resolve(stdout);
       }
     });
+    // A helper that exits without reading its stdin (it failed) makes the write fail with EPIPE;
+    // the callback above reports the failure.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(host);
   });
 

@@ -195,18 +195,19 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
   const label = `${env}/${name}`;
   const held = await context.locks.forService(env, name, context.lockWaitMs);
   try {
-    fs.mkdirSync(service.dir, { recursive: true, mode: 0o700 });
     const current = loadRecordedSpec(path.join(service.dir, 'current.json'), context.roots.data);
     const previous = loadRecordedSpec(path.join(service.dir, 'previous.json'), context.roots.data);
+    const audit = (result: AuditEntry['result'], from?: string) => appendAudit(context.roots, { action, service: name, env, from, to: image, result }, new Date(context.now()));
+
+    const { old, leftovers } = await findOld(context, service);
+    // (Made only once the engine answered: a host that cannot run the deploy keeps no trace of it.)
+    fs.mkdirSync(service.dir, { recursive: true, mode: 0o700 });
     // Leftovers of a bash agent's or a killed run's temporary files (they may have held secrets).
     for (const entry of fs.readdirSync(service.dir)) {
       if (entry.startsWith('secret.env.') || entry.endsWith('.tmp')) {
         fs.rmSync(path.join(service.dir, entry), { force: true });
       }
     }
-    const audit = (result: AuditEntry['result'], from?: string) => appendAudit(context.roots, { action, service: name, env, from, to: image, result }, new Date(context.now()));
-
-    const { old, leftovers } = await findOld(context, service);
     for (const id of leftovers) {
       await context.engine.removeContainer(id);
     }

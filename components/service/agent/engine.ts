@@ -102,6 +102,7 @@ export interface Engine {
   inspectContainer(nameOrId: string): Promise<ContainerDetails | undefined>;
   /** Creates (does not start) a container; never pulls. Returns its id. */
   createContainer(name: string, body: ContainerCreateBody): Promise<string>;
+  /** Starts a container; one already running is left as it is. */
   startContainer(id: string): Promise<void>;
   /** Stops with the container's own stop timeout. */
   stopContainer(id: string): Promise<void>;

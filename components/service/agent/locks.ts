@@ -30,6 +30,7 @@ export interface Held {
 }
 
 const POLL_MS = 50;
+const MAX_NAME_BYTES = 107;
 let counter = 0;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -82,8 +83,14 @@ export class HostLocks {
     this.key = createHash('sha256').update(path.resolve(lockFile)).digest('hex').slice(0, 16);
   }
 
+  /**
+   * An abstract name holds at most 107 bytes (sun_path, after the leading
+   * NUL): a longer one is cut to that, and two services with long names
+   * would share one lock. A kind that does not fit goes by its hash.
+   */
   private name(kind: string): string {
-    return `berth-${this.key}-${kind}`;
+    const name = `berth-${this.key}-${kind}`;
+    return Buffer.byteLength(name) <= MAX_NAME_BYTES ? name : `berth-${this.key}-${createHash('sha256').update(kind).digest('hex')}`;
   }
 
   /** The service's own lock, then a deploy name; waits at most `waitMs` for both. */

@@ -174,7 +174,11 @@ export class SocketEngine implements Engine {
   }
 
   async startContainer(id: string): Promise<void> {
-    await this.call('POST', `/containers/${id}/start`);
+    const answer = await this.request('POST', `/containers/${id}/start`);
+    // 304: already running (the old container a failed deploy restores may never have been stopped).
+    if (answer.status !== 204 && answer.status !== 304) {
+      throw new EngineError(message(answer), answer.status);
+    }
   }
 
   async stopContainer(id: string): Promise<void> {

@@ -78,7 +78,9 @@ export function resolvePath(target: string, depth = 0): string {
     throw new Refused(`${target}: too many levels of symbolic links`);
   }
   let resolved = '/';
-  const parts = path.resolve(target).split('/').filter((part) => part !== '' && part !== '.');
+  // Not path.resolve: it would drop `link/..` before `link` is read, and a symlink's `..` leaves its target.
+  const absolute = path.isAbsolute(target) ? target : `${process.cwd()}/${target}`;
+  const parts = absolute.split('/').filter((part) => part !== '' && part !== '.');
   for (const part of parts) {
     if (part === '..') {
       resolved = path.dirname(resolved);
@@ -91,7 +93,7 @@ export function resolvePath(target: string, depth = 0): string {
     } catch {
       link = undefined;
     }
-    resolved = link === undefined ? candidate : resolvePath(path.isAbsolute(link) ? link : path.join(resolved, link), depth + 1);
+    resolved = link === undefined ? candidate : resolvePath(path.isAbsolute(link) ? link : `${resolved}/${link}`, depth + 1);
   }
   return resolved;
 }
