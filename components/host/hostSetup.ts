@@ -112,7 +112,8 @@ export function hostFiles(args: HostSetupArgs): Array<{ path: string; mode: stri
     `BERTH_PROJECT=${args.project}`,
     `BERTH_ENV=${args.env}`,
     `BERTH_REGION=${args.region}`,
-    `BERTH_DATA_DIR=${mountPoint}`,
+    // The agent reads this file for the data root: sudo clears the environment.
+    `BERTH_DATA_ROOT=${mountPoint}`,
     `BERTH_LOCK_FILE=${HOST_PATHS.lockFile}`,
     '',
   ].join('\n');

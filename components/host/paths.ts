@@ -5,8 +5,11 @@
 export const HOST_PATHS = {
   mountScript: '/usr/local/sbin/berth-mount-data-volume',
   agent: '/usr/local/bin/berth-agent',
-  /** The agent's interpreter: AL2023's namespaced Node.js 20 executable (package AGENT_NODE_PACKAGE). */
-  agentInterpreter: '/usr/bin/node-20',
+  /**
+   * The agent's interpreter: AL2023's namespaced Node.js 24 executable (package AGENT_NODE_PACKAGE).
+   * Node.js 24 is supported upstream until April 2028 (20 ended in April 2026, 22 ends in April 2027).
+   */
+  agentInterpreter: '/usr/bin/node-24',
   hostEnvironment: '/etc/berth/host.env',
   /** Docker client config the agent uses (DOCKER_CONFIG): credential helpers per registry host. */
   dockerClientConfigDir: '/etc/berth/docker',
@@ -28,7 +31,7 @@ export const HOST_PATHS = {
 } as const;
 
 /** The AL2023 package that installs HOST_PATHS.agentInterpreter; the readiness step installs it when missing. */
-export const AGENT_NODE_PACKAGE = 'nodejs20';
+export const AGENT_NODE_PACKAGE = 'nodejs24';
 
 export const DEFAULT_DATA_MOUNT_POINT = '/srv/berth';
 

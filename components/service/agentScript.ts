@@ -1,7 +1,7 @@
 /**
  * The host agent as hosts run it: components/service/agent/main.ts and what
- * it imports, bundled into one file that needs only Node.js 20 (AL2023's
- * `nodejs20` package, whose executable is /usr/bin/node-20) and Docker.
+ * it imports, bundled into one file that needs only Node.js 24 (AL2023's
+ * `nodejs24` package, whose executable is /usr/bin/node-24) and Docker.
  *
  * From a checkout the bundle is made from the source each time a program
  * runs, so a host never gets an agent older than the code beside it; an
@@ -13,7 +13,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { HOST_PATHS } from '../host/paths';
 
-/** The interpreter line: the namespaced Node.js executable of AL2023's nodejs20, which the agent is tested with. */
+/** The interpreter line: the namespaced Node.js executable of AL2023's nodejs24, which the integration tests run the agent with. */
 export const AGENT_INTERPRETER = `#!${HOST_PATHS.agentInterpreter}`;
 /** Where `npm run build` writes the bundle, relative to the project root. */
 export const AGENT_BUNDLE = path.join('dist', 'agent', 'berth-agent.js');
@@ -37,7 +37,7 @@ export function bundleAgent(): string {
     entryPoints: [path.relative(SOURCE_ROOT, ENTRY)],
     bundle: true,
     platform: 'node',
-    target: 'node20',
+    target: 'node24',
     format: 'cjs',
     banner: { js: AGENT_INTERPRETER },
     legalComments: 'none',

@@ -32,6 +32,27 @@ import { sortedRecord } from '../common/records';
 export const PINNED_IMAGE_PATTERN = /^[a-z0-9][a-z0-9._-]*(:[0-9]+\/[a-z0-9][a-z0-9._-]*)?(\/[a-z0-9][a-z0-9._-]*)*@sha256:[0-9a-f]{64}$/;
 /** `docker -p`, IPv4: `[ip:][hostPort:]containerPort[/tcp|udp|sctp]`, ranges allowed. */
 export const PORT_PATTERN = /^(([0-9]{1,3}\.){3}[0-9]{1,3}:)?([0-9]+(-[0-9]+)?:)?[0-9]+(-[0-9]+)?(\/(tcp|udp|sctp))?$/;
+/**
+ * A `docker -p` spec Docker would take: the pattern, ports 1 to 65535, ranges
+ * low to high, and a container range only with no host port or a host range of
+ * its length (a host range for one container port is one binding).
+ */
+export function isPortSpec(value: unknown): boolean {
+  if (typeof value !== 'string' || !PORT_PATTERN.test(value)) {
+    return false;
+  }
+  const parts = value.split('/')[0].split(':');
+  const container = parts[parts.length - 1];
+  const host = parts.length >= 2 ? parts[parts.length - 2] : '';
+  const span = (range: string): number | undefined => {
+    const [low, high = low] = range.split('-').map(Number);
+    return low >= 1 && high <= 65535 && low <= high ? high - low : undefined;
+  };
+  const containerSpan = span(container);
+  const hostSpan = host === '' ? 0 : span(host);
+  return containerSpan !== undefined && hostSpan !== undefined && (containerSpan === 0 || host === '' || hostSpan === containerSpan);
+}
+
 /** `docker -v` with an absolute host path: no named volumes, no control characters, no commas or colons in paths. */
 export const VOLUME_PATTERN = /^\/[^:,\x00-\x1f\x7f]*:\/[^:,\x00-\x1f\x7f]*(:(ro|rw|z|Z|ro,z|ro,Z))?$/;
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -54,8 +75,8 @@ const isWholePositive = (value: unknown): boolean => typeof value === 'number' &
 const positiveWhole = checked<number>(isWholePositive, (value) => `must be a positive whole number, got ${shown(value)}`);
 const flag = checked<boolean>((value) => typeof value === 'boolean', () => 'must be true or false');
 
-function stringList(pattern: RegExp, what: string) {
-  return z.array(checked<string>((value) => typeof value === 'string' && pattern.test(value), (value) => `${what}, got ${shown(value)}`), {
+function stringList(test: (value: unknown) => boolean, what: string) {
+  return z.array(checked<string>(test, (value) => `${what}, got ${shown(value)}`), {
     invalid_type_error: 'must be an array of strings',
   });
 }
@@ -157,7 +178,7 @@ export const agentServiceSpecSchema = z
        * @default []
        * @example ['8080:8080', '127.0.0.1:9090:9090']
        */
-      ports: stringList(PORT_PATTERN, 'must be docker -p syntax [ip:][hostPort:]containerPort[/proto]').optional(),
+      ports: stringList(isPortSpec, 'must be docker -p syntax [ip:][hostPort:]containerPort[/proto]').optional(),
       /**
        * Bind mounts in `docker -v` syntax: `/host/path:/container/path[:ro]`. The host path must lie
        * inside the service's own folder on the data volume, `$BERTH_DATA_ROOT/<env>/<name>`
@@ -166,7 +187,7 @@ export const agentServiceSpecSchema = z
        * @default []
        * @example ['/srv/berth/prod/auth-service/data:/var/lib/auth']
        */
-      volumes: stringList(VOLUME_PATTERN, 'must be /host/path:/container/path[:ro] with the host path under <data root>/<env>/<name>').optional(),
+      volumes: stringList((value) => typeof value === 'string' && VOLUME_PATTERN.test(value), 'must be /host/path:/container/path[:ro] with the host path under <data root>/<env>/<name>').optional(),
       /**
        * Plain environment variables (visible in `docker inspect`).
        * @default {}

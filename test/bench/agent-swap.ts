@@ -1,7 +1,7 @@
 /**
  * The host agent on the real engine, as hosts run it: the bundle
  * `agentScriptPath()` writes (dist/agent/berth-agent.js, executed through its
- * interpreter line, /usr/bin/node-20).
+ * interpreter line, /usr/bin/node-24).
  *
  * 1. The swap: `berth-agent deploy` replacing v1 by v2 (pull skipped,
  *    health-gated, old container retired, tags and state recorded) against
@@ -17,7 +17,7 @@
  * 3. Peak memory on the host: the max RSS of those runs, of a fresh deploy, of
  *    a swap and of a status with one running service (its health check runs),
  *    against the max RSS of `node -e 0`. Read without changing the agent: the
- *    bundle runs as `node-20 --require <preload> berth-agent.js …`, and the
+ *    bundle runs as `node-24 --require <preload> berth-agent.js …`, and the
  *    preload (written by this file) records `process.resourceUsage().maxRSS`
  *    when the process exits. The timed runs go without it.
  *
@@ -45,7 +45,7 @@ const PROBE_TIMEOUT_MS = 500;
 const STARTUP_REPS = Number(process.env.BERTH_BENCH_STARTUP_REPS ?? 15);
 
 const ROOT = path.join(__dirname, '..', '..');
-/** The interpreter the bundle's first line names (the test bed links it to this machine's Node.js 20). */
+/** The interpreter the bundle's first line names (the test bed links it to the Node.js 24 of the test bed). */
 const INTERPRETER = AGENT_INTERPRETER.slice('#!'.length);
 /** An environment the bench never deploys to: `status --env EMPTY_ENV` finds nothing. */
 const EMPTY_ENV = 'bench-empty';
@@ -124,7 +124,7 @@ function runAsync(command: string, args: string[], options: { input?: string; en
 }
 
 /**
- * Peak-memory runs: `node-20 --require <preload> <args>`, so the process's own
+ * Peak-memory runs: `node-24 --require <preload> <args>`, so the process's own
  * max RSS is read however it exits, with the agent unchanged.
  */
 class RssProbe {
@@ -138,7 +138,7 @@ class RssProbe {
     fs.writeFileSync(this.preload, RSS_PRELOAD);
   }
 
-  /** Runs `node-20 --require <preload> ...args` to success; returns its max RSS in KiB. */
+  /** Runs `node-24 --require <preload> ...args` to success; returns its max RSS in KiB. */
   async measure(args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<number> {
     const file = `${this.file}.${++this.runs}`;
     try {

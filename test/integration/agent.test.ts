@@ -166,8 +166,9 @@ afterAll(() => {
 });
 
 describe('berth-agent', () => {
-  it('is one executable file run by the namespaced Node.js 20 a host installs', () => {
+  it('is one executable file run by the namespaced Node.js 24 a host installs', () => {
     expect(fs.readFileSync(AGENT, 'utf8').split('\n')[0]).toBe(AGENT_INTERPRETER);
+    expect(run(AGENT_INTERPRETER.slice(2), ['--version']).stdout).toMatch(/^v24\./);
     expect(fs.statSync(AGENT).mode & 0o111).toBe(0o111);
   });
 

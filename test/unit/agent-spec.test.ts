@@ -127,6 +127,13 @@ describe('the spec schema the agent, the component and the policy pack share', (
     ['a tag and a digest', { ...valid, image: `web:1@${DIGEST}` }, [`spec.image: must be <repository>@sha256:<64 hex> (a tag is refused), got "web:1@${DIGEST}"`]],
     ['ports not a list', { ...valid, ports: '80' }, ['spec.ports: must be an array of strings']],
     ['a bad port', { ...valid, ports: ['80:80', 'http'] }, ['spec.ports[1]: must be docker -p syntax [ip:][hostPort:]containerPort[/proto], got "http"']],
+    ['a container range for one host port', { ...valid, ports: ['8080:80-90'] }, ['spec.ports[0]: must be docker -p syntax [ip:][hostPort:]containerPort[/proto], got "8080:80-90"']],
+    ['ranges of different lengths', { ...valid, ports: ['8000-8002:80-81/udp'] }, ['spec.ports[0]: must be docker -p syntax [ip:][hostPort:]containerPort[/proto], got "8000-8002:80-81/udp"']],
+    ['a range from high to low', { ...valid, ports: ['90-80'] }, ['spec.ports[0]: must be docker -p syntax [ip:][hostPort:]containerPort[/proto], got "90-80"']],
+    ['port 0 and a port over 65535', { ...valid, ports: ['0', '127.0.0.1:70000:80'] }, [
+      'spec.ports[0]: must be docker -p syntax [ip:][hostPort:]containerPort[/proto], got "0"',
+      'spec.ports[1]: must be docker -p syntax [ip:][hostPort:]containerPort[/proto], got "127.0.0.1:70000:80"',
+    ]],
     ['a named volume', { ...valid, volumes: ['data:/data'] }, ['spec.volumes[0]: must be /host/path:/container/path[:ro] with the host path under <data root>/<env>/<name>, got "data:/data"']],
     ['a bad variable name', { ...valid, environment: { 'A-B': 'x' } }, ['spec.environment.A-B: not a valid variable name']],
     ['a value not a string', { ...valid, environment: { A: 1 } }, ['spec.environment.A: value must be a string']],
@@ -165,5 +172,7 @@ describe('the spec schema the agent, the component and the policy pack share', (
   it('takes null for a field left out, and accepts every option set', () => {
     expect(checkAgentSpec({ ...valid, memoryMiB: null, log: null }).spec).toEqual(valid);
     expect(checkAgentSpec({ ...valid, restart: 'on-failure:3', privileged: true, allowPrivilegedReason: 'reads the host' }).problems).toBeUndefined();
+    const ports = ['80', '8080:80', '127.0.0.1:8080:80/udp', '8000-8001:80-81', '8000-8010:80', '9000-9001', '65535:1/sctp'];
+    expect(checkAgentSpec({ ...valid, ports }).problems).toBeUndefined();
   });
 });

@@ -263,7 +263,7 @@ describe('renderHostSetup', () => {
       '# --- rendered by components/host/hostSetup.ts for project berth, environment dev ---',
       'setup_args "$@"',
       'wait_for_boot /var/lib/berth/ready /var/lib/berth/failed',
-      'ensure_package /usr/bin/node-20 nodejs20',
+      'ensure_package /usr/bin/node-24 nodejs24',
     ]);
   });
 
@@ -286,7 +286,7 @@ describe('renderHostSetup', () => {
     expect(setup).toContain(
       renderStageFile('/etc/systemd/system/berth-data-volume.service', '0644', renderDataVolumeService({ volume: setupArgs().dataVolume, serviceDirectories: ['auth', 'web'] })),
     );
-    const hostEnv = 'BERTH_PROJECT=berth\nBERTH_ENV=dev\nBERTH_REGION=eu-west-1\nBERTH_DATA_DIR=/srv/berth\nBERTH_LOCK_FILE=/run/lock/berth.lock\n';
+    const hostEnv = 'BERTH_PROJECT=berth\nBERTH_ENV=dev\nBERTH_REGION=eu-west-1\nBERTH_DATA_ROOT=/srv/berth\nBERTH_LOCK_FILE=/run/lock/berth.lock\n';
     expect(setup).toContain(`stage_file /etc/berth/host.env 0644 ${sha(hostEnv)} <<'BERTH_EOF'\n${hostEnv}BERTH_EOF\n`);
     // A heredoc ends with a newline: content without one is sent, and hashed, with it.
     expect(renderStageFile('/x', '0600', 'no newline')).toBe(`stage_file /x 0600 ${sha('no newline\n')} <<'BERTH_EOF'\nno newline\nBERTH_EOF\n`);

@@ -86,17 +86,24 @@ function writeConfigFile(service: Service, loaded: LoadedSpec): string | undefin
 }
 
 /** The container that has the service's name: from the listing, or (without Berth's labels) asked for by name. */
-async function findOld(context: AgentContext, service: Service): Promise<{ old?: OldContainer; leftovers: string[] }> {
+/**
+ * The container that has the service's name (from the listing, or, without
+ * Berth's labels, asked for by name); the others of the service, left over
+ * from a run that was killed; and among those, when the service has no
+ * container of its own, a running `-next` of this very spec: a run killed
+ * after the old container was removed and before the rename, which the
+ * caller adopts if it is healthy.
+ */
+async function findOld(context: AgentContext, service: Service, hash: string): Promise<{ old?: OldContainer; leftovers: string[]; adoptable?: string }> {
   const final = containerName(service.env, service.name);
   const listing = await context.engine.listContainers({ label: [`${LABELS.service}=${service.name}`, `${LABELS.env}=${service.env}`] });
   let old: OldContainer | undefined;
-  const leftovers: string[] = [];
+  const others = [];
   for (const row of listing) {
     if (row.Names.includes(`/${final}`)) {
       old = { id: row.Id, running: RUNNING_STATES.has(row.State), hash: row.Labels[LABELS.specHash] ?? '', image: row.Labels[LABELS.image] ?? '' };
     } else {
-      leftovers.push(row.Id);
-      context.say(`${service.env}/${service.name}: removing container ${row.Names[0]?.replace(/^\//, '') ?? ''} (${short(row.Id)}) left over from an interrupted run`);
+      others.push(row);
     }
   }
   if (old === undefined) {
@@ -106,7 +113,40 @@ async function findOld(context: AgentContext, service: Service): Promise<{ old?:
       old = { id: details.Id, running: details.State.Running, hash: labels[LABELS.specHash] ?? '', image: labels[LABELS.image] ?? '' };
     }
   }
-  return { old, leftovers };
+  const next = `/${nextContainerName(service.env, service.name)}`;
+  const adoptable = old === undefined ? others.find((row) => row.Names.includes(next) && row.State === 'running' && row.Labels[LABELS.specHash] === hash)?.Id : undefined;
+  const leftovers: string[] = [];
+  for (const row of others) {
+    if (row.Id !== adoptable) {
+      leftovers.push(row.Id);
+      context.say(`${service.env}/${service.name}: removing container ${row.Names[0]?.replace(/^\//, '') ?? ''} (${short(row.Id)}) left over from an interrupted run`);
+    }
+  }
+  return { old, leftovers, adoptable };
+}
+
+const RESTORE_PATIENCE_MS = 60_000;
+
+/**
+ * After an error no step expected (the engine went away mid-swap, say for a
+ * dockerd restart), the old container is started again if it can be, trying
+ * for a minute: a deploy that cannot finish must not leave the service stopped.
+ */
+async function restoreAfterError(context: AgentContext, label: string, old: OldContainer, cause: Error): Promise<void> {
+  const deadline = context.now() + RESTORE_PATIENCE_MS;
+  for (;;) {
+    try {
+      await context.engine.startContainer(old.id);
+      context.warn(`${label}: the deploy stopped on an error (${cause.message}); the previous container (${old.image}) is running`);
+      return;
+    } catch (error) {
+      if ((error instanceof EngineError && error.status === 404) || context.now() >= deadline) {
+        context.warn(`${label}: the deploy stopped on an error (${cause.message}) and the previous container could not be started again: ${(error as Error).message}`);
+        return;
+      }
+    }
+    await context.sleep(2000);
+  }
 }
 
 /**
@@ -199,7 +239,7 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
     const previous = loadRecordedSpec(path.join(service.dir, 'previous.json'), context.roots.data);
     const audit = (result: AuditEntry['result'], from?: string) => appendAudit(context.roots, { action, service: name, env, from, to: image, result }, new Date(context.now()));
 
-    const { old, leftovers } = await findOld(context, service);
+    const { old, leftovers, adoptable } = await findOld(context, service, loaded.hash);
     // (Made only once the engine answered: a host that cannot run the deploy keeps no trace of it.)
     fs.mkdirSync(service.dir, { recursive: true, mode: 0o700 });
     // Leftovers of a bash agent's or a killed run's temporary files (they may have held secrets).
@@ -210,6 +250,20 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
     }
     for (const id of leftovers) {
       await context.engine.removeContainer(id);
+    }
+
+    if (adoptable !== undefined) {
+      const check = await waitHealthy(context, adoptable, loaded.spec.health.cmd, loaded.spec.health.timeoutSeconds);
+      if (check.healthy) {
+        await moveTags(context, loaded, nextPreviousImage(current, previous, loaded));
+        await context.engine.renameContainer(adoptable, containerName(env, name));
+        recordCurrent(service, loaded, current, previous, deployment);
+        context.say(`${label}: took over ${image} (${short(adoptable)}), which an interrupted run had started; healthy`);
+        audit('ok', current?.spec.image);
+        return;
+      }
+      context.say(`${label}: removing container ${nextContainerName(env, name)} (${short(adoptable)}) left over from an interrupted run: not healthy`);
+      await context.engine.removeContainer(adoptable);
     }
 
     if (old !== undefined && old.hash === loaded.hash && old.running) {
@@ -255,71 +309,79 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
     }
 
     let stoppedOld = false;
-    if (old?.running) {
-      const details = await context.engine.inspectContainer(old.id);
-      const oldPorts = new Set(heldHostPorts(details?.HostConfig.PortBindings ?? null));
-      const clashing = wantedHostPorts(loaded.spec.ports ?? []).filter((port) => oldPorts.has(port));
-      if (clashing.length > 0) {
-        context.say(`${label}: stopping the old container first: it holds host port(s) ${clashing.join(',')}`);
-        await context.engine.stopContainer(old.id);
-        stoppedOld = true;
-      }
-    }
-
-    context.say(`${label}: starting ${image}, waiting up to ${loaded.spec.health.timeoutSeconds}s for health`);
-    let check: { healthy: boolean; output: string };
+    // From here the old container may be stopped: whatever goes wrong, it is started again.
     try {
-      await context.engine.startContainer(created);
-      check = await waitHealthy(context, created, loaded.spec.health.cmd, loaded.spec.health.timeoutSeconds);
-    } catch (error) {
-      if (!(error instanceof EngineError)) {
-        throw error;
-      }
-      check = { healthy: false, output: error.message };
-    }
-
-    if (check.healthy) {
-      await moveTags(context, loaded, nextPreviousImage(current, previous, loaded));
-      if (old !== undefined) {
-        // A graceful stop for an old container still serving, then gone.
-        if (old.running && !stoppedOld) {
+      if (old?.running) {
+        const details = await context.engine.inspectContainer(old.id);
+        const oldPorts = new Set(heldHostPorts(details?.HostConfig.PortBindings ?? null));
+        const clashing = wantedHostPorts(loaded.spec.ports ?? []).filter((port) => oldPorts.has(port));
+        if (clashing.length > 0) {
+          context.say(`${label}: stopping the old container first: it holds host port(s) ${clashing.join(',')}`);
           await context.engine.stopContainer(old.id);
+          stoppedOld = true;
         }
-        await context.engine.removeContainer(old.id);
       }
-      await context.engine.renameContainer(created, containerName(env, name));
-      recordCurrent(service, loaded, current, previous, deployment);
-      context.say(`${label}: now running ${image} (${short(created)}), healthy`);
-      audit('ok', old?.image);
-      return;
-    }
 
-    // The new container failed: show why, drop it, and bring the old one back.
-    context.warn(await failureReport(context, loaded, created, check.output));
-    await context.engine.removeContainer(created).catch(() => undefined);
-    if (old === undefined) {
-      audit('failed');
-      throw new Failed(`${label}: deploy of ${image} failed; there was no previous container to restore`);
-    }
-    context.warn(`${label}: restoring the previous container (${old.image})`);
-    // The old container is started and health-checked with its own spec, so
-    // it is serving again before this command returns.
-    let restored: { healthy: boolean; output: string };
-    try {
-      await context.engine.startContainer(old.id);
-      restored = current === undefined ? { healthy: true, output: '' } : await waitHealthy(context, old.id, current.spec.health.cmd, current.spec.health.timeoutSeconds);
-    } catch (error) {
-      if (!(error instanceof EngineError)) {
-        throw error;
+      context.say(`${label}: starting ${image}, waiting up to ${loaded.spec.health.timeoutSeconds}s for health`);
+      let check: { healthy: boolean; output: string };
+      try {
+        await context.engine.startContainer(created);
+        check = await waitHealthy(context, created, loaded.spec.health.cmd, loaded.spec.health.timeoutSeconds);
+      } catch (error) {
+        if (!(error instanceof EngineError)) {
+          throw error;
+        }
+        check = { healthy: false, output: error.message };
       }
-      restored = { healthy: false, output: error.message };
+
+      if (check.healthy) {
+        await moveTags(context, loaded, nextPreviousImage(current, previous, loaded));
+        if (old !== undefined) {
+          // A graceful stop for an old container still serving, then gone.
+          if (old.running && !stoppedOld) {
+            await context.engine.stopContainer(old.id);
+          }
+          await context.engine.removeContainer(old.id);
+        }
+        await context.engine.renameContainer(created, containerName(env, name));
+        recordCurrent(service, loaded, current, previous, deployment);
+        context.say(`${label}: now running ${image} (${short(created)}), healthy`);
+        audit('ok', old?.image);
+        return;
+      }
+
+      // The new container failed: show why, drop it, and bring the old one back.
+      context.warn(await failureReport(context, loaded, created, check.output));
+      await context.engine.removeContainer(created).catch(() => undefined);
+      if (old === undefined) {
+        audit('failed');
+        throw new Failed(`${label}: deploy of ${image} failed; there was no previous container to restore`);
+      }
+      context.warn(`${label}: restoring the previous container (${old.image})`);
+      // The old container is started and health-checked with its own spec, so
+      // it is serving again before this command returns.
+      let restored: { healthy: boolean; output: string };
+      try {
+        await context.engine.startContainer(old.id);
+        restored = current === undefined ? { healthy: true, output: '' } : await waitHealthy(context, old.id, current.spec.health.cmd, current.spec.health.timeoutSeconds);
+      } catch (error) {
+        if (!(error instanceof EngineError)) {
+          throw error;
+        }
+        restored = { healthy: false, output: error.message };
+      }
+      if (!restored.healthy) {
+        audit('failed-restore-failed', old.image);
+        throw new Failed(`${label}: deploy failed AND the previous container is not healthy: ${restored.output || check.output || 'no output'}`);
+      }
+      audit('failed-restored', old.image);
+      throw new Failed(`${label}: deploy of ${image} failed; the previous container is serving again`);
+    } catch (error) {
+      if (!(error instanceof Failed) && old?.running) {
+        await restoreAfterError(context, label, old, error as Error);
+      }
+      throw error;
     }
-    if (!restored.healthy) {
-      audit('failed-restore-failed', old.image);
-      throw new Failed(`${label}: deploy failed AND the previous container is not healthy: ${restored.output || check.output || 'no output'}`);
-    }
-    audit('failed-restored', old.image);
-    throw new Failed(`${label}: deploy of ${image} failed; the previous container is serving again`);
   } finally {
     await held.release();
   }

@@ -7,6 +7,7 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { DEFAULT_DATA_MOUNT_POINT, HOST_PATHS } from '../../host/paths';
 
 export interface Roots {
   /** The data volume: services' data under <env>/<name>, the audit log under berth/. */
@@ -19,13 +20,31 @@ export interface Roots {
   dockerConfig: string;
 }
 
-export function rootsFrom(env: NodeJS.ProcessEnv): Roots {
+/** `KEY=VALUE` lines, as the readiness step writes /etc/berth/host.env; other lines are ignored. */
+export function parseHostEnvironment(text: string): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const match = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line);
+    if (match) {
+      values[match[1]] = match[2];
+    }
+  }
+  return values;
+}
+
+/**
+ * The roots from the process environment, else from the host's environment
+ * file (sudo clears the environment, so on a host the file is what tells the
+ * agent where the data volume is mounted), else the defaults.
+ */
+export function rootsFrom(env: NodeJS.ProcessEnv, host: Record<string, string> = {}): Roots {
+  const value = (key: string, fallback: string) => env[key] || host[key] || fallback;
   return {
-    data: env.BERTH_DATA_ROOT || '/srv/berth',
-    config: env.BERTH_CONFIG_ROOT || '/etc/berth/config',
-    state: env.BERTH_STATE_ROOT || '/var/lib/berth',
-    lockFile: env.BERTH_LOCK_FILE || '/run/lock/berth.lock',
-    dockerConfig: env.BERTH_DOCKER_CONFIG || '/etc/berth/docker',
+    data: value('BERTH_DATA_ROOT', DEFAULT_DATA_MOUNT_POINT),
+    config: value('BERTH_CONFIG_ROOT', '/etc/berth/config'),
+    state: value('BERTH_STATE_ROOT', '/var/lib/berth'),
+    lockFile: value('BERTH_LOCK_FILE', HOST_PATHS.lockFile),
+    dockerConfig: value('BERTH_DOCKER_CONFIG', HOST_PATHS.dockerClientConfigDir),
   };
 }
 

@@ -2,7 +2,7 @@
  * berth-agent: converges Docker services on this host from JSON specs, over
  * the Docker Engine API on the local socket. `npm run build` bundles this file
  * and everything it imports into dist/agent/berth-agent.js, which needs only
- * Node.js 20 and Docker on the host. The contract (commands, exit codes,
+ * Node.js 24 and Docker on the host. The contract (commands, exit codes,
  * on-host layout) is in README.md beside this file.
  *
  * Exit status: 0 done (or nothing to do), 1 the action failed, 2 the input was
@@ -13,8 +13,9 @@ import { history, remove, status, statusTable } from './commands';
 import { AgentContext, Failed, prefixed, Refused } from './context';
 import { credentialsFor } from './credentials';
 import { deploy, rollback } from './deploy';
-import { EngineUnreachable } from './engine';
-import { rootsFrom } from './layout';
+import { EngineError, EngineUnreachable } from './engine';
+import { HOST_PATHS } from '../../host/paths';
+import { parseHostEnvironment, readIfPresent, rootsFrom } from './layout';
 import { HostLocks, LockTimeout } from './locks';
 import { prune } from './prune';
 import { engineSocketPath, SocketEngine } from './socketEngine';
@@ -82,7 +83,7 @@ export async function runAgent(io: AgentIo): Promise<number> {
       io.stderr(`${prefixed(`refused: ${error.message}`)}\n`);
       return 2;
     }
-    if (error instanceof Failed || error instanceof EngineUnreachable || error instanceof LockTimeout) {
+    if (error instanceof Failed || error instanceof EngineUnreachable || error instanceof EngineError || error instanceof LockTimeout) {
       io.stderr(`${prefixed(`error: ${error.message}`)}\n`);
       return 1;
     }
@@ -95,7 +96,7 @@ export async function runAgent(io: AgentIo): Promise<number> {
 
 /** The context a host runs with: the engine on DOCKER_HOST's socket, the roots and locks from the environment. */
 export function hostContext(env: NodeJS.ProcessEnv, say: (line: string) => void, warn: (text: string) => void): AgentContext & { close(): void } {
-  const roots = rootsFrom(env);
+  const roots = rootsFrom(env, parseHostEnvironment(readIfPresent(HOST_PATHS.hostEnvironment) ?? ''));
   const wait = env.BERTH_LOCK_WAIT_SECONDS ?? String(LOCK_WAIT_SECONDS);
   if (!/^[0-9]+$/.test(wait)) {
     throw new Refused(`BERTH_LOCK_WAIT_SECONDS must be whole seconds, got ${wait}`);
@@ -128,6 +129,11 @@ function readStdin(): Promise<string> {
 if (require.main === module) {
   // State, secrets and the audit log are root-only; config files are opened up explicitly.
   process.umask(0o077);
+  // A dropped SSH session must not stop a deploy half-way (the old container stopped, the new one
+  // not yet healthy): the hang-up is ignored, and so is output nobody reads any more.
+  process.on('SIGHUP', () => undefined);
+  process.stdout.on('error', () => undefined);
+  process.stderr.on('error', () => undefined);
   void runAgent({
     argv: process.argv.slice(2),
     env: process.env,

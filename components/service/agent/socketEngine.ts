@@ -29,6 +29,17 @@ export function engineSocketPath(dockerHost: string | undefined): string {
   return dockerHost.slice('unix://'.length);
 }
 
+/**
+ * The Engine API version the agent speaks: Docker 20.10's, which every later
+ * engine still serves (Docker 25 serves 1.24 to 1.44), so an engine upgrade
+ * never changes what a call means.
+ */
+export const ENGINE_API_VERSION = '1.41';
+/** How long an ordinary call may take before the engine counts as wedged. */
+const CALL_LIMIT_MS = 5 * 60_000;
+/** Pulls and stops (a stop waits for the container's own stop timeout) may take longer. */
+const LONG_CALL_LIMIT_MS = 60 * 60_000;
+
 interface Answer {
   status: number;
   body: Buffer;
@@ -102,13 +113,27 @@ export class SocketEngine implements Engine {
     this.agent.destroy();
   }
 
-  private request(method: string, path: string, options: { body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<Answer> {
+  /**
+   * One call. `timeoutMs` ends it with a TimeoutError for the caller to
+   * handle (an exec's health check); otherwise `limitMs` (5 minutes by
+   * default) ends it as an unreachable engine, so a wedged dockerd cannot
+   * hold a service's lock for ever.
+   */
+  private request(method: string, path: string, options: { body?: unknown; headers?: Record<string, string>; timeoutMs?: number; limitMs?: number } = {}): Promise<Answer> {
     const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
+    const limit = options.timeoutMs ?? options.limitMs ?? CALL_LIMIT_MS;
     return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const settle = <T>(done: (value: T) => void) => (value: T) => {
+        clearTimeout(timer);
+        done(value);
+      };
+      resolve = settle(resolve);
+      reject = settle(reject);
       const request = http.request(
         {
           socketPath: this.socketPath,
-          path,
+          path: `/v${ENGINE_API_VERSION}${path}`,
           method,
           agent: this.agent,
           headers: {
@@ -123,11 +148,11 @@ export class SocketEngine implements Engine {
           response.on('error', reject);
         },
       );
-      if (options.timeoutMs !== undefined) {
-        request.setTimeout(options.timeoutMs, () => request.destroy(new TimeoutError(options.timeoutMs!)));
-      }
+      timer = setTimeout(() => request.destroy(new TimeoutError(limit)), limit);
       request.on('error', (error: NodeJS.ErrnoException) => {
-        if (error instanceof TimeoutError) {
+        if (error instanceof TimeoutError && options.timeoutMs === undefined) {
+          reject(new EngineUnreachable(`the Docker engine at ${this.socketPath} did not answer ${method} ${path.split('?')[0]} within ${Math.round(limit / 1000)}s`));
+        } else if (error instanceof TimeoutError) {
           reject(error);
         } else if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED' || error.code === 'EACCES' || error.code === 'ENOTSOCK') {
           reject(new EngineUnreachable(`cannot reach the Docker engine at ${this.socketPath}: ${error.code}; is dockerd running?`));
@@ -139,7 +164,7 @@ export class SocketEngine implements Engine {
     });
   }
 
-  /** A request that must succeed (2xx); `missing` is returned on 404 when given. */
+  /** A request that must succeed (2xx). */
   private async call(method: string, path: string, body?: unknown): Promise<Answer> {
     const answer = await this.request(method, path, { body });
     if (answer.status < 200 || answer.status > 299) {
@@ -182,7 +207,7 @@ export class SocketEngine implements Engine {
   }
 
   async stopContainer(id: string): Promise<void> {
-    const answer = await this.request('POST', `/containers/${id}/stop`);
+    const answer = await this.request('POST', `/containers/${id}/stop`, { limitMs: LONG_CALL_LIMIT_MS });
     // 304: already stopped.
     if (answer.status !== 204 && answer.status !== 304) {
       throw new EngineError(message(answer), answer.status);
@@ -231,6 +256,7 @@ export class SocketEngine implements Engine {
     const { name, tag } = splitReference(reference);
     const answer = await this.request('POST', `/images/create${query({ fromImage: name, tag })}`, {
       headers: auth === undefined ? {} : { 'X-Registry-Auth': registryAuthHeader(auth) },
+      limitMs: LONG_CALL_LIMIT_MS,
     });
     if (answer.status !== 200) {
       throw new EngineError(message(answer), answer.status);
