@@ -28,10 +28,7 @@ export class UsageRefused extends Refused {}
 /** The default age below which a prune keeps a stopped container, so a deploy in flight is never raced. */
 export const DEFAULT_PRUNE_MIN_AGE_SECONDS = 3600;
 
-function deploymentId(value: string | undefined): string {
-  if (value === undefined) {
-    throw new Refused('--deployment needs a value');
-  }
+function deploymentId(value: string): string {
   if (!DEPLOYMENT_ID_PATTERN.test(value)) {
     throw new Refused(`--deployment: not a deployment id: ${value}`);
   }

@@ -28,41 +28,40 @@ export interface LoadedSpec {
  */
 export function jsonDocuments(text: string): string[] {
   const documents: string[] = [];
-  let index = 0;
   const isSpace = (char: string) => char === ' ' || char === '\n' || char === '\r' || char === '\t';
+  let index = 0;
   while (index < text.length) {
     if (isSpace(text[index])) {
       index++;
       continue;
     }
     const start = index;
-    let depth = 0;
-    let inString = false;
-    for (; index < text.length; index++) {
-      const char = text[index];
-      if (inString) {
-        if (char === '\\') {
-          index++;
-        } else if (char === '"') {
-          inString = false;
-          if (depth === 0) {
+    if (text[index] === '{' || text[index] === '[' || text[index] === '"') {
+      // An object, an array or a string: up to the bracket or quote that closes it.
+      let depth = 0;
+      let inString = false;
+      do {
+        const char = text[index];
+        if (inString) {
+          if (char === '\\') {
             index++;
-            break;
+          } else if (char === '"') {
+            inString = false;
           }
+        } else if (char === '"') {
+          inString = true;
+        } else if (char === '{' || char === '[') {
+          depth++;
+        } else if (char === '}' || char === ']') {
+          depth--;
         }
-      } else if (char === '"') {
-        inString = true;
-      } else if (char === '{' || char === '[') {
-        depth++;
-      } else if (char === '}' || char === ']') {
-        depth--;
-        if (depth <= 0) {
-          index++;
-          break;
-        }
-      } else if (depth === 0 && (isSpace(char) || (index > start && (char === '{' || char === '[' || char === '"')))) {
-        break;
-      }
+        index++;
+      } while (index < text.length && (inString || depth > 0));
+    } else {
+      // A number, true, false, null (or a stray character): up to a space or the start of another value.
+      do {
+        index++;
+      } while (index < text.length && !isSpace(text[index]) && !'{["'.includes(text[index]));
     }
     documents.push(text.slice(start, index));
   }

@@ -49,6 +49,8 @@ describe('jsonDocuments', () => {
     expect(jsonDocuments('{} {}')).toEqual(['{}', '{}']);
     expect(jsonDocuments('{"a":"}{"}\n[1,[2,{"b":[]}]]\t"x\\"y" 12 true')).toEqual(['{"a":"}{"}', '[1,[2,{"b":[]}]]', '"x\\"y"', '12', 'true']);
     expect(jsonDocuments('"a"{}')).toEqual(['"a"', '{}']);
+    expect(jsonDocuments('1{} true"a"null')).toEqual(['1', '{}', 'true', '"a"', 'null']);
+    expect(jsonDocuments('{"a":[1,2]}]')).toEqual(['{"a":[1,2]}', ']']);
     expect(jsonDocuments('{"a": 1')).toEqual(['{"a": 1']);
     expect(jsonDocuments('} x')).toEqual(['}', 'x']);
     expect(jsonDocuments(' \r\n\t')).toEqual([]);
