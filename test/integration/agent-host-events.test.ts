@@ -22,6 +22,7 @@ import * as path from 'path';
 import { agentScriptPath } from '../../components/service/agentScript';
 import { USAGE } from '../../components/service/agent/cli';
 import { agentSpecJson, AgentServiceSpec } from '../../components/service/spec';
+import { listTree } from '../support/tree';
 import { buildImage, docker, pushImage, restartSecondEngine, run, RunResult, SECOND_ENGINE_HOST, secondEngineUp, startSecondEngine, TEST_REGISTRY, uniqueName } from '../support/docker';
 
 const AGENT = agentScriptPath();
@@ -199,25 +200,6 @@ function containerId(host: Host, name: string): string {
 function imageIdOf(host: Host, ref: string): string | undefined {
   const result = dockerAt(host, 'image', 'inspect', '--format', '{{.Id}}', ref);
   return result.status === 0 ? result.stdout.trim() : undefined;
-}
-
-function listTree(root: string): string[] {
-  if (!fs.existsSync(root)) {
-    return [];
-  }
-  const lines: string[] = [];
-  const walk = (dir: string): void => {
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      const stat = fs.statSync(full);
-      lines.push(`${path.relative(root, full)} ${stat.mode.toString(8)} ${stat.mtimeMs} ${entry.isFile() ? fs.readFileSync(full, 'utf8') : ''}`);
-      if (entry.isDirectory()) {
-        walk(full);
-      }
-    }
-  };
-  walk(root);
-  return lines.sort();
 }
 
 /** Everything a refused or timed-out command must leave exactly as it was. */

@@ -12,6 +12,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { agentScriptPath, AGENT_INTERPRETER } from '../../components/service/agentScript';
 import { agentSpecJson, AgentServiceSpec } from '../../components/service/spec';
+import { listTree } from '../support/tree';
 import { AUTH_REGISTRY, buildImage, docker, pushImage, pushImageToAuthRegistry, run, RunResult, TEST_REGISTRY, uniqueName, writeDockerConfig } from '../support/docker';
 
 const AGENT = agentScriptPath();
@@ -106,26 +107,6 @@ function containerId(env = 'test'): string {
 function imageIdOf(ref: string): string | undefined {
   const result = run('docker', ['image', 'inspect', '--format', '{{.Id}}', ref]);
   return result.status === 0 ? result.stdout.trim() : undefined;
-}
-
-/** Every path under root with its mode, mtime and (for files) content. */
-function listTree(root: string): string[] {
-  if (!fs.existsSync(root)) {
-    return [];
-  }
-  const lines: string[] = [];
-  const walk = (dir: string): void => {
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      const stat = fs.statSync(full);
-      lines.push(`${path.relative(root, full)} ${stat.mode.toString(8)} ${stat.mtimeMs} ${entry.isFile() ? fs.readFileSync(full, 'utf8') : ''}`);
-      if (entry.isDirectory()) {
-        walk(full);
-      }
-    }
-  };
-  walk(root);
-  return lines.sort();
 }
 
 /** Everything a refused command must leave exactly as it was. */

@@ -16,7 +16,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as pulumi from '@pulumi/pulumi';
 import { DockerHostGroup } from '../../components/host/dockerHostGroup';
-import { HOST_PATHS } from '../../components/host/paths';
+import { AGENT_NODE_PACKAGE, HOST_PATHS } from '../../components/host/paths';
 import { ContainerService } from '../../components/service/containerService';
 import { readAgentScript } from '../../components/service/agentScript';
 import { buildImage, docker, pushImage, run, TEST_REGISTRY, uniqueName } from '../support/docker';
@@ -73,11 +73,14 @@ describe('the readiness and deploy steps over a real SSH connection', () => {
     const result = sshRun(`${ready.inputs.create} --root ${root} --record-actions ${actions} --assume-active ''`, String(ready.inputs.stdin));
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
-    expect(result.stdout).toContain('berth-host-setup: ready; 10 file(s) updated');
+    // The scratch root has no Node.js: the install of the agent's interpreter is recorded, not run.
+    expect(result.stdout).toContain(`berth-host-setup: installing ${AGENT_NODE_PACKAGE} for ${HOST_PATHS.agentInterpreter}\n`);
+    expect(result.stdout).toContain('berth-host-setup: ready; 9 file(s) updated');
     const agent = path.join(root, HOST_PATHS.agent);
     expect(fs.readFileSync(agent, 'utf8')).toBe(readAgentScript());
     // Written as root through sudo, not as the login user.
     expect(fs.statSync(agent).uid).toBe(0);
+    expect(fs.readFileSync(actions, 'utf8')).toContain(`dnf install -y ${AGENT_NODE_PACKAGE}\n`);
     expect(fs.readFileSync(actions, 'utf8')).toContain('systemctl start docker.service\n');
 
     // The agent lands where a host has it, for the deploy below.

@@ -13,6 +13,7 @@ import { EngineError } from '../../../components/service/agent/engine';
 import { loadSpec } from '../../../components/service/agent/specs';
 import type { AgentServiceSpec } from '../../../components/service/spec';
 import { containerIdFor, healthyAfter, neverHealthy } from './fakeEngine';
+import { rejection } from '../../support/rejection';
 import { API_IMAGE, auditLines, filesUnder, HEALTH_CMD, IMAGES, mode, removeScratchHosts, SECRET, specText, TestHost, testHost, webSpec } from './testHost';
 
 const { v1, v2, v3 } = IMAGES;
@@ -22,15 +23,6 @@ const CONFIG_HASH = { v1: 'c42b8941e7e7e84a', v2: 'bdbae65bdb330b30', v3: '11e20
 const TIME = '2025-06-02T09:14:03Z';
 
 afterEach(removeScratchHosts);
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected the promise to reject, but it resolved');
-}
 
 async function expectFailure(promise: Promise<unknown>, type: typeof Failed | typeof Refused, message: string): Promise<void> {
   const error = await rejection(promise);

@@ -7,6 +7,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { rejection } from '../../support/rejection';
 import { boundNames, Held, HostLocks, LockTimeout } from '../../../components/service/agent/locks';
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-locks-unit-'));
@@ -30,15 +31,6 @@ function pending(promise: Promise<Held>): { granted: () => number | undefined; h
     return value;
   });
   return { granted: () => at, held };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected the promise to reject, but it resolved');
 }
 
 describe('the service lock', () => {

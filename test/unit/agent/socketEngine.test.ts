@@ -8,6 +8,7 @@ import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
 import { EngineError, EngineUnreachable } from '../../../components/service/agent/engine';
+import { rejection } from '../../support/rejection';
 import { demultiplex, ENGINE_API_VERSION, engineSocketPath, pullStreamError, registryAuthHeader, SocketEngine } from '../../../components/service/agent/socketEngine';
 
 const IMAGE = `registry.example.com/berth/web@sha256:${'a1'.repeat(32)}`;
@@ -137,15 +138,6 @@ describe('SocketEngine', () => {
   });
 
   const calls = () => seen.map((request) => `${request.method} ${request.url}`);
-
-  async function rejection(promise: Promise<unknown>): Promise<Error> {
-    try {
-      await promise;
-    } catch (error) {
-      return error as Error;
-    }
-    throw new Error('expected the promise to reject, but it resolved');
-  }
 
   async function engineError(promise: Promise<unknown>, message: string, status: number): Promise<void> {
     const error = await rejection(promise);

@@ -14,6 +14,7 @@ import type { Roots } from '../../../components/service/agent/layout';
 import { HostLocks } from '../../../components/service/agent/locks';
 import { agentSpecJson, AgentServiceSpec } from '../../../components/service/spec';
 import { FakeClock, FakeEngine } from './fakeEngine';
+export { filesUnder } from '../../support/tree';
 
 export const REPOSITORY = 'registry.example.com/berth/web';
 export const IMAGES = {
@@ -107,26 +108,6 @@ export const specText = (spec: AgentServiceSpec): string => agentSpecJson(spec);
 export function auditLines(host: TestHost): string[] {
   const file = path.join(host.roots.data, 'berth', 'audit.log');
   return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter((line) => line !== '') : [];
-}
-
-/** Every file under `root` (relative path), sorted. */
-export function filesUnder(root: string): string[] {
-  if (!fs.existsSync(root)) {
-    return [];
-  }
-  const files: string[] = [];
-  const walk = (dir: string): void => {
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) {
-        walk(full);
-      } else {
-        files.push(path.relative(root, full));
-      }
-    }
-  };
-  walk(root);
-  return files.sort();
 }
 
 export const mode = (file: string): number => fs.statSync(file).mode & 0o777;
