@@ -28,12 +28,12 @@
  */
 import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { performance } from 'perf_hooks';
 import { AGENT_INTERPRETER, agentScriptPath } from '../../components/service/agentScript';
 import { agentSpecJson, AgentServiceSpec } from '../../components/service/spec';
+import { freePort } from '../support/ports';
 import { buildImage, docker, pushImage, run, TEST_REGISTRY, uniqueName } from '../support/docker';
 
 const REPS = Number(process.env.BERTH_BENCH_SWAP_REPS ?? 5);
@@ -98,17 +98,6 @@ function median(values: number[]): number {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Runs a command without blocking the event loop (the probe loop runs meanwhile); throws on failure. */

@@ -16,13 +16,13 @@
  */
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { agentScriptPath } from '../../components/service/agentScript';
 import { USAGE } from '../../components/service/agent/cli';
 import { agentSpecJson, AgentServiceSpec } from '../../components/service/spec';
 import { listTree } from '../support/tree';
+import { freePort } from '../support/ports';
 import { buildImage, docker, pushImage, restartSecondEngine, run, RunResult, SECOND_ENGINE_HOST, secondEngineUp, startSecondEngine, TEST_REGISTRY, uniqueName } from '../support/docker';
 
 const AGENT = agentScriptPath();
@@ -165,17 +165,6 @@ function openGate(host: Host, name: string): void {
 const GRACE_MS = 2500;
 
 // --- what a host shows ------------------------------------------------------------
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address() as net.AddressInfo;
-      server.close(() => resolve(address.port));
-    });
-  });
-}
 
 async function get(url: string): Promise<string> {
   const response = await fetch(url, { signal: AbortSignal.timeout(5000) });

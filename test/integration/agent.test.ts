@@ -7,12 +7,12 @@
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { agentScriptPath, AGENT_INTERPRETER } from '../../components/service/agentScript';
 import { agentSpecJson, AgentServiceSpec } from '../../components/service/spec';
 import { listTree } from '../support/tree';
+import { freePort } from '../support/ports';
 import { AUTH_REGISTRY, buildImage, docker, pushImage, pushImageToAuthRegistry, run, RunResult, TEST_REGISTRY, uniqueName, writeDockerConfig } from '../support/docker';
 
 const AGENT = agentScriptPath();
@@ -49,17 +49,6 @@ function startScript(version: string): string {
   }
   lines.push('httpd -f -p 8080 -h /www &', 'wait', '');
   return lines.join('\n');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address() as net.AddressInfo;
-      server.close(() => resolve(address.port));
-    });
-  });
 }
 
 function spec(version: 'v1' | 'v2' | 'v3', overrides: Partial<AgentServiceSpec> = {}): AgentServiceSpec {

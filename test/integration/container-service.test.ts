@@ -4,7 +4,6 @@
  * when `pulumi up` reaches it over SSH.
  */
 import * as fs from 'fs';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { ContainerService } from '../../components/service/containerService';
@@ -12,18 +11,8 @@ import { agentScriptPath } from '../../components/service/agentScript';
 import { HOST_PATHS } from '../../components/host/paths';
 import { buildImage, docker, pushImage, run, TEST_REGISTRY, uniqueName } from '../support/docker';
 import { fakeHost } from '../support/hosts';
+import { freePort } from '../support/ports';
 import { evaluate } from '../support/pulumi';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 describe('ContainerService on a real engine', () => {
   const env = `cs${process.pid}`;
