@@ -23,7 +23,7 @@
 
 import { z } from 'zod';
 import { isName, NAME_MAX_LENGTH } from '../common/names';
-import { sortedRecord } from '../common/records';
+import { isRecord, sortedEntries, sortedRecord } from '../common/records';
 
 /**
  * A pinned image: `<repository>@sha256:<64 hex>`, no tag, nothing a shell would read. A port
@@ -276,7 +276,7 @@ function withoutNullFields(value: unknown): unknown {
   if (Array.isArray(value)) {
     return value.map(withoutNullFields);
   }
-  if (value !== null && typeof value === 'object') {
+  if (isRecord(value)) {
     return Object.fromEntries(
       Object.entries(value)
         .filter(([, field]) => field !== null)
@@ -326,12 +326,8 @@ function sortedKeys(value: unknown): unknown {
   if (Array.isArray(value)) {
     return value.map(sortedKeys);
   }
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((key) => [key, sortedKeys((value as Record<string, unknown>)[key])]),
-    );
+  if (isRecord(value)) {
+    return Object.fromEntries(sortedEntries(value).map(([key, field]) => [key, sortedKeys(field)]));
   }
   return value;
 }
