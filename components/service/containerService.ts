@@ -8,7 +8,7 @@ import { applyTransform, Transform } from '../common/transform';
 import type { DockerHost } from '../host/dockerHostGroup';
 import { DEFAULT_DATA_MOUNT_POINT, HOST_PATHS } from '../host/paths';
 import { DEPLOYMENT_ID_PATTERN } from '../common/names';
-import { AgentServiceSpec, agentSpecJson, PINNED_IMAGE_PATTERN } from './spec';
+import { AgentServiceSpec, agentSpecJson, PINNED_IMAGE_PATTERN, ProxyMode, TRAFFIC_DEFAULTS, Update } from './spec';
 
 /** A directory on the host's data volume, mounted into the service's container. */
 export interface ContainerVolume {
@@ -97,6 +97,28 @@ export interface ContainerServiceArgs {
    * @example { DB_PASSWORD: config.requireSecret("authDbPassword") }
    */
   secretEnvironment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /**
+   * How a deploy replaces the running container on a host: `start-first` starts the new one on a
+   * private port behind the host proxy, switches to it once healthy and drains the old one;
+   * `stop-first` drains and stops the old one first (a single writer of its data volume).
+   * @default "start-first"
+   * @example "stop-first"
+   */
+  update?: Update;
+  /**
+   * Seconds in-flight requests (or connections, in `tcp` mode) get on the old container after the
+   * host proxy switched away from it; 0 to 3600.
+   * @default 30
+   * @example 120
+   */
+  drainSeconds?: number;
+  /**
+   * How the host proxy carries the published ports: `http` moves traffic request by request
+   * (what a load balancer's keep-alive connections need), `tcp` connection by connection.
+   * @default "tcp"
+   * @example "http"
+   */
+  proxyMode?: ProxyMode;
   /**
    * Memory limit (MiB).
    * @default 512
@@ -305,7 +327,7 @@ export interface ServiceSpecInput {
   service: string;
   image: string;
   region: string;
-  args: Pick<ContainerServiceArgs, 'ports' | 'health' | 'volumes' | 'configFile' | 'environment' | 'memoryMiB' | 'pidsLimit' | 'logging' | 'hostAccess'>;
+  args: Pick<ContainerServiceArgs, 'ports' | 'health' | 'volumes' | 'configFile' | 'environment' | 'memoryMiB' | 'pidsLimit' | 'logging' | 'hostAccess' | 'update' | 'drainSeconds' | 'proxyMode'>;
   configContent?: string;
   secretEnvironment: Record<string, string>;
   dataRoot?: string;
@@ -329,6 +351,9 @@ export function renderServiceSpec(input: ServiceSpecInput): AgentServiceSpec {
     memoryMiB: args.memoryMiB ?? 512,
     pidsLimit: args.pidsLimit ?? 256,
     restart: 'unless-stopped',
+    update: args.update ?? TRAFFIC_DEFAULTS.update,
+    drainSeconds: args.drainSeconds ?? TRAFFIC_DEFAULTS.drainSeconds,
+    proxyMode: args.proxyMode ?? TRAFFIC_DEFAULTS.proxyMode,
     log:
       logging.driver === 'awslogs'
         ? {

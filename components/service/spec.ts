@@ -146,6 +146,13 @@ const logSchema = z
   )
   .strict();
 
+export type Update = 'start-first' | 'stop-first';
+export type ProxyMode = 'http' | 'tcp';
+/** The longest drain a service may ask for: an hour. */
+export const MAX_DRAIN_SECONDS = 3600;
+/** What a spec that leaves them out gets. */
+export const TRAFFIC_DEFAULTS = { update: 'start-first', drainSeconds: 30, proxyMode: 'tcp' } as const;
+
 const RESTART_MESSAGE = (value: unknown) => `must be no, always, unless-stopped or on-failure[:N], got ${shown(value)}`;
 
 /** One service on one host, as `berth-agent deploy` reads it on stdin. Unknown fields are refused at every level. */
@@ -219,6 +226,30 @@ export const agentServiceSpecSchema = z
       ).optional(),
       /** Seconds a stop waits after SIGTERM before SIGKILL; Docker's default is 10. */
       stopTimeoutSeconds: positiveWhole.optional(),
+      /**
+       * How a deploy replaces the running container. `start-first`: the new container starts beside
+       * the old one on a private port, passes its health check, the host proxy switches to it and the
+       * old one drains before it is stopped. `stop-first`: the old one drains and stops first (for a
+       * single writer of its data volume); the service is down while the new one starts.
+       * @default 'start-first'
+       */
+      update: checked<Update>((value) => value === 'start-first' || value === 'stop-first', (value) => `must be start-first or stop-first, got ${shown(value)}`).optional(),
+      /**
+       * Seconds the old container keeps its in-flight requests (HTTP) or connections (TCP) after the
+       * host proxy switched away from it, before it is stopped; 0 to 3600.
+       * @default 30
+       */
+      drainSeconds: checked<number>(
+        (value) => typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_DRAIN_SECONDS,
+        (value) => `must be whole seconds, 0 to ${MAX_DRAIN_SECONDS}, got ${shown(value)}`,
+      ).optional(),
+      /**
+       * How the host proxy carries the service's published TCP ports: `http` switches and drains
+       * request by request (keep-alive clients such as a load balancer move at once), `tcp`
+       * connection by connection.
+       * @default 'tcp'
+       */
+      proxyMode: checked<ProxyMode>((value) => value === 'http' || value === 'tcp', (value) => `must be http or tcp, got ${shown(value)}`).optional(),
       /** Run privileged. Refused unless `allowPrivilegedReason` is set. */
       privileged: flag.optional(),
       /** Mount the host's Docker socket (root on the host). Refused unless `allowPrivilegedReason` is set. */
@@ -244,6 +275,15 @@ export const agentServiceSpecSchema = z
       }
     }
   });
+
+/** The traffic settings of a spec, defaults filled in. */
+export function trafficOf(spec: AgentServiceSpec): { update: Update; drainSeconds: number; proxyMode: ProxyMode } {
+  return {
+    update: spec.update ?? TRAFFIC_DEFAULTS.update,
+    drainSeconds: spec.drainSeconds ?? TRAFFIC_DEFAULTS.drainSeconds,
+    proxyMode: spec.proxyMode ?? TRAFFIC_DEFAULTS.proxyMode,
+  };
+}
 
 /** A service spec as ContainerService renders it and the agent reads it. */
 export type AgentServiceSpec = z.input<typeof agentServiceSpecSchema>;
@@ -312,12 +352,20 @@ export function checkAgentSpec(value: unknown): SpecCheck {
 
 /**
  * The canonical form of a valid spec: defaults filled in (so leaving a default
- * out and spelling it out are the same spec), keys sorted at every level, one
+ * out and spelling it out are the same spec; the traffic fields at their
+ * defaults are left out instead), keys sorted at every level, one
  * line. Its sha256 is the `berth.spec-hash` label, the same text the bash
  * agent of earlier releases wrote, so a host it left keeps its containers.
  */
 export function canonicalSpecText(spec: AgentServiceSpec): string {
-  const filled = { ports: [], volumes: [], environment: {}, restart: 'unless-stopped', ...spec };
+  const filled: Record<string, unknown> = { ports: [], volumes: [], environment: {}, restart: 'unless-stopped', ...spec };
+  // The traffic fields came later: at their defaults they are left out, so a
+  // spec that spells them out keeps the hash its containers already carry.
+  for (const [key, value] of Object.entries(TRAFFIC_DEFAULTS)) {
+    if (filled[key] === value) {
+      delete filled[key];
+    }
+  }
   // (jq, which wrote earlier hashes, escapes DEL; JSON.stringify does not.)
   return JSON.stringify(sortedKeys(filled)).replace(/\x7f/g, '\\u007f');
 }

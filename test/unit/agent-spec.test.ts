@@ -108,10 +108,10 @@ describe('agentSpecJson', () => {
   it('knows exactly the fields the agent accepts, and the agent refuses any other', () => {
     expect(AGENT_SPEC_FIELDS).toEqual([
       'name', 'env', 'image', 'ports', 'volumes', 'environment', 'secretEnvironment', 'configFile',
-      'health', 'log', 'memoryMiB', 'pidsLimit', 'restart', 'stopTimeoutSeconds', 'privileged', 'dockerSocket', 'allowPrivilegedReason',
+      'health', 'log', 'memoryMiB', 'pidsLimit', 'restart', 'stopTimeoutSeconds', 'update', 'drainSeconds', 'proxyMode', 'privileged', 'dockerSocket', 'allowPrivilegedReason',
     ]);
     expect(checkAgentSpec({ ...fullSpec(), replicas: 2, zone: 'a' }).problems).toEqual([
-      'spec: unknown field(s) replicas, zone (allowed: name, env, image, ports, volumes, environment, secretEnvironment, configFile, health, log, memoryMiB, pidsLimit, restart, stopTimeoutSeconds, privileged, dockerSocket, allowPrivilegedReason)',
+      'spec: unknown field(s) replicas, zone (allowed: name, env, image, ports, volumes, environment, secretEnvironment, configFile, health, log, memoryMiB, pidsLimit, restart, stopTimeoutSeconds, update, drainSeconds, proxyMode, privileged, dockerSocket, allowPrivilegedReason)',
     ]);
     expect(checkAgentSpec(fullSpec())).toEqual({ spec: fullSpec() });
   });
@@ -127,6 +127,11 @@ describe('the spec schema the agent, the component and the policy pack share', (
     ['a tag and a digest', { ...valid, image: `web:1@${DIGEST}` }, [`spec.image: must be <repository>@sha256:<64 hex> (a tag is refused), got "web:1@${DIGEST}"`]],
     ['ports not a list', { ...valid, ports: '80' }, ['spec.ports: must be an array of strings']],
     ['a bad port', { ...valid, ports: ['80:80', 'http'] }, ['spec.ports[1]: must be docker -p syntax [ip:][hostPort:]containerPort[/proto], got "http"']],
+    ['an unknown update order', { ...valid, update: 'rolling' }, ['spec.update: must be start-first or stop-first, got "rolling"']],
+    ['a negative drain', { ...valid, drainSeconds: -1 }, ['spec.drainSeconds: must be whole seconds, 0 to 3600, got -1']],
+    ['a drain over an hour', { ...valid, drainSeconds: 3601 }, ['spec.drainSeconds: must be whole seconds, 0 to 3600, got 3601']],
+    ['a fractional drain', { ...valid, drainSeconds: 1.5 }, ['spec.drainSeconds: must be whole seconds, 0 to 3600, got 1.5']],
+    ['an unknown proxy mode', { ...valid, proxyMode: 'udp' }, ['spec.proxyMode: must be http or tcp, got "udp"']],
     ['a container range for one host port', { ...valid, ports: ['8080:80-90'] }, ['spec.ports[0]: must be docker -p syntax [ip:][hostPort:]containerPort[/proto], got "8080:80-90"']],
     ['ranges of different lengths', { ...valid, ports: ['8000-8002:80-81/udp'] }, ['spec.ports[0]: must be docker -p syntax [ip:][hostPort:]containerPort[/proto], got "8000-8002:80-81/udp"']],
     ['a range from high to low', { ...valid, ports: ['90-80'] }, ['spec.ports[0]: must be docker -p syntax [ip:][hostPort:]containerPort[/proto], got "90-80"']],
@@ -160,7 +165,7 @@ describe('the spec schema the agent, the component and the policy pack share', (
     ['several problems at once, each named', { ...valid, image: 'web', memoryMiB: 0, extra: 1 }, [
       'spec.image: must be <repository>@sha256:<64 hex> (a tag is refused), got "web"',
       'spec.memoryMiB: must be a positive whole number, got 0',
-      'spec: unknown field(s) extra (allowed: name, env, image, ports, volumes, environment, secretEnvironment, configFile, health, log, memoryMiB, pidsLimit, restart, stopTimeoutSeconds, privileged, dockerSocket, allowPrivilegedReason)',
+      'spec: unknown field(s) extra (allowed: name, env, image, ports, volumes, environment, secretEnvironment, configFile, health, log, memoryMiB, pidsLimit, restart, stopTimeoutSeconds, update, drainSeconds, proxyMode, privileged, dockerSocket, allowPrivilegedReason)',
     ]],
   ];
   it.each(cases)('refuses %s, naming the field', (_label, value, problems) => {

@@ -51,6 +51,9 @@ describe('ContainerService', () => {
       memoryMiB: 512,
       pidsLimit: 256,
       restart: 'unless-stopped',
+      update: 'start-first',
+      drainSeconds: 30,
+      proxyMode: 'tcp',
       log: {
         driver: 'awslogs',
         options: {

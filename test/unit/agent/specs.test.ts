@@ -150,6 +150,20 @@ describe('loadSpec', () => {
     expect(loaded.configHash).toBeUndefined();
   });
 
+  it('leaves the traffic fields out at their defaults, so spelling them out keeps the hash, and keeps any other value', () => {
+    const plain = loadSpec(JSON.stringify(valid), tmp);
+    const spelled = loadSpec(JSON.stringify({ ...valid, update: 'start-first', drainSeconds: 30, proxyMode: 'tcp' }), tmp);
+    expect(spelled.canonical).toBe(plain.canonical);
+    expect(spelled.hash).toBe(plain.hash);
+    const tuned = loadSpec(JSON.stringify({ ...valid, update: 'stop-first', drainSeconds: 0, proxyMode: 'http' }), tmp);
+    expect(tuned.canonical).toBe(
+      `{"drainSeconds":0,"env":"prod","environment":{},"health":{"cmd":"true","timeoutSeconds":5},"image":"${IMAGE}","name":"web","ports":[],"proxyMode":"http","restart":"unless-stopped","update":"stop-first","volumes":[]}`,
+    );
+    for (const one of [{ update: 'stop-first' }, { drainSeconds: 31 }, { proxyMode: 'http' }]) {
+      expect(loadSpec(JSON.stringify({ ...valid, ...one }), tmp).hash).not.toBe(plain.hash);
+    }
+  });
+
   it.each([
     ['', 'spec: stdin is empty; expected one JSON object'],
     [' \n', 'spec: stdin is empty; expected one JSON object'],
