@@ -23,6 +23,7 @@
 
 import { z } from 'zod';
 import { isName, NAME_MAX_LENGTH } from '../common/names';
+import { isProxySlotPort, PROXY_SLOT_PORTS, publishedHostPort } from '../common/ports';
 import { isRecord, sortedEntries, sortedRecord } from '../common/records';
 
 /**
@@ -264,6 +265,16 @@ export const agentServiceSpecSchema = z
   )
   .strict()
   .superRefine((spec, context) => {
+    (spec.ports ?? []).forEach((port, index) => {
+      const hostPort = publishedHostPort(port);
+      if (hostPort !== undefined && isProxySlotPort(hostPort)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['ports', index],
+          message: `host port ${hostPort} is in the range the host proxy keeps for containers (${PROXY_SLOT_PORTS.first}-${PROXY_SLOT_PORTS.last}); publish another`,
+        });
+      }
+    });
     for (const field of ['privileged', 'dockerSocket'] as const) {
       if (spec[field] === true && spec.allowPrivilegedReason === undefined) {
         context.addIssue({

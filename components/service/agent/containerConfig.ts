@@ -78,8 +78,9 @@ function restartPolicy(restart: string): { Name: string; MaximumRetryCount: numb
  * The create body for a canonical spec. `configBind` is the host file of the
  * spec's config file when it has one; `specHash` labels the container.
  */
-export function createBody(spec: AgentServiceSpec, specHash: string, configBind?: string): ContainerCreateBody {
-  const { exposed, bindings } = portBindings(spec.ports ?? []);
+export function createBody(spec: AgentServiceSpec, specHash: string, configBind?: string, behindProxy?: { slot: string; publications: string[] }): ContainerCreateBody {
+  // Behind the host proxy the container publishes its proxied ports on its slot's loopback ports.
+  const { exposed, bindings } = portBindings(behindProxy?.publications ?? spec.ports ?? []);
   const binds = [...(spec.volumes ?? [])];
   if (spec.dockerSocket === true) {
     binds.push('/var/run/docker.sock:/var/run/docker.sock');
@@ -100,6 +101,9 @@ export function createBody(spec: AgentServiceSpec, specHash: string, configBind?
       SecurityOpt: ['no-new-privileges'],
     },
   };
+  if (behindProxy !== undefined) {
+    body.Labels[LABELS.slot] = behindProxy.slot;
+  }
   if (spec.stopTimeoutSeconds !== undefined) {
     body.StopTimeout = spec.stopTimeoutSeconds;
   }

@@ -6,6 +6,7 @@
 import type { Engine, RegistryAuth } from './engine';
 import type { Roots } from './layout';
 import type { Held } from './locks';
+import type { ProxyHost } from './proxy';
 
 export const PROG = 'berth-agent';
 
@@ -28,10 +29,14 @@ export class Failed extends Error {
 export interface LockProvider {
   forService(env: string, service: string, waitMs: number): Promise<Held>;
   forPrune(waitMs: number): Promise<Held>;
+  /** The host proxy's files and reloads, one agent at a time. */
+  forProxy(waitMs: number): Promise<Held>;
 }
 
 export interface AgentContext {
   engine: Engine;
+  /** The host proxy that owns the services' published TCP ports; undefined where the host has none. */
+  proxy?: ProxyHost;
   roots: Roots;
   locks: LockProvider;
   /** How long to wait for a lock before giving up. */

@@ -15,6 +15,8 @@ import { createBody, heldHostPorts, wantedHostPorts } from './containerConfig';
 import { EngineError } from './engine';
 import { appendAudit, AuditEntry, configDir, containerName, LABELS, localTag, nextContainerName, readIfPresent, stateDir, writeAtomically } from './layout';
 import { LoadedSpec, loadRecordedSpec, loadSpec } from './specs';
+import { trafficOf } from '../spec';
+import { allocateListeners, applyRoute, configFileOf, drainSlot, otherSlot, ProxyRoute, readRoute, removeRoute, restoreSlot, sameListeners, Slot, slotPublications, splitPublications, startDrain } from './proxy';
 
 export const LOG_LINES = 50;
 const RUNNING_STATES = new Set(['running', 'paused', 'restarting']);
@@ -24,7 +26,14 @@ interface OldContainer {
   running: boolean;
   hash: string;
   image: string;
+  /** Its proxy slot, when it listens behind the host proxy. */
+  slot?: Slot;
 }
+
+const slotOf = (labels: Record<string, string> | null | undefined): Slot | undefined => {
+  const slot = labels?.[LABELS.slot];
+  return slot === 'a' || slot === 'b' ? slot : undefined;
+};
 
 interface Service {
   env: string;
@@ -94,14 +103,14 @@ function writeConfigFile(service: Service, loaded: LoadedSpec): string | undefin
  * after the old container was removed and before the rename, which the
  * caller adopts if it is healthy.
  */
-async function findOld(context: AgentContext, service: Service, hash: string): Promise<{ old?: OldContainer; leftovers: string[]; adoptable?: string }> {
+async function findOld(context: AgentContext, service: Service, hash: string, serving?: Slot): Promise<{ old?: OldContainer; leftovers: string[]; adoptable?: string }> {
   const final = containerName(service.env, service.name);
   const listing = await context.engine.listContainers({ label: [`${LABELS.service}=${service.name}`, `${LABELS.env}=${service.env}`] });
   let old: OldContainer | undefined;
   const others = [];
   for (const row of listing) {
     if (row.Names.includes(`/${final}`)) {
-      old = { id: row.Id, running: RUNNING_STATES.has(row.State), hash: row.Labels[LABELS.specHash] ?? '', image: row.Labels[LABELS.image] ?? '' };
+      old = { id: row.Id, running: RUNNING_STATES.has(row.State), hash: row.Labels[LABELS.specHash] ?? '', image: row.Labels[LABELS.image] ?? '', slot: slotOf(row.Labels) };
     } else {
       others.push(row);
     }
@@ -110,11 +119,18 @@ async function findOld(context: AgentContext, service: Service, hash: string): P
     const details = await context.engine.inspectContainer(final);
     if (details !== undefined) {
       const labels = details.Config.Labels ?? {};
-      old = { id: details.Id, running: details.State.Running, hash: labels[LABELS.specHash] ?? '', image: labels[LABELS.image] ?? '' };
+      old = { id: details.Id, running: details.State.Running, hash: labels[LABELS.specHash] ?? '', image: labels[LABELS.image] ?? '', slot: slotOf(labels) };
     }
   }
   const next = `/${nextContainerName(service.env, service.name)}`;
-  const adoptable = old === undefined ? others.find((row) => row.Names.includes(next) && row.State === 'running' && row.Labels[LABELS.specHash] === hash)?.Id : undefined;
+  // Behind the proxy, a `-next` the proxy already sends traffic to is the one serving, old or not.
+  const adoptable = others.find(
+    (row) =>
+      row.Names.includes(next) &&
+      row.State === 'running' &&
+      row.Labels[LABELS.specHash] === hash &&
+      (old === undefined || (serving !== undefined && slotOf(row.Labels) === serving && old.slot !== serving)),
+  )?.Id;
   const leftovers: string[] = [];
   for (const row of others) {
     if (row.Id !== adoptable) {
@@ -228,18 +244,95 @@ async function portHolders(context: AgentContext, port: number): Promise<string[
   return running.map((row) => row.Names[0]?.replace(/^\//, '') ?? row.Id).sort();
 }
 
+/**
+ * What the host proxy carries for the service during this run: the route its
+ * proxied ports get (slots kept from the recorded route when the listeners are
+ * the same, else new ones reserved), the slot the new container takes, and
+ * the publications the engine keeps. Undefined on a host without a proxy.
+ */
+interface TrafficPlan {
+  route?: ProxyRoute;
+  /** The route recorded before this run, if any. */
+  recorded?: ProxyRoute;
+  slot?: Slot;
+  /** The old container's slot, when it serves behind this very route (the same listeners). */
+  behind?: Slot;
+  direct: string[];
+}
+
+async function planTraffic(context: AgentContext, service: Service, loaded: LoadedSpec, old: OldContainer | undefined): Promise<TrafficPlan | undefined> {
+  if (context.proxy === undefined) {
+    return undefined;
+  }
+  const { proxied, direct } = splitPublications(loaded.spec.ports ?? []);
+  const recorded = readRoute(service.dir);
+  if (proxied.length === 0) {
+    return { recorded, direct };
+  }
+  const mode = trafficOf(loaded.spec).proxyMode;
+  const same = (route: ProxyRoute | undefined) => route !== undefined && sameListeners({ ...route, mode }, mode, proxied);
+  let route: ProxyRoute;
+  if (same(recorded)) {
+    route = { ...recorded!, mode };
+  } else {
+    const pending = readRoute(path.join(service.dir, 'next'));
+    if (same(pending)) {
+      route = { ...pending!, mode, active: undefined };
+    } else {
+      // Reserved under the proxy lock, written before it is let go: no two deploys take the same slot port.
+      const held = await context.locks.forProxy(context.lockWaitMs);
+      try {
+        route = { env: service.env, name: service.name, mode, listeners: await allocateListeners(context.roots.state, proxied) };
+        fs.mkdirSync(path.join(service.dir, 'next'), { recursive: true, mode: 0o700 });
+        writeAtomically(path.join(service.dir, 'next', 'proxy.json'), `${JSON.stringify(route)}\n`, 0o600);
+      } finally {
+        await held.release();
+      }
+    }
+  }
+  const behind = old?.slot !== undefined && same(recorded) ? old.slot : undefined;
+  const slot: Slot = behind !== undefined ? otherSlot(behind) : route.active !== undefined ? otherSlot(route.active) : 'a';
+  return { route, recorded, slot, behind, direct };
+}
+
+/** Makes the proxy send the service's traffic to `slot`, under the proxy lock; forgets the reservation. */
+async function routeTo(context: AgentContext, service: Service, plan: TrafficPlan, slot: Slot): Promise<ProxyRoute> {
+  const route = { ...plan.route!, active: slot };
+  const held = await context.locks.forProxy(context.lockWaitMs);
+  try {
+    const how = await applyRoute(context.proxy!, service.dir, route, context);
+    fs.rmSync(path.join(service.dir, 'next'), { recursive: true, force: true });
+    context.say(`${service.env}/${service.name}: the host proxy sends port(s) ${route.listeners.map((listener) => listener.hostPort).join(',')} to slot ${slot} (${how})`);
+  } finally {
+    await held.release();
+  }
+  return route;
+}
+
+/** Drains the slot the old container serves behind the proxy, for up to the spec's drain timeout. */
+async function drainOld(context: AgentContext, label: string, route: ProxyRoute, slot: Slot, seconds: number): Promise<void> {
+  const left = await drainSlot(context.proxy!, route, slot, seconds, context);
+  if (left > 0) {
+    context.warn(`${label}: ${left} request(s) or connection(s) were still in flight on the old container after the ${seconds}s drain`);
+  } else {
+    context.say(`${label}: the old container has drained`);
+  }
+}
+
 /** Converges the service to `loaded`. `action` is what the audit log calls it. */
 export async function converge(context: AgentContext, loaded: LoadedSpec, action: 'deploy' | 'rollback', deployment?: string): Promise<void> {
   const service = serviceOf(context, loaded);
   const { env, name, image } = loaded.spec;
   const label = `${env}/${name}`;
+  const { update, drainSeconds } = trafficOf(loaded.spec);
   const held = await context.locks.forService(env, name, context.lockWaitMs);
   try {
     const current = loadRecordedSpec(path.join(service.dir, 'current.json'), context.roots.data);
     const previous = loadRecordedSpec(path.join(service.dir, 'previous.json'), context.roots.data);
     const audit = (result: AuditEntry['result'], from?: string) => appendAudit(context.roots, { action, service: name, env, from, to: image, result }, new Date(context.now()));
 
-    const { old, leftovers, adoptable } = await findOld(context, service, loaded.hash);
+    const recordedRoute = context.proxy === undefined ? undefined : readRoute(service.dir);
+    const { old, leftovers, adoptable } = await findOld(context, service, loaded.hash, recordedRoute?.active);
     // (Made only once the engine answered: a host that cannot run the deploy keeps no trace of it.)
     fs.mkdirSync(service.dir, { recursive: true, mode: 0o700 });
     // Leftovers of a bash agent's or a killed run's temporary files (they may have held secrets).
@@ -251,11 +344,22 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
     for (const id of leftovers) {
       await context.engine.removeContainer(id);
     }
+    const plan = await planTraffic(context, service, loaded, old);
 
     if (adoptable !== undefined) {
       const check = await waitHealthy(context, adoptable, loaded.spec.health.cmd, loaded.spec.health.timeoutSeconds);
       if (check.healthy) {
         await moveTags(context, loaded, nextPreviousImage(current, previous, loaded));
+        if (plan?.route !== undefined && recordedRoute?.active !== undefined) {
+          await routeTo(context, service, plan, recordedRoute.active);
+        }
+        if (old !== undefined) {
+          // The proxy already sends traffic to the adopted container: the old one drains, then goes.
+          if (plan?.route !== undefined && old.slot !== undefined && old.running) {
+            await drainOld(context, label, plan.route, old.slot, drainSeconds);
+          }
+          await context.engine.removeContainer(old.id);
+        }
         await context.engine.renameContainer(adoptable, containerName(env, name));
         recordCurrent(service, loaded, current, previous, deployment);
         context.say(`${label}: took over ${image} (${short(adoptable)}), which an interrupted run had started; healthy`);
@@ -266,7 +370,13 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
       await context.engine.removeContainer(adoptable);
     }
 
-    if (old !== undefined && old.hash === loaded.hash && old.running) {
+    // A container of this spec that publishes its own ports on a host with a proxy moves behind it.
+    const movesBehindProxy = plan?.route !== undefined && plan.behind === undefined;
+    if (old !== undefined && old.hash === loaded.hash && old.running && !movesBehindProxy) {
+      if (plan?.route !== undefined && old.slot !== undefined && (plan.recorded?.active !== old.slot || !fs.existsSync(configFileOf(context.proxy!, plan.route)))) {
+        // A run killed mid-switch: the proxy is pointed back at what serves.
+        await routeTo(context, service, plan, old.slot);
+      }
       await moveTags(context, loaded, nextPreviousImage(current, previous, loaded));
       recordCurrent(service, loaded, current, previous, deployment);
       context.say(`${label}: already running ${image} with this spec; nothing to do`);
@@ -276,7 +386,8 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
 
     // Created before the old one is stopped: a spec the engine rejects fails
     // here, while the old container is still serving.
-    const body = createBody(loaded.spec, loaded.hash, writeConfigFile(service, loaded));
+    const behindProxy = plan?.route !== undefined ? { slot: plan.slot!, publications: slotPublications(plan.route, plan.slot!, plan.direct) } : undefined;
+    const body = createBody(loaded.spec, loaded.hash, writeConfigFile(service, loaded), behindProxy);
     const next = nextContainerName(env, name);
     let created: string;
     try {
@@ -309,16 +420,36 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
     }
 
     let stoppedOld = false;
+    // The old container was drained behind the proxy before a stop-first start: traffic goes back to it on failure.
+    let drainedSlot: Slot | undefined;
+    const oldBehindRoute = plan?.behind;
     // From here the old container may be stopped: whatever goes wrong, it is started again.
     try {
       if (old?.running) {
         const details = await context.engine.inspectContainer(old.id);
         const oldPorts = new Set(heldHostPorts(details?.HostConfig.PortBindings ?? null));
-        const clashing = wantedHostPorts(loaded.spec.ports ?? []).filter((port) => oldPorts.has(port));
-        if (clashing.length > 0) {
-          context.say(`${label}: stopping the old container first: it holds host port(s) ${clashing.join(',')}`);
+        const ownPorts = plan === undefined ? loaded.spec.ports ?? [] : plan.direct;
+        const clashing = wantedHostPorts(ownPorts).filter((port) => oldPorts.has(port));
+        // A route that goes away frees its ports only once the proxy lets them go.
+        const routeEnds = plan !== undefined && plan.route === undefined && plan.recorded !== undefined;
+        if (update === 'stop-first' || clashing.length > 0 || routeEnds) {
+          if (oldBehindRoute !== undefined) {
+            await startDrain(context.proxy!, plan!.route!, oldBehindRoute);
+            drainedSlot = oldBehindRoute;
+            await drainOld(context, label, plan!.route!, oldBehindRoute, drainSeconds);
+          }
+          const why = update === 'stop-first' ? 'the service updates stop-first' : clashing.length > 0 ? `it holds host port(s) ${clashing.join(',')}` : 'its ports leave the host proxy';
+          context.say(`${label}: stopping the old container first: ${why}`);
           await context.engine.stopContainer(old.id);
           stoppedOld = true;
+        }
+      }
+      if (plan !== undefined && plan.route === undefined && plan.recorded !== undefined) {
+        const held = await context.locks.forProxy(context.lockWaitMs);
+        try {
+          await removeRoute(context.proxy!, service.dir, plan.recorded, context);
+        } finally {
+          await held.release();
         }
       }
 
@@ -336,6 +467,18 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
 
       if (check.healthy) {
         await moveTags(context, loaded, nextPreviousImage(current, previous, loaded));
+        if (plan?.route !== undefined) {
+          if (old?.running && !stoppedOld && oldBehindRoute === undefined) {
+            // Moving behind the proxy: the old container still holds the host port the proxy must take over.
+            context.say(`${label}: stopping the old container, which publishes its own ports, so the host proxy can take them over`);
+            await context.engine.stopContainer(old.id);
+            stoppedOld = true;
+          }
+          const route = await routeTo(context, service, plan, plan.slot!);
+          if (old?.running && !stoppedOld && oldBehindRoute !== undefined) {
+            await drainOld(context, label, route, oldBehindRoute, drainSeconds);
+          }
+        }
         if (old !== undefined) {
           // A graceful stop for an old container still serving, then gone.
           if (old.running && !stoppedOld) {
@@ -353,6 +496,7 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
       // The new container failed: show why, drop it, and bring the old one back.
       context.warn(await failureReport(context, loaded, created, check.output));
       await context.engine.removeContainer(created).catch(() => undefined);
+      fs.rmSync(path.join(service.dir, 'next'), { recursive: true, force: true });
       if (old === undefined) {
         audit('failed');
         throw new Failed(`${label}: deploy of ${image} failed; there was no previous container to restore`);
@@ -370,6 +514,9 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
         }
         restored = { healthy: false, output: error.message };
       }
+      if (drainedSlot !== undefined) {
+        await restoreSlot(context.proxy!, plan!.route!, drainedSlot);
+      }
       if (!restored.healthy) {
         audit('failed-restore-failed', old.image);
         throw new Failed(`${label}: deploy failed AND the previous container is not healthy: ${restored.output || check.output || 'no output'}`);
@@ -379,6 +526,9 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
     } catch (error) {
       if (!(error instanceof Failed) && old?.running) {
         await restoreAfterError(context, label, old, error as Error);
+        if (drainedSlot !== undefined) {
+          await restoreSlot(context.proxy!, plan!.route!, drainedSlot).catch(() => undefined);
+        }
       }
       throw error;
     }

@@ -48,7 +48,14 @@ export function rootsFrom(env: NodeJS.ProcessEnv, host: Record<string, string> =
   };
 }
 
-export const LABELS = { service: 'berth.service', env: 'berth.env', image: 'berth.image', specHash: 'berth.spec-hash' } as const;
+export const LABELS = {
+  service: 'berth.service',
+  env: 'berth.env',
+  image: 'berth.image',
+  specHash: 'berth.spec-hash',
+  /** The proxy slot (a or b) the container listens on behind the host proxy; absent when it publishes its ports itself. */
+  slot: 'berth.slot',
+} as const;
 
 export const containerName = (env: string, name: string): string => `berth-${env}-${name}`;
 /** The container a deploy creates before it is healthy and renamed. */

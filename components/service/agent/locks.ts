@@ -136,6 +136,15 @@ export class HostLocks {
     return { release: () => unbind(mine) };
   }
 
+  /** The host proxy's lock: its files, slot ports and reloads, one agent at a time; waits at most `waitMs`. */
+  async forProxy(waitMs: number): Promise<Held> {
+    const mine = await this.take(this.name('proxy'), Date.now() + waitMs);
+    if (mine === undefined) {
+      throw new LockTimeout(`another berth-agent held the host proxy's lock for ${Math.round(waitMs / 1000)}s`);
+    }
+    return { release: () => unbind(mine) };
+  }
+
   private async take(name: string, deadline: number): Promise<net.Server | undefined> {
     for (;;) {
       const server = await bind(name);

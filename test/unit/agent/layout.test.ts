@@ -82,7 +82,7 @@ describe('names and paths', () => {
   const roots = rootsFrom({});
 
   it('are the ones the bash agent used', () => {
-    expect(LABELS).toEqual({ service: 'berth.service', env: 'berth.env', image: 'berth.image', specHash: 'berth.spec-hash' });
+    expect(LABELS).toEqual({ service: 'berth.service', env: 'berth.env', image: 'berth.image', specHash: 'berth.spec-hash', slot: 'berth.slot' });
     expect(containerName('prod', 'auth-service')).toBe('berth-prod-auth-service');
     expect(nextContainerName('prod', 'auth-service')).toBe('berth-prod-auth-service-next');
     expect(localTag('auth-service', 'prod', 'current')).toEqual({ repository: 'berth/auth-service', tag: 'prod-current' });

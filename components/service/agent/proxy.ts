@@ -1,0 +1,417 @@
+/**
+ * The host proxy (HAProxy) in front of a service's published TCP ports: the
+ * proxy owns the host port, and the service's containers listen on loopback
+ * "slot" ports behind it, two per published port, so a new container starts
+ * beside the serving one and traffic moves over without a refused connection.
+ *
+ * What HAProxy loads is one file per service (a `listen` section per port,
+ * both slots as servers, the idle one `disabled`), so a reload or a reboot
+ * brings back exactly what was serving. A swap changes no file the running
+ * proxy must reread: the runtime API sets the new slot `ready` and the old
+ * one `drain` (no new requests, the in-flight ones finish), then `maint`.
+ * Only new, changed or removed listeners need a reload, which HAProxy does
+ * without dropping a connection (the master hands the listening sockets over).
+ */
+import * as fs from 'fs';
+import * as net from 'net';
+import * as path from 'path';
+import { spawnSync } from 'child_process';
+import { PROXY_SLOT_PORTS } from '../../common/ports';
+import type { ProxyMode } from '../spec';
+import { Failed } from './context';
+import { readIfPresent, writeAtomically } from './layout';
+
+export type Slot = 'a' | 'b';
+export const SLOTS: readonly Slot[] = ['a', 'b'];
+export const otherSlot = (slot: Slot): Slot => (slot === 'a' ? 'b' : 'a');
+
+/** A published port the proxy owns: `[ip:]hostPort:containerPort[/tcp]`. */
+export interface ProxiedPort {
+  /** The address the proxy listens on; '' for every address. */
+  bind: string;
+  hostPort: number;
+  containerPort: number;
+}
+
+export interface ProxyListener extends ProxiedPort {
+  /** The loopback port each slot's container publishes the container port on. */
+  slots: Record<Slot, number>;
+}
+
+/** What the proxy carries for one service: its listeners and the slot that serves. */
+export interface ProxyRoute {
+  env: string;
+  name: string;
+  mode: ProxyMode;
+  listeners: ProxyListener[];
+  /** The slot traffic goes to; undefined before the service's first healthy container. */
+  active?: Slot;
+}
+
+const SINGLE_TCP_PUBLICATION = /^(?:([0-9.]+):)?([0-9]+):([0-9]+)(?:\/tcp)?$/;
+
+/**
+ * Splits a spec's publications into those the proxy owns (one TCP host port
+ * for one container port) and those the engine keeps publishing itself (UDP
+ * and SCTP, which HAProxy does not carry, ranges, and random host ports).
+ */
+export function splitPublications(ports: readonly string[]): { proxied: ProxiedPort[]; direct: string[] } {
+  const proxied: ProxiedPort[] = [];
+  const direct: string[] = [];
+  for (const port of ports) {
+    const match = SINGLE_TCP_PUBLICATION.exec(port);
+    if (match) {
+      proxied.push({ bind: match[1] ?? '', hostPort: Number(match[2]), containerPort: Number(match[3]) });
+    } else {
+      direct.push(port);
+    }
+  }
+  return { proxied, direct };
+}
+
+/** The proxy section of one listener: `berth-<env>-<name>-<host port>`. */
+export const sectionName = (route: Pick<ProxyRoute, 'env' | 'name'>, listener: Pick<ProxiedPort, 'hostPort'>): string => `berth-${route.env}-${route.name}-${listener.hostPort}`;
+
+/** True when two routes listen on the same addresses in the same mode for the same container ports. */
+export function sameListeners(route: Pick<ProxyRoute, 'mode' | 'listeners'>, mode: ProxyMode, ports: readonly ProxiedPort[]): boolean {
+  const key = (port: ProxiedPort) => `${port.bind}:${port.hostPort}:${port.containerPort}`;
+  return route.mode === mode && route.listeners.map(key).join(',') === ports.map(key).join(',');
+}
+
+/**
+ * The service's file for the proxy. Timeouts: a client or server silent for a
+ * minute is cut, as is an upgraded (WebSocket) or TCP connection idle for an
+ * hour; `retries` and `redispatch` send a connection the container refused
+ * to the other slot when it serves.
+ */
+export function renderProxyConfig(route: ProxyRoute): string {
+  const lines = [`# Berth: ${route.env}/${route.name}, written by berth-agent; the serving slot is ${route.active ?? 'none yet'}.`];
+  for (const listener of route.listeners) {
+    lines.push(
+      '',
+      `listen ${sectionName(route, listener)}`,
+      `    bind ${listener.bind === '' ? '*' : listener.bind}:${listener.hostPort}`,
+      `    mode ${route.mode}`,
+      ...(route.mode === 'http' ? ['    option httplog', '    option forwardfor', '    timeout http-request 10s'] : ['    option tcplog']),
+      '    balance roundrobin',
+      '    retries 2',
+      '    option redispatch 1',
+      '    timeout tunnel 1h',
+      ...SLOTS.map((slot) => `    server ${slot} 127.0.0.1:${listener.slots[slot]}${route.active === slot ? '' : ' disabled'}`),
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** The container's publications when its slot is `slot`: proxied ports on loopback, the rest as the spec says. */
+export function slotPublications(route: ProxyRoute, slot: Slot, direct: readonly string[]): string[] {
+  return [...route.listeners.map((listener) => `127.0.0.1:${listener.slots[slot]}:${listener.containerPort}`), ...direct];
+}
+
+/** The HAProxy runtime API and reload, as the agent needs them. */
+export interface ProxyRuntime {
+  /** One runtime API command; the answer text. */
+  command(line: string): Promise<string>;
+  /** Checks the configuration the proxy would load; a message when it is not valid. */
+  check(): string | undefined;
+  /** Asks the proxy to load its configuration again; returns once the request is sent. */
+  reload(): Promise<void>;
+}
+
+/** Where the host proxy's files are, and how to reach it. */
+export interface ProxyHost {
+  runtime: ProxyRuntime;
+  /** The folder of the services' files (HAProxy loads every `*.cfg` in it). */
+  servicesDir: string;
+}
+
+export const routeFile = (serviceDir: string): string => path.join(serviceDir, 'proxy.json');
+export const configFileOf = (proxy: ProxyHost, route: Pick<ProxyRoute, 'env' | 'name'>): string => path.join(proxy.servicesDir, `${route.env}-${route.name}.cfg`);
+
+/** The route a service recorded; undefined when it has none. A damaged file is refused with its path. */
+export function readRoute(serviceDir: string): ProxyRoute | undefined {
+  const file = routeFile(serviceDir);
+  const text = readIfPresent(file);
+  if (text === undefined) {
+    return undefined;
+  }
+  try {
+    const route = JSON.parse(text) as ProxyRoute;
+    const slotOk = (port: unknown) => Number.isInteger(port) && (port as number) >= PROXY_SLOT_PORTS.first && (port as number) <= PROXY_SLOT_PORTS.last;
+    if (
+      typeof route.env !== 'string' ||
+      typeof route.name !== 'string' ||
+      (route.mode !== 'http' && route.mode !== 'tcp') ||
+      !Array.isArray(route.listeners) ||
+      !route.listeners.every((listener) => typeof listener.bind === 'string' && Number.isInteger(listener.hostPort) && Number.isInteger(listener.containerPort) && slotOk(listener.slots?.a) && slotOk(listener.slots?.b)) ||
+      (route.active !== undefined && !SLOTS.includes(route.active))
+    ) {
+      throw new Error('not a route');
+    }
+    return route;
+  } catch {
+    throw new Failed(`${file} is damaged; move it away and deploy again (the proxy keeps serving what it has)`);
+  }
+}
+
+/** Every slot port the routes under the state root hold. */
+function slotPortsInUse(stateRoot: string): Set<number> {
+  const used = new Set<number>();
+  for (const env of safeList(stateRoot)) {
+    for (const name of safeList(path.join(stateRoot, env))) {
+      // The route that serves, and one a deploy in progress reserved.
+      for (const dir of [path.join(stateRoot, env, name), path.join(stateRoot, env, name, 'next')]) {
+        try {
+          for (const listener of readRoute(dir)?.listeners ?? []) {
+            used.add(listener.slots.a).add(listener.slots.b);
+          }
+        } catch {
+          // A damaged route of another service is that service's problem; its ports stay unknown.
+        }
+      }
+    }
+  }
+  return used;
+}
+
+function safeList(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** True when nothing listens on 127.0.0.1:port now. */
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Two free slot ports for each of `ports`, the lowest of the range that no
+ * route on the host holds and nothing listens on. Run under the proxy lock, and
+ * the route written before the lock is let go, so two deploys never pick the
+ * same port.
+ */
+export async function allocateListeners(stateRoot: string, ports: readonly ProxiedPort[]): Promise<ProxyListener[]> {
+  const used = slotPortsInUse(stateRoot);
+  const picked: number[] = [];
+  for (let port = PROXY_SLOT_PORTS.first; port <= PROXY_SLOT_PORTS.last && picked.length < ports.length * 2; port++) {
+    if (!used.has(port) && (await isFree(port))) {
+      picked.push(port);
+    }
+  }
+  if (picked.length < ports.length * 2) {
+    throw new Failed(`no free proxy slot ports left in ${PROXY_SLOT_PORTS.first}-${PROXY_SLOT_PORTS.last}`);
+  }
+  return ports.map((port, index) => ({ ...port, slots: { a: picked[2 * index], b: picked[2 * index + 1] } }));
+}
+
+/** One row of `show stat` for a server: its sessions now and its status. */
+export interface ServerStat {
+  section: string;
+  server: string;
+  /** Connections or requests the server is carrying now. */
+  current: number;
+  /** Requests waiting in the server's queue. */
+  queued: number;
+  status: string;
+}
+
+/** Parses `show stat` CSV: servers only (not FRONTEND or BACKEND rows). */
+export function parseStat(text: string): ServerStat[] {
+  const lines = text.split('\n').filter((line) => line.trim() !== '');
+  const header = lines.find((line) => line.startsWith('# '));
+  if (header === undefined) {
+    throw new Failed(`the proxy answered show stat with no header: ${text.slice(0, 200)}`);
+  }
+  const columns = header.slice(2).split(',');
+  const at = (name: string) => columns.indexOf(name);
+  const [px, sv, scur, qcur, status] = ['pxname', 'svname', 'scur', 'qcur', 'status'].map(at);
+  return lines
+    .filter((line) => !line.startsWith('#'))
+    .map((line) => line.split(','))
+    .filter((cells) => cells[sv] !== 'FRONTEND' && cells[sv] !== 'BACKEND')
+    .map((cells) => ({ section: cells[px], server: cells[sv], current: Number(cells[scur] || 0), queued: Number(cells[qcur] || 0), status: cells[status] }));
+}
+
+/** Fails with the proxy's own answer when a runtime command was not taken. */
+async function expectDone(runtime: ProxyRuntime, line: string): Promise<void> {
+  const answer = (await runtime.command(line)).trim();
+  // A successful `set server` answers nothing (or a notice when nothing changed).
+  if (answer !== '' && !/^(Nothing changed|Server state already)/i.test(answer)) {
+    throw new Failed(`the proxy refused "${line}": ${answer}`);
+  }
+}
+
+const RELOAD_PATIENCE_MS = 15_000;
+
+/**
+ * Writes the route's file and makes the running proxy carry it: a reload when
+ * the listeners are new or changed (or the proxy does not know them), else the
+ * runtime API, which moves traffic to the active slot and drains the other.
+ * `wait` pauses between polls of a reload.
+ */
+export async function applyRoute(
+  proxy: ProxyHost,
+  serviceDir: string,
+  route: ProxyRoute,
+  clock: { sleep(ms: number): Promise<void>; now(): number },
+): Promise<'reloaded' | 'switched'> {
+  const file = configFileOf(proxy, route);
+  const before = readIfPresent(file);
+  const text = renderProxyConfig(route);
+  fs.mkdirSync(proxy.servicesDir, { recursive: true });
+  writeAtomically(routeFile(serviceDir), `${JSON.stringify(route)}\n`, 0o600);
+  const known = new Set(parseStat(await proxy.runtime.command('show stat')).map((row) => row.section));
+  const needsReload = before === undefined || listenersOf(before) !== listenersOf(text) || route.listeners.some((listener) => !known.has(sectionName(route, listener)));
+  writeAtomically(file, text, 0o644);
+  if (needsReload) {
+    await reloadFor(proxy, clock, route.listeners.map((listener) => sectionName(route, listener)), [], before, file);
+    return 'reloaded';
+  }
+  const active = route.active!;
+  for (const listener of route.listeners) {
+    await expectDone(proxy.runtime, `set server ${sectionName(route, listener)}/${active} state ready`);
+  }
+  for (const listener of route.listeners) {
+    await expectDone(proxy.runtime, `set server ${sectionName(route, listener)}/${otherSlot(active)} state drain`);
+  }
+  return 'switched';
+}
+
+/** The file's text without the servers' states: what a reload would change. */
+const listenersOf = (text: string): string =>
+  text
+    .split('\n')
+    .filter((line) => !line.startsWith('#'))
+    .map((line) => line.replace(/ disabled$/, ''))
+    .join('\n');
+
+/**
+ * Checks the configuration, reloads, and waits until the new proxy process
+ * has `present` and lacks `absent`. A configuration the proxy would refuse is
+ * put back as it was (`file`, `before`) and nothing is reloaded.
+ */
+async function reloadFor(
+  proxy: ProxyHost,
+  clock: { sleep(ms: number): Promise<void>; now(): number },
+  present: string[],
+  absent: string[],
+  before: string | undefined,
+  file: string,
+): Promise<void> {
+  const problem = proxy.runtime.check();
+  if (problem !== undefined) {
+    if (before === undefined) {
+      fs.rmSync(file, { force: true });
+    } else {
+      writeAtomically(file, before, 0o644);
+    }
+    throw new Failed(`the proxy would refuse its configuration; nothing was reloaded:\n${problem}`);
+  }
+  await proxy.runtime.reload();
+  const deadline = clock.now() + RELOAD_PATIENCE_MS;
+  for (;;) {
+    try {
+      const sections = new Set(parseStat(await proxy.runtime.command('show stat')).map((row) => row.section));
+      if (present.every((name) => sections.has(name)) && absent.every((name) => !sections.has(name))) {
+        return;
+      }
+    } catch {
+      // The socket changes hands during a reload.
+    }
+    if (clock.now() >= deadline) {
+      throw new Failed(`the proxy did not load ${file} within ${RELOAD_PATIENCE_MS / 1000}s`);
+    }
+    await clock.sleep(100);
+  }
+}
+
+/**
+ * Waits until the slot's servers carry nothing (no request or connection in
+ * flight, none queued) or `seconds` have passed, then puts them in
+ * maintenance. Returns what was still in flight when the time ran out.
+ */
+export async function drainSlot(proxy: ProxyHost, route: ProxyRoute, slot: Slot, seconds: number, clock: { sleep(ms: number): Promise<void>; now(): number }): Promise<number> {
+  const names = new Set(route.listeners.map((listener) => sectionName(route, listener)));
+  const deadline = clock.now() + seconds * 1000;
+  let left = 0;
+  for (;;) {
+    const rows = parseStat(await proxy.runtime.command('show stat')).filter((row) => names.has(row.section) && row.server === slot);
+    left = rows.reduce((sum, row) => sum + row.current + row.queued, 0);
+    if (left === 0 || clock.now() >= deadline) {
+      break;
+    }
+    await clock.sleep(100);
+  }
+  for (const name of [...names].sort()) {
+    await expectDone(proxy.runtime, `set server ${name}/${slot} state maint`);
+  }
+  return left;
+}
+
+/** Moves traffic back to `slot` (after a failed stop-first deploy). */
+export async function restoreSlot(proxy: ProxyHost, route: ProxyRoute, slot: Slot): Promise<void> {
+  for (const listener of route.listeners) {
+    await expectDone(proxy.runtime, `set server ${sectionName(route, listener)}/${slot} state ready`);
+  }
+}
+
+/** Starts draining `slot` now: no new requests or connections go to it. */
+export async function startDrain(proxy: ProxyHost, route: ProxyRoute, slot: Slot): Promise<void> {
+  for (const listener of route.listeners) {
+    await expectDone(proxy.runtime, `set server ${sectionName(route, listener)}/${slot} state drain`);
+  }
+}
+
+/** Drops the service's file and route, and reloads so its listeners close. */
+export async function removeRoute(proxy: ProxyHost, serviceDir: string, route: ProxyRoute, clock: { sleep(ms: number): Promise<void>; now(): number }): Promise<void> {
+  const file = configFileOf(proxy, route);
+  const before = readIfPresent(file);
+  fs.rmSync(file, { force: true });
+  if (before !== undefined) {
+    await reloadFor(proxy, clock, [], route.listeners.map((listener) => sectionName(route, listener)), before, file);
+  }
+  fs.rmSync(routeFile(serviceDir), { force: true });
+}
+
+/** HAProxy's runtime API on its stats socket, and its master CLI for reloads. */
+export class HaproxyRuntime implements ProxyRuntime {
+  constructor(
+    private readonly paths: { socket: string; masterSocket: string; binary: string; configs: string[] },
+    private readonly timeoutMs = 10_000,
+  ) {}
+
+  command(line: string): Promise<string> {
+    return this.send(this.paths.socket, line);
+  }
+
+  check(): string | undefined {
+    const result = spawnSync(this.paths.binary, ['-c', '-q', ...this.paths.configs.flatMap((config) => ['-f', config])], { encoding: 'utf8', timeout: this.timeoutMs });
+    return result.status === 0 ? undefined : `${result.stderr || result.stdout || result.error?.message || `exit ${result.status}`}`.trim();
+  }
+
+  async reload(): Promise<void> {
+    await this.send(this.paths.masterSocket, 'reload');
+  }
+
+  private send(socket: string, line: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const connection = net.createConnection(socket, () => connection.end(`${line}\n`));
+      connection.setTimeout(this.timeoutMs, () => connection.destroy(new Error(`no answer within ${this.timeoutMs / 1000}s`)));
+      connection.on('data', (chunk: Buffer) => chunks.push(chunk));
+      connection.on('error', (error) => reject(new Failed(`the host proxy (${socket}) did not answer "${line}": ${error.message}`)));
+      connection.on('close', (hadError) => {
+        if (!hadError) {
+          resolve(Buffer.concat(chunks).toString('utf8'));
+        }
+      });
+    });
+  }
+}
