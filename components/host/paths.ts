@@ -33,6 +33,25 @@ export const HOST_PATHS = {
 /** The AL2023 package that installs HOST_PATHS.agentInterpreter; the readiness step installs it when missing. */
 export const AGENT_NODE_PACKAGE = 'nodejs24';
 
+/**
+ * The host proxy (HAProxy, AL2023's and Debian's `haproxy` package) that owns the services'
+ * published TCP ports; berth-proxy.service runs it in master-worker mode from these files.
+ */
+export const PROXY_PATHS = {
+  binary: '/usr/sbin/haproxy',
+  /** Global settings and defaults, written by the readiness step. */
+  config: '/etc/berth/proxy/haproxy.cfg',
+  /** One file per service, written by berth-agent. */
+  servicesDir: '/etc/berth/proxy/services',
+  /** The runtime API (level admin, root only). */
+  socket: '/run/berth-proxy/admin.sock',
+  /** The master CLI: reloads. */
+  masterSocket: '/run/berth-proxy/master.sock',
+} as const;
+
+/** The AL2023 package that installs PROXY_PATHS.binary. */
+export const PROXY_PACKAGE = 'haproxy';
+
 export const DEFAULT_DATA_MOUNT_POINT = '/srv/berth';
 
 /** The Docker root. On Amazon Linux 2023 it lives on the root filesystem, mounted at `/`. */
@@ -42,6 +61,7 @@ export const UNIT_NAMES = {
   dataVolume: 'berth-data-volume.service',
   prune: 'berth-prune.service',
   pruneTimer: 'berth-prune.timer',
+  proxy: 'berth-proxy.service',
 } as const;
 
 /** Names of the host-side scripts shipped in components/host/scripts (berth-host-setup is the readiness step's library). */

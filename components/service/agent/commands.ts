@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { AgentContext } from './context';
+import { readRoute, removeRoute } from './proxy';
 import { EngineError } from './engine';
 import { appendAudit, auditHistory, configDir, containerName, LABELS, localTagText, readIfPresent, stateDir } from './layout';
 
@@ -30,6 +31,17 @@ export async function remove(context: AgentContext, env: string, name: string, d
       context.say(`${label}: kept: deployment ${owner} owns it now, not ${deployment}`);
       appendAudit(context.roots, { action: 'remove', service: name, env, from: oldImage, to: oldImage, result: 'kept-newer' }, new Date(context.now()));
       return;
+    }
+    // The proxy lets the service's ports go first, so no request is sent to a container being removed.
+    const route = context.proxy === undefined ? undefined : readRoute(dir);
+    if (route !== undefined) {
+      const proxyHeld = await context.locks.forProxy(context.lockWaitMs);
+      try {
+        await removeRoute(context.proxy!, dir, route, context);
+      } finally {
+        await proxyHeld.release();
+      }
+      context.say(`${label}: the host proxy no longer listens on port(s) ${route.listeners.map((listener) => listener.hostPort).join(',')}`);
     }
     const containers = await context.engine.listContainers({ label: [`${LABELS.service}=${name}`, `${LABELS.env}=${env}`] });
     for (const container of containers.sort((a, b) => a.Id.localeCompare(b.Id))) {

@@ -7,7 +7,7 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { DEFAULT_DATA_MOUNT_POINT, HOST_PATHS } from '../../host/paths';
+import { DEFAULT_DATA_MOUNT_POINT, HOST_PATHS, PROXY_PATHS } from '../../host/paths';
 
 export interface Roots {
   /** The data volume: services' data under <env>/<name>, the audit log under berth/. */
@@ -66,6 +66,30 @@ export const localTagText = (name: string, env: string, which: 'current' | 'prev
   const tag = localTag(name, env, which);
   return `${tag.repository}:${tag.tag}`;
 };
+
+/** Where the host proxy is: set on a host by the readiness step (BERTH_PROXY_SOCKET in host.env); undefined without one. */
+export interface ProxyPaths {
+  socket: string;
+  masterSocket: string;
+  binary: string;
+  config: string;
+  servicesDir: string;
+}
+
+export function proxyPathsFrom(env: NodeJS.ProcessEnv, host: Record<string, string> = {}): ProxyPaths | undefined {
+  const value = (key: string, fallback: string) => env[key] || host[key] || fallback;
+  const socket = value('BERTH_PROXY_SOCKET', '');
+  if (socket === '') {
+    return undefined;
+  }
+  return {
+    socket,
+    masterSocket: value('BERTH_PROXY_MASTER_SOCKET', PROXY_PATHS.masterSocket),
+    binary: value('BERTH_PROXY_BINARY', PROXY_PATHS.binary),
+    config: value('BERTH_PROXY_CONFIG', PROXY_PATHS.config),
+    servicesDir: value('BERTH_PROXY_SERVICES', PROXY_PATHS.servicesDir),
+  };
+}
 
 export const stateDir = (roots: Roots, env: string, name: string): string => path.join(roots.state, env, name);
 export const configDir = (roots: Roots, env: string, name: string): string => path.join(roots.config, env, name);

@@ -15,7 +15,8 @@ import { credentialsFor } from './credentials';
 import { deploy, rollback } from './deploy';
 import { EngineError, EngineUnreachable } from './engine';
 import { HOST_PATHS } from '../../host/paths';
-import { parseHostEnvironment, readIfPresent, rootsFrom } from './layout';
+import { parseHostEnvironment, proxyPathsFrom, readIfPresent, rootsFrom } from './layout';
+import { HaproxyRuntime } from './proxy';
 import { HostLocks, LockTimeout } from './locks';
 import { prune } from './prune';
 import { engineSocketPath, SocketEngine } from './socketEngine';
@@ -96,7 +97,9 @@ export async function runAgent(io: AgentIo): Promise<number> {
 
 /** The context a host runs with: the engine on DOCKER_HOST's socket, the roots and locks from the environment. */
 export function hostContext(env: NodeJS.ProcessEnv, say: (line: string) => void, warn: (text: string) => void): AgentContext & { close(): void } {
-  const roots = rootsFrom(env, parseHostEnvironment(readIfPresent(HOST_PATHS.hostEnvironment) ?? ''));
+  const hostEnvironment = parseHostEnvironment(readIfPresent(HOST_PATHS.hostEnvironment) ?? '');
+  const roots = rootsFrom(env, hostEnvironment);
+  const proxyPaths = proxyPathsFrom(env, hostEnvironment);
   const wait = env.BERTH_LOCK_WAIT_SECONDS ?? String(LOCK_WAIT_SECONDS);
   if (!/^[0-9]+$/.test(wait)) {
     throw new Refused(`BERTH_LOCK_WAIT_SECONDS must be whole seconds, got ${wait}`);
@@ -104,6 +107,13 @@ export function hostContext(env: NodeJS.ProcessEnv, say: (line: string) => void,
   const engine = new SocketEngine(engineSocketPath(env.DOCKER_HOST));
   return {
     engine,
+    proxy:
+      proxyPaths === undefined
+        ? undefined
+        : {
+            runtime: new HaproxyRuntime({ socket: proxyPaths.socket, masterSocket: proxyPaths.masterSocket, binary: proxyPaths.binary, configs: [proxyPaths.config, proxyPaths.servicesDir] }),
+            servicesDir: proxyPaths.servicesDir,
+          },
     roots,
     locks: new HostLocks(roots.lockFile),
     lockWaitMs: Number(wait) * 1000,
