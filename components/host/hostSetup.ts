@@ -13,7 +13,8 @@
  */
 import { createHash } from 'crypto';
 import { DockerLogging, HostLoggingConfig, renderCloudWatchAgentConfig, renderDaemonJson } from './dockerConfig';
-import { AGENT_NODE_PACKAGE, DEFAULT_DATA_MOUNT_POINT, HOST_PATHS, UNIT_NAMES } from './paths';
+import { AGENT_NODE_PACKAGE, DEFAULT_DATA_MOUNT_POINT, HOST_PATHS, PROXY_PACKAGE, PROXY_PATHS, UNIT_NAMES } from './paths';
+import { renderProxyBaseConfig, renderProxyService } from './proxyConfig';
 import { checkEnv, checkKeys, checkNoSecrets, PROJECT_PATTERN, REGION_PATTERN } from './renderChecks';
 import { readHostScript } from './scripts';
 import { dataVolumeMountCommand, DataVolumeSpec, normalizeServiceDirectories, renderDataVolumeService, renderPruneService, renderPruneTimer } from './units';
@@ -115,6 +116,11 @@ export function hostFiles(args: HostSetupArgs): Array<{ path: string; mode: stri
     // The agent reads this file for the data root: sudo clears the environment.
     `BERTH_DATA_ROOT=${mountPoint}`,
     `BERTH_LOCK_FILE=${HOST_PATHS.lockFile}`,
+    // The host proxy berth-agent swaps containers behind.
+    `BERTH_PROXY_SOCKET=${PROXY_PATHS.socket}`,
+    `BERTH_PROXY_MASTER_SOCKET=${PROXY_PATHS.masterSocket}`,
+    `BERTH_PROXY_CONFIG=${PROXY_PATHS.config}`,
+    `BERTH_PROXY_SERVICES=${PROXY_PATHS.servicesDir}`,
     '',
   ].join('\n');
   const files = [
@@ -127,6 +133,8 @@ export function hostFiles(args: HostSetupArgs): Array<{ path: string; mode: stri
     { path: `${HOST_PATHS.unitDirectory}/${UNIT_NAMES.dataVolume}`, mode: '0644', content: renderDataVolumeService({ volume: args.dataVolume, serviceDirectories }) },
     { path: `${HOST_PATHS.unitDirectory}/${UNIT_NAMES.prune}`, mode: '0644', content: renderPruneService({ env: args.env, minAgeSeconds: args.pruneMinAgeSeconds }) },
     { path: `${HOST_PATHS.unitDirectory}/${UNIT_NAMES.pruneTimer}`, mode: '0644', content: renderPruneTimer(args.pruneSchedule ?? 'daily') },
+    { path: `${HOST_PATHS.unitDirectory}/${UNIT_NAMES.proxy}`, mode: '0644', content: renderProxyService() },
+    { path: PROXY_PATHS.config, mode: '0644', content: renderProxyBaseConfig() },
   ];
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
@@ -152,6 +160,7 @@ export function renderHostSetup(args: HostSetupArgs): string {
     'setup_args "$@"',
     `wait_for_boot ${HOST_PATHS.readyMarker} ${HOST_PATHS.failedMarker}`,
     `ensure_package ${HOST_PATHS.agentInterpreter} ${AGENT_NODE_PACKAGE}`,
+    `ensure_package ${PROXY_PATHS.binary} ${PROXY_PACKAGE}`,
     ...files.map((file) => renderStageFile(file.path, file.mode, file.content)),
     [
       'converge_host',
@@ -162,6 +171,8 @@ export function renderHostSetup(args: HostSetupArgs): string {
       UNIT_NAMES.pruneTimer,
       UNIT_NAMES.prune,
       UNIT_NAMES.dataVolume,
+      UNIT_NAMES.proxy,
+      PROXY_PATHS.config,
       '--',
       ...mount,
     ].join(' '),

@@ -12,6 +12,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { HostSetupArgs, renderHostSetup } from '../../components/host/hostSetup';
+import { renderProxyBaseConfig, renderProxyService } from '../../components/host/proxyConfig';
 import { readHostScript } from '../../components/host/scripts';
 import { AGENT_INTERPRETER, readAgentScript } from '../../components/service/agentScript';
 import { run, RunResult } from '../support/docker';
@@ -32,7 +33,7 @@ const MOUNT = '/usr/local/sbin/berth-mount-data-volume --volume-id vol-012345678
 let root: string;
 let actions: string;
 
-function setup(text: string, active = 'docker.service berth-prune.timer amazon-cloudwatch-agent.service', extra: string[] = []): RunResult & { actions: string[] } {
+function setup(text: string, active = 'docker.service berth-prune.timer amazon-cloudwatch-agent.service berth-proxy.service', extra: string[] = []): RunResult & { actions: string[] } {
   fs.rmSync(actions, { force: true });
   const result = run('bash', ['-s', '--', '--timeout', '5', '--root', root, '--record-actions', actions, '--assume-active', active, ...extra], { input: text });
   return { ...result, actions: fs.existsSync(actions) ? fs.readFileSync(actions, 'utf8').trim().split('\n') : [] };
@@ -45,6 +46,8 @@ function booted(withNode = true): void {
   if (withNode) {
     fs.mkdirSync(path.join(root, 'usr/bin'), { recursive: true });
     fs.writeFileSync(path.join(root, 'usr/bin/node-24'), '#!/bin/sh\n', { mode: 0o755 });
+    fs.mkdirSync(path.join(root, 'usr/sbin'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'usr/sbin/haproxy'), '#!/bin/sh\n', { mode: 0o755 });
   }
 }
 
@@ -73,16 +76,21 @@ describe('berth-host-setup, as the readiness step sends it', () => {
       credHelpers: { '123456789012.dkr.ecr.eu-west-1.amazonaws.com': 'ecr-login' },
     });
     expect(fs.readFileSync(path.join(root, 'etc/systemd/system/berth-prune.timer'), 'utf8')).toContain('OnCalendar=*-*-* 03:30:00\n');
-    expect(first.stdout.split('\n').filter((line) => line.startsWith('berth-host-setup: updated'))).toHaveLength(9);
+    expect(first.stdout.split('\n').filter((line) => line.startsWith('berth-host-setup: updated'))).toHaveLength(11);
     expect(first.stdout).toContain('berth-host-setup: installing nodejs24 for /usr/bin/node-24\n');
-    expect(first.stdout).toContain('berth-host-setup: ready; 9 file(s) updated\n');
+    expect(first.stdout).toContain('berth-host-setup: installing haproxy for /usr/sbin/haproxy\n');
+    expect(first.stdout).toContain('berth-host-setup: ready; 11 file(s) updated\n');
+    expect(fs.readFileSync(path.join(root, 'etc/berth/proxy/haproxy.cfg'), 'utf8')).toBe(renderProxyBaseConfig());
+    expect(fs.readFileSync(path.join(root, 'etc/systemd/system/berth-proxy.service'), 'utf8')).toBe(renderProxyService());
     // Nothing was running yet: everything is started, nothing restarted.
     expect(first.actions).toEqual([
       'dnf install -y nodejs24',
+      'dnf install -y haproxy',
       'systemctl daemon-reload',
-      'systemctl enable berth-data-volume.service docker.service berth-prune.timer',
+      'systemctl enable berth-data-volume.service docker.service berth-prune.timer berth-proxy.service',
       MOUNT,
       'systemctl start docker.service',
+      'systemctl start berth-proxy.service',
       'systemctl restart berth-prune.timer',
       CW_CTL,
     ]);
@@ -98,7 +106,7 @@ describe('berth-host-setup, as the readiness step sends it', () => {
     const again = setup(renderHostSetup(args));
     expect(again.status).toBe(0);
     expect(again.stdout).toBe('berth-host-setup: ready; 0 file(s) updated\n');
-    expect(again.actions).toEqual(['systemctl enable berth-data-volume.service docker.service berth-prune.timer', MOUNT]);
+    expect(again.actions).toEqual(['systemctl enable berth-data-volume.service docker.service berth-prune.timer berth-proxy.service', MOUNT]);
     expect(fs.statSync(agent).mtimeMs).toBe(before);
   });
 
@@ -109,7 +117,7 @@ describe('berth-host-setup, as the readiness step sends it', () => {
     expect(changed.stdout).toBe('berth-host-setup: updated /etc/systemd/system/berth-prune.timer\nberth-host-setup: ready; 1 file(s) updated\n');
     expect(changed.actions).toEqual([
       'systemctl daemon-reload',
-      'systemctl enable berth-data-volume.service docker.service berth-prune.timer',
+      'systemctl enable berth-data-volume.service docker.service berth-prune.timer berth-proxy.service',
       MOUNT,
       'systemctl restart berth-prune.timer',
     ]);
@@ -119,9 +127,9 @@ describe('berth-host-setup, as the readiness step sends it', () => {
     booted();
     setup(renderHostSetup(args));
     const logging = setup(renderHostSetup({ ...args, logging: { driver: 'local' } }));
-    expect(logging.actions).toEqual(['systemctl enable berth-data-volume.service docker.service berth-prune.timer', MOUNT, 'systemctl restart docker.service']);
+    expect(logging.actions).toEqual(['systemctl enable berth-data-volume.service docker.service berth-prune.timer berth-proxy.service', MOUNT, 'systemctl restart docker.service']);
     const metrics = setup(renderHostSetup({ ...args, logging: { driver: 'local' }, metricsNamespace: 'Acme' }));
-    expect(metrics.actions).toEqual(['systemctl enable berth-data-volume.service docker.service berth-prune.timer', MOUNT, CW_CTL]);
+    expect(metrics.actions).toEqual(['systemctl enable berth-data-volume.service docker.service berth-prune.timer berth-proxy.service', MOUNT, CW_CTL]);
   });
 
   it('brings a stopped service back even when no file changed (a rerun after a reboot or a crash)', () => {
@@ -129,8 +137,9 @@ describe('berth-host-setup, as the readiness step sends it', () => {
     setup(renderHostSetup(args));
     const rerun = setup(renderHostSetup(args), 'docker.service');
     expect(rerun.actions).toEqual([
-      'systemctl enable berth-data-volume.service docker.service berth-prune.timer',
+      'systemctl enable berth-data-volume.service docker.service berth-prune.timer berth-proxy.service',
       MOUNT,
+      'systemctl start berth-proxy.service',
       'systemctl restart berth-prune.timer',
       CW_CTL,
     ]);
@@ -147,9 +156,9 @@ describe('berth-host-setup, as the readiness step sends it', () => {
     expect(broken.actions).toEqual([]);
     const rerun = setup(local);
     expect(rerun.stdout).toBe('berth-host-setup: ready; 0 file(s) updated\n');
-    expect(rerun.actions).toEqual(['systemctl enable berth-data-volume.service docker.service berth-prune.timer', MOUNT, 'systemctl restart docker.service']);
+    expect(rerun.actions).toEqual(['systemctl enable berth-data-volume.service docker.service berth-prune.timer berth-proxy.service', MOUNT, 'systemctl restart docker.service']);
     expect(fs.existsSync(path.join(root, 'var/lib/berth/setup-pending'))).toBe(false);
-    expect(setup(local).actions).toEqual(['systemctl enable berth-data-volume.service docker.service berth-prune.timer', MOUNT]);
+    expect(setup(local).actions).toEqual(['systemctl enable berth-data-volume.service docker.service berth-prune.timer berth-proxy.service', MOUNT]);
   });
 
   it('refuses a file that arrived damaged, installing nothing of it', () => {
@@ -181,6 +190,6 @@ describe('berth-host-setup, as the readiness step sends it', () => {
     setTimeout(booted, 1500);
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     expect(code).toBe(0);
-    expect(stdout).toContain('ready; 9 file(s) updated');
+    expect(stdout).toContain('ready; 11 file(s) updated');
   });
 });

@@ -256,14 +256,15 @@ describe('renderHostSetup', () => {
   const setup = renderHostSetup(setupArgs());
   const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 
-  it("starts with the shipped berth-host-setup library, waits for the bootstrap, then makes sure of the agent's Node.js", () => {
+  it("starts with the shipped berth-host-setup library, waits for the bootstrap, then makes sure of the agent's Node.js and the host proxy", () => {
     const library = readHostScript('berth-host-setup');
     expect(setup.startsWith(library)).toBe(true);
-    expect(setup.slice(library.length).split('\n').slice(0, 4)).toEqual([
+    expect(setup.slice(library.length).split('\n').slice(0, 5)).toEqual([
       '# --- rendered by components/host/hostSetup.ts for project berth, environment dev ---',
       'setup_args "$@"',
       'wait_for_boot /var/lib/berth/ready /var/lib/berth/failed',
       'ensure_package /usr/bin/node-24 nodejs24',
+      'ensure_package /usr/sbin/haproxy haproxy',
     ]);
   });
 
@@ -272,8 +273,10 @@ describe('renderHostSetup', () => {
       ['/etc/berth/cloudwatch-agent.json', '0644'],
       ['/etc/berth/docker/config.json', '0644'],
       ['/etc/berth/host.env', '0644'],
+      ['/etc/berth/proxy/haproxy.cfg', '0644'],
       ['/etc/docker/daemon.json', '0644'],
       ['/etc/systemd/system/berth-data-volume.service', '0644'],
+      ['/etc/systemd/system/berth-proxy.service', '0644'],
       ['/etc/systemd/system/berth-prune.service', '0644'],
       ['/etc/systemd/system/berth-prune.timer', '0644'],
       ['/usr/local/bin/berth-agent', '0755'],
@@ -286,7 +289,9 @@ describe('renderHostSetup', () => {
     expect(setup).toContain(
       renderStageFile('/etc/systemd/system/berth-data-volume.service', '0644', renderDataVolumeService({ volume: setupArgs().dataVolume, serviceDirectories: ['auth', 'web'] })),
     );
-    const hostEnv = 'BERTH_PROJECT=berth\nBERTH_ENV=dev\nBERTH_REGION=eu-west-1\nBERTH_DATA_ROOT=/srv/berth\nBERTH_LOCK_FILE=/run/lock/berth.lock\n';
+    const hostEnv = 'BERTH_PROJECT=berth\nBERTH_ENV=dev\nBERTH_REGION=eu-west-1\nBERTH_DATA_ROOT=/srv/berth\nBERTH_LOCK_FILE=/run/lock/berth.lock\n' +
+      'BERTH_PROXY_SOCKET=/run/berth-proxy/admin.sock\nBERTH_PROXY_MASTER_SOCKET=/run/berth-proxy/master.sock\n' +
+      'BERTH_PROXY_CONFIG=/etc/berth/proxy/haproxy.cfg\nBERTH_PROXY_SERVICES=/etc/berth/proxy/services\n';
     expect(setup).toContain(`stage_file /etc/berth/host.env 0644 ${sha(hostEnv)} <<'BERTH_EOF'\n${hostEnv}BERTH_EOF\n`);
     // A heredoc ends with a newline: content without one is sent, and hashed, with it.
     expect(renderStageFile('/x', '0600', 'no newline')).toBe(`stage_file /x 0600 ${sha('no newline\n')} <<'BERTH_EOF'\nno newline\nBERTH_EOF\n`);
@@ -295,7 +300,7 @@ describe('renderHostSetup', () => {
   it('ends by converging the host, with the data volume mount command the unit runs at boot', () => {
     expect(setup.endsWith(
       'converge_host /etc/systemd/system /etc/docker/daemon.json /etc/berth/cloudwatch-agent.json ' +
-        '/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl berth-prune.timer berth-prune.service berth-data-volume.service -- ' +
+        '/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl berth-prune.timer berth-prune.service berth-data-volume.service berth-proxy.service /etc/berth/proxy/haproxy.cfg -- ' +
         '/usr/local/sbin/berth-mount-data-volume --volume-id vol-0123456789abcdef0 --device /dev/sdf --mount-point /srv/berth --fs-type ext4 --timeout 300 --service-dir auth --service-dir web\n',
     )).toBe(true);
   });
