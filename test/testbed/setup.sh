@@ -27,7 +27,7 @@ readonly PACKAGES=(
   docker-registry busybox-static shellcheck jq systemd curl
   apache2-utils amazon-ecr-credential-helper
   openssh-server openssh-client sudo
-  e2fsprogs xfsprogs iproute2
+  e2fsprogs xfsprogs iproute2 haproxy
 )
 
 log() { printf 'testbed: %s\n' "$*" >&2; }
