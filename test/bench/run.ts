@@ -10,10 +10,17 @@
  *    + `docker run` (goal: at most 1.2x), its start-up against `node -e 0`,
  *    and its peak memory (max RSS) against that of `node -e 0`; see
  *    test/bench/agent-swap.ts.
+ * 3. (when the test bed is available) a zero-downtime deploy: failed requests
+ *    of an open-loop load (100 requests/s, short and long ones) across a deploy
+ *    of a slow-booting service, for `berth-agent deploy` and for plain
+ *    `docker stop` + `docker run` in the same run (goal: 0 failed with the
+ *    agent in every class shorter than the drain timeout); see
+ *    test/bench/zero-downtime.ts. BERTH_BENCH_SKIP_ZERO_DOWNTIME=1 skips it.
  */
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { printAgentSwap } from './agent-swap';
+import { printZeroDowntime } from './zero-downtime';
 
 const SERVICES = Number(process.env.BERTH_BENCH_SERVICES ?? 100);
 const HOSTS = Number(process.env.BERTH_BENCH_HOSTS ?? 10);
@@ -71,6 +78,12 @@ async function main(): Promise<void> {
     return;
   }
   await printAgentSwap();
+  console.log('');
+  if (process.env.BERTH_BENCH_SKIP_ZERO_DOWNTIME === '1') {
+    console.log('Zero-downtime deploy: skipped (BERTH_BENCH_SKIP_ZERO_DOWNTIME=1)');
+    return;
+  }
+  await printZeroDowntime();
 }
 
 main().catch((error) => {

@@ -86,6 +86,19 @@ export function startProxy(dir: string): TestProxy {
   };
 }
 
+/** Stops a proxy `startProxy(dir)` started, if one runs there (by its pid file). */
+export function stopProxyIn(dir: string): void {
+  const pidFile = path.join(dir, 'haproxy.pid');
+  if (!fs.existsSync(pidFile)) {
+    return;
+  }
+  try {
+    process.kill(Number(fs.readFileSync(pidFile, 'utf8').trim().split('\n')[0]), 'SIGTERM');
+  } catch {
+    // Gone already.
+  }
+}
+
 export function runtimeCommand(socket: string, line: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];

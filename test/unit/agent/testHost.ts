@@ -14,6 +14,7 @@ import type { Roots } from '../../../components/service/agent/layout';
 import { HostLocks } from '../../../components/service/agent/locks';
 import { agentSpecJson, AgentServiceSpec } from '../../../components/service/spec';
 import { FakeClock, FakeEngine } from './fakeEngine';
+import { FakeProxy } from './fakeProxy';
 export { filesUnder } from '../../support/tree';
 
 export const REPOSITORY = 'registry.example.com/berth/web';
@@ -39,11 +40,13 @@ export interface TestHost {
   /** The references the credentials stub was asked about. */
   credentialRequests: string[];
   locks: HostLocks;
+  /** The fake host proxy, with `testHost({ proxy: true })`; its calls go into the engine's too, as `proxy <call>`. */
+  proxy?: FakeProxy;
 }
 
 const scratches: string[] = [];
 
-export function testHost(options: { lockWaitMs?: number; auth?: RegistryAuth } = {}): TestHost {
+export function testHost(options: { lockWaitMs?: number; auth?: RegistryAuth; proxy?: boolean } = {}): TestHost {
   const scratch = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'berth-agent-unit-')));
   scratches.push(scratch);
   const roots: Roots = {
@@ -73,7 +76,14 @@ export function testHost(options: { lockWaitMs?: number; auth?: RegistryAuth } =
     sleep: clock.sleep,
     now: clock.now,
   };
-  return { context, engine, clock, roots, scratch, out, err, credentialRequests, locks };
+  if (options.proxy !== true) {
+    return { context, engine, clock, roots, scratch, out, err, credentialRequests, locks };
+  }
+  // The proxy's services folder, as the readiness step makes it (the proxy reads it at start).
+  const proxy = new FakeProxy(path.join(scratch, 'proxy', 'services'), engine.calls);
+  fs.mkdirSync(proxy.servicesDir, { recursive: true });
+  context.proxy = { runtime: proxy, servicesDir: proxy.servicesDir };
+  return { context, engine, clock, roots, scratch, out, err, credentialRequests, locks, proxy };
 }
 
 /** Removes every scratch host made so far (call in afterEach). */

@@ -1,0 +1,550 @@
+/**
+ * The deploy state machine (components/service/agent/deploy.ts) and remove
+ * (commands.ts) on a host with the proxy: the fake engine and the fake HAProxy
+ * (./fakeProxy.ts) record into one sequence, so each test asserts the exact
+ * order of container and proxy steps: the new container beside the old one on
+ * the other slot, the switch only after the health gate, the drain before the
+ * stop, and the old container back in service whenever a deploy fails.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { remove } from '../../../components/service/agent/commands';
+import { Failed } from '../../../components/service/agent/context';
+import { deploy } from '../../../components/service/agent/deploy';
+import { renderProxyConfig, ProxyRoute } from '../../../components/service/agent/proxy';
+import type { AgentServiceSpec } from '../../../components/service/spec';
+import { neverHealthy } from './fakeEngine';
+import { rejection } from '../../support/rejection';
+import { auditLines, filesUnder, HEALTH_CMD, IMAGES, removeScratchHosts, specText, TestHost, testHost, webSpec } from './testHost';
+
+const { v1, v2, v3 } = IMAGES;
+const LIST = 'list {"label":["berth.service=web","berth.env=prod"]}';
+const EXEC_NEXT = `exec berth-prod-web-next ["sh","-c","${HEALTH_CMD}"]`;
+const EXEC_OLD = `exec berth-prod-web ["sh","-c","${HEALTH_CMD}"]`;
+const SECTION = 'berth-prod-web-8080';
+const TIME = '2025-06-02T09:14:03Z';
+
+afterEach(removeScratchHosts);
+
+/** Every engine and proxy call in order, without the proxy's `show stat` polls. */
+const calls = (host: TestHost): string[] => host.engine.calls.filter((call) => call !== 'proxy show stat');
+const polls = (host: TestHost): number => host.engine.calls.filter((call) => call === 'proxy show stat').length;
+const stateDir = (host: TestHost): string => path.join(host.roots.state, 'prod', 'web');
+const recordedRoute = (host: TestHost): ProxyRoute => JSON.parse(fs.readFileSync(path.join(stateDir(host), 'proxy.json'), 'utf8')) as ProxyRoute;
+const proxyFile = (host: TestHost): string => path.join(host.proxy!.servicesDir, 'prod-web.cfg');
+
+function forget(host: TestHost): void {
+  host.engine.clearCalls();
+  host.proxy?.clearCalls();
+  host.out.length = 0;
+  host.err.length = 0;
+  host.clock.sleeps.length = 0;
+}
+
+/** Deploys `spec` with its image on the host, then forgets what was said and called. */
+async function deployed(host: TestHost, spec: AgentServiceSpec): Promise<void> {
+  host.engine.addImage(spec.image);
+  await deploy(host.context, specText(spec), {});
+  forget(host);
+}
+
+/** A proxy host serving v1 on slot a; its two slot ports. */
+async function servingV1(spec: Partial<AgentServiceSpec> = {}): Promise<{ host: TestHost; a: number; b: number }> {
+  const host = testHost({ proxy: true });
+  await deployed(host, webSpec(host, 'v1', spec));
+  const { a, b } = recordedRoute(host).listeners[0].slots;
+  return { host, a, b };
+}
+
+async function expectFailure(promise: Promise<unknown>, message: string): Promise<void> {
+  const error = await rejection(promise);
+  expect(error).toBeInstanceOf(Failed);
+  expect(error.message).toBe(message);
+}
+
+describe('a first deploy behind the proxy', () => {
+  it('reserves two slot ports, starts the container on slot a, and reloads the proxy with slot a serving: no drain', async () => {
+    const host = testHost({ proxy: true });
+    host.engine.addImage(v1);
+    await deploy(host.context, specText(webSpec(host, 'v1')), {});
+    const route = recordedRoute(host);
+    const { a, b } = route.listeners[0].slots;
+    expect(b).toBeGreaterThan(a);
+    expect(route).toEqual({ env: 'prod', name: 'web', mode: 'tcp', listeners: [{ bind: '', hostPort: 8080, containerPort: 8080, slots: { a, b } }], active: 'a' });
+    expect(calls(host)).toEqual([
+      LIST,
+      'inspect berth-prod-web',
+      'create berth-prod-web-next',
+      'start berth-prod-web-next',
+      `${EXEC_NEXT} 10000`,
+      `tag ${v1} berth/web:prod-current`,
+      'proxy check',
+      'proxy reload',
+      'rename berth-prod-web-next berth-prod-web',
+    ]);
+    expect(host.engine.bodies.get('berth-prod-web-next')?.HostConfig.PortBindings).toEqual({ '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: String(a) }] });
+    expect(host.engine.bodies.get('berth-prod-web-next')?.Labels['berth.slot']).toBe('a');
+    expect(host.out).toEqual([
+      `prod/web: ${v1} is already on this host`,
+      `prod/web: starting ${v1}, waiting up to 10s for health`,
+      'prod/web: the host proxy sends port(s) 8080 to slot a (reloaded)',
+      `prod/web: now running ${v1} (000100010001), healthy`,
+    ]);
+    expect(fs.readFileSync(proxyFile(host), 'utf8')).toBe(renderProxyConfig(route));
+    expect(host.proxy!.states()).toEqual([`${SECTION}/a ready`, `${SECTION}/b maint`]);
+    // The reservation is gone once the route is written.
+    expect(filesUnder(stateDir(host))).toEqual(['current.json', 'proxy.json']);
+    expect(auditLines(host)).toEqual([`${TIME} action=deploy service=web env=prod from=- to=${v1} result=ok`]);
+  });
+
+  it('frees the slot ports a failed first deploy reserved, and never touches the proxy', async () => {
+    const host = testHost({ proxy: true });
+    host.engine.addImage(v3);
+    host.engine.setHealth(v3, neverHealthy());
+    await expectFailure(deploy(host.context, specText(webSpec(host, 'v3', { health: { cmd: HEALTH_CMD, timeoutSeconds: 1 } })), {}), `prod/web: deploy of ${v3} failed; there was no previous container to restore`);
+    expect(host.engine.calls.filter((call) => call.startsWith('proxy '))).toEqual([]);
+    expect(filesUnder(stateDir(host))).toEqual([]);
+    expect(fs.readdirSync(host.proxy!.servicesDir)).toEqual([]);
+  });
+
+  it('takes the slot ports a killed run reserved', async () => {
+    const host = testHost({ proxy: true });
+    host.engine.addImage(v1);
+    host.engine.failNext('createContainer', new TypeError('killed'));
+    await rejection(deploy(host.context, specText(webSpec(host, 'v1')), {}));
+    const reserved = JSON.parse(fs.readFileSync(path.join(stateDir(host), 'next', 'proxy.json'), 'utf8')) as ProxyRoute;
+    // Reserved ports are held: another service's deploy takes others.
+    fs.writeFileSync(path.join(stateDir(host), 'next', 'proxy.json'), JSON.stringify({ ...reserved, mode: 'http', active: 'b', listeners: [{ ...reserved.listeners[0], slots: { a: reserved.listeners[0].slots.b + 7, b: reserved.listeners[0].slots.b + 9 } }] }));
+    forget(host);
+    await deploy(host.context, specText(webSpec(host, 'v1')), {});
+    expect(recordedRoute(host)).toEqual({ ...reserved, listeners: [{ ...reserved.listeners[0], slots: { a: reserved.listeners[0].slots.b + 7, b: reserved.listeners[0].slots.b + 9 } }], active: 'a' });
+    expect(filesUnder(stateDir(host))).toEqual(['current.json', 'proxy.json']);
+  });
+});
+
+describe('a start-first deploy behind the proxy', () => {
+  it('starts the new container on slot b beside the old one, switches after the health gate, drains slot a, then stops the old one', async () => {
+    const { host, a, b } = await servingV1();
+    host.engine.addImage(v2);
+    // Two requests in flight on the old container; they end after a few polls.
+    host.proxy!.setSessions(SECTION, 'a', 2, { endsAfterPolls: 3 });
+    await deploy(host.context, specText(webSpec(host, 'v2')), {});
+    expect(calls(host)).toEqual([
+      LIST,
+      'create berth-prod-web-next',
+      'inspect berth-prod-web',
+      'start berth-prod-web-next',
+      `${EXEC_NEXT} 10000`,
+      `tag ${v1} berth/web:prod-previous`,
+      `tag ${v2} berth/web:prod-current`,
+      `proxy set server ${SECTION}/b state ready`,
+      `proxy set server ${SECTION}/a state drain`,
+      `proxy set server ${SECTION}/a state maint`,
+      'stop berth-prod-web',
+      'remove berth-prod-web',
+      'rename berth-prod-web-next berth-prod-web',
+    ]);
+    expect(host.engine.bodies.get('berth-prod-web-next')?.HostConfig.PortBindings).toEqual({ '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: String(b) }] });
+    expect(host.engine.bodies.get('berth-prod-web-next')?.Labels['berth.slot']).toBe('b');
+    // One look before the switch, then the drain's polls until the sessions ended.
+    expect(polls(host)).toBe(4);
+    expect(host.clock.sleeps).toEqual([100, 100]);
+    expect(host.out).toEqual([
+      `prod/web: ${v2} is already on this host`,
+      `prod/web: starting ${v2}, waiting up to 10s for health`,
+      'prod/web: the host proxy sends port(s) 8080 to slot b (switched)',
+      'prod/web: the old container has drained',
+      `prod/web: now running ${v2} (000200020002), healthy`,
+    ]);
+    expect(host.err).toEqual([]);
+    expect(recordedRoute(host)).toEqual({ env: 'prod', name: 'web', mode: 'tcp', listeners: [{ bind: '', hostPort: 8080, containerPort: 8080, slots: { a, b } }], active: 'b' });
+    expect(fs.readFileSync(proxyFile(host), 'utf8')).toBe(renderProxyConfig(recordedRoute(host)));
+    expect(host.proxy!.states()).toEqual([`${SECTION}/a maint`, `${SECTION}/b ready`]);
+    expect(host.proxy!.reloads).toBe(1);
+    expect(host.engine.containerLines()).toEqual(['berth-prod-web 000200020002 running']);
+  });
+
+  it('goes back to slot a on the deploy after', async () => {
+    const { host, a } = await servingV1();
+    await deployed(host, webSpec(host, 'v2'));
+    host.engine.addImage(v3);
+    await deploy(host.context, specText(webSpec(host, 'v3')), {});
+    expect(host.engine.bodies.get('berth-prod-web-next')?.HostConfig.PortBindings).toEqual({ '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: String(a) }] });
+    expect(calls(host).filter((call) => call.startsWith('proxy '))).toEqual([
+      `proxy set server ${SECTION}/a state ready`,
+      `proxy set server ${SECTION}/b state drain`,
+      `proxy set server ${SECTION}/b state maint`,
+    ]);
+    expect(recordedRoute(host).active).toBe('a');
+  });
+
+  it('never switches the proxy when the new container fails its health check, and never stops the old one', async () => {
+    const { host } = await servingV1();
+    host.engine.addImage(v3);
+    host.engine.setHealth(v3, neverHealthy());
+    await expectFailure(deploy(host.context, specText(webSpec(host, 'v3', { health: { cmd: HEALTH_CMD, timeoutSeconds: 1 } })), {}), `prod/web: deploy of ${v3} failed; the previous container is serving again`);
+    expect(calls(host).filter((call) => !call.startsWith('exec '))).toEqual([
+      LIST,
+      'create berth-prod-web-next',
+      'inspect berth-prod-web',
+      'start berth-prod-web-next',
+      'logs berth-prod-web-next 50',
+      'remove berth-prod-web-next',
+      'start berth-prod-web',
+    ]);
+    expect(host.engine.calls.filter((call) => call.startsWith('proxy ') && call !== 'proxy show stat')).toEqual([]);
+    expect(host.proxy!.states()).toEqual([`${SECTION}/a ready`, `${SECTION}/b maint`]);
+    expect(recordedRoute(host).active).toBe('a');
+    expect(host.engine.containerLines()).toEqual(['berth-prod-web 000100010001 running']);
+  });
+
+  it('warns when requests are still in flight on the old container after the drain time, and stops it then', async () => {
+    const { host } = await servingV1();
+    host.engine.addImage(v2);
+    host.proxy!.setSessions(SECTION, 'a', 3);
+    await deploy(host.context, specText(webSpec(host, 'v2', { drainSeconds: 2 })), {});
+    expect(host.err).toEqual(['prod/web: 3 request(s) or connection(s) were still in flight on the old container after the 2s drain']);
+    expect(host.out).not.toContain('prod/web: the old container has drained');
+    expect(host.clock.sleeps).toEqual(Array(20).fill(100));
+    expect(calls(host).slice(-5)).toEqual([`proxy set server ${SECTION}/a state drain`, `proxy set server ${SECTION}/a state maint`, 'stop berth-prod-web', 'remove berth-prod-web', 'rename berth-prod-web-next berth-prod-web']);
+  });
+});
+
+describe('a stop-first deploy behind the proxy', () => {
+  it('drains slot a and stops the old container before the new one starts, then switches to slot b', async () => {
+    const { host } = await servingV1();
+    host.engine.addImage(v2);
+    host.proxy!.setSessions(SECTION, 'a', 1, { endsAfterPolls: 2 });
+    await deploy(host.context, specText(webSpec(host, 'v2', { update: 'stop-first' })), {});
+    expect(calls(host)).toEqual([
+      LIST,
+      'create berth-prod-web-next',
+      'inspect berth-prod-web',
+      `proxy set server ${SECTION}/a state drain`,
+      `proxy set server ${SECTION}/a state maint`,
+      'stop berth-prod-web',
+      'start berth-prod-web-next',
+      `${EXEC_NEXT} 10000`,
+      `tag ${v1} berth/web:prod-previous`,
+      `tag ${v2} berth/web:prod-current`,
+      `proxy set server ${SECTION}/b state ready`,
+      `proxy set server ${SECTION}/a state drain`,
+      'remove berth-prod-web',
+      'rename berth-prod-web-next berth-prod-web',
+    ]);
+    // The drain's three polls, then one look before the switch.
+    expect(polls(host)).toBe(4);
+    expect(host.clock.sleeps).toEqual([100, 100]);
+    expect(host.out).toEqual([
+      `prod/web: ${v2} is already on this host`,
+      'prod/web: the old container has drained',
+      'prod/web: stopping the old container first: the service updates stop-first',
+      `prod/web: starting ${v2}, waiting up to 10s for health`,
+      'prod/web: the host proxy sends port(s) 8080 to slot b (switched)',
+      `prod/web: now running ${v2} (000200020002), healthy`,
+    ]);
+    expect(recordedRoute(host).active).toBe('b');
+    expect(host.proxy!.server(SECTION, 'b').state).toBe('ready');
+  });
+
+  it('restarts the old container and sets slot a ready again when the new one fails', async () => {
+    const { host } = await servingV1();
+    host.engine.addImage(v3);
+    host.engine.setHealth(v3, neverHealthy());
+    await expectFailure(
+      deploy(host.context, specText(webSpec(host, 'v3', { update: 'stop-first', health: { cmd: HEALTH_CMD, timeoutSeconds: 1 } })), {}),
+      `prod/web: deploy of ${v3} failed; the previous container is serving again`,
+    );
+    expect(calls(host).filter((call) => !call.startsWith(EXEC_NEXT))).toEqual([
+      LIST,
+      'create berth-prod-web-next',
+      'inspect berth-prod-web',
+      `proxy set server ${SECTION}/a state drain`,
+      `proxy set server ${SECTION}/a state maint`,
+      'stop berth-prod-web',
+      'start berth-prod-web-next',
+      'logs berth-prod-web-next 50',
+      'remove berth-prod-web-next',
+      'start berth-prod-web',
+      `${EXEC_OLD} 10000`,
+      `proxy set server ${SECTION}/a state ready`,
+    ]);
+    expect(host.proxy!.states()).toEqual([`${SECTION}/a ready`, `${SECTION}/b maint`]);
+    expect(recordedRoute(host).active).toBe('a');
+    expect(host.engine.containerLines()).toEqual(['berth-prod-web 000100010001 running']);
+    expect(auditLines(host)[1]).toBe(`2025-06-02T09:14:04Z action=deploy service=web env=prod from=${v1} to=${v3} result=failed-restored`);
+  });
+
+  it('sets slot a ready again after an error no step expected', async () => {
+    const { host } = await servingV1();
+    host.engine.addImage(v2);
+    host.engine.failNext('startContainer', new TypeError('socket hang up'), (id) => String(id).startsWith('0002'));
+    const error = await rejection(deploy(host.context, specText(webSpec(host, 'v2', { update: 'stop-first' })), {}));
+    expect(error).toBeInstanceOf(TypeError);
+    expect(calls(host).slice(-3)).toEqual(['start berth-prod-web-next', 'start berth-prod-web', `proxy set server ${SECTION}/a state ready`]);
+    expect(host.err).toEqual([`prod/web: the deploy stopped on an error (socket hang up); the previous container (${v1}) is running`]);
+    expect(host.proxy!.server(SECTION, 'a').state).toBe('ready');
+  });
+});
+
+describe('a container that publishes its own port', () => {
+  it('moves behind the proxy: the new one starts on slot a, the old one is stopped once it is healthy, just before the reload', async () => {
+    const host = testHost({ proxy: true });
+    const proxy = host.context.proxy;
+    delete host.context.proxy;
+    await deployed(host, webSpec(host, 'v1'));
+    expect(host.engine.bodies.get('berth-prod-web-next')?.HostConfig.PortBindings).toEqual({ '8080/tcp': [{ HostIp: '', HostPort: '8080' }] });
+    host.context.proxy = proxy;
+    // The same spec: it runs, but not behind the proxy.
+    await deploy(host.context, specText(webSpec(host, 'v1')), {});
+    const { a } = recordedRoute(host).listeners[0].slots;
+    expect(calls(host)).toEqual([
+      LIST,
+      'create berth-prod-web-next',
+      'inspect berth-prod-web',
+      'start berth-prod-web-next',
+      `${EXEC_NEXT} 10000`,
+      `tag ${v1} berth/web:prod-current`,
+      'stop berth-prod-web',
+      'proxy check',
+      'proxy reload',
+      'remove berth-prod-web',
+      'rename berth-prod-web-next berth-prod-web',
+    ]);
+    expect(host.engine.bodies.get('berth-prod-web-next')?.HostConfig.PortBindings).toEqual({ '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: String(a) }] });
+    expect(host.out).toEqual([
+      `prod/web: ${v1} is already on this host`,
+      `prod/web: starting ${v1}, waiting up to 10s for health`,
+      'prod/web: stopping the old container, which publishes its own ports, so the host proxy can take them over',
+      'prod/web: the host proxy sends port(s) 8080 to slot a (reloaded)',
+      `prod/web: now running ${v1} (000200020002), healthy`,
+    ]);
+    expect(recordedRoute(host).active).toBe('a');
+    expect(host.proxy!.states()).toEqual([`${SECTION}/a ready`, `${SECTION}/b maint`]);
+  });
+});
+
+describe('the same spec again behind the proxy', () => {
+  it('changes nothing when the proxy sends to the container', async () => {
+    const { host } = await servingV1();
+    await deploy(host.context, specText(webSpec(host, 'v1')), {});
+    expect(calls(host)).toEqual([LIST, `tag ${v1} berth/web:prod-current`]);
+    expect(host.out).toEqual([`prod/web: already running ${v1} with this spec; nothing to do`]);
+  });
+
+  it('points the proxy back at the container when a killed run left it on the other slot', async () => {
+    const { host } = await servingV1();
+    fs.writeFileSync(path.join(stateDir(host), 'proxy.json'), JSON.stringify({ ...recordedRoute(host), active: 'b' }));
+    await host.proxy!.command(`set server ${SECTION}/b state ready`);
+    await host.proxy!.command(`set server ${SECTION}/a state drain`);
+    forget(host);
+    await deploy(host.context, specText(webSpec(host, 'v1')), {});
+    expect(calls(host)).toEqual([LIST, `proxy set server ${SECTION}/a state ready`, `proxy set server ${SECTION}/b state drain`, `tag ${v1} berth/web:prod-current`]);
+    expect(host.out).toEqual(['prod/web: the host proxy sends port(s) 8080 to slot a (switched)', `prod/web: already running ${v1} with this spec; nothing to do`]);
+    expect(recordedRoute(host).active).toBe('a');
+    expect(host.proxy!.server(SECTION, 'a').state).toBe('ready');
+  });
+
+  it("writes the proxy's file again when it is gone", async () => {
+    const { host } = await servingV1();
+    fs.rmSync(proxyFile(host));
+    await deploy(host.context, specText(webSpec(host, 'v1')), {});
+    expect(calls(host)).toEqual([LIST, 'proxy check', 'proxy reload', `tag ${v1} berth/web:prod-current`]);
+    expect(fs.readFileSync(proxyFile(host), 'utf8')).toBe(renderProxyConfig(recordedRoute(host)));
+  });
+});
+
+describe('a run killed after the switch', () => {
+  it("adopts the healthy -next the proxy sends to: the old container drains, then goes, and -next takes the service's name", async () => {
+    const { host, b } = await servingV1();
+    host.engine.addImage(v2);
+    // Killed after the switch and the drain, before the old container was stopped.
+    host.engine.failNext('stopContainer', new TypeError('killed'));
+    await rejection(deploy(host.context, specText(webSpec(host, 'v2')), {}));
+    expect(host.engine.containerLines()).toEqual(['berth-prod-web 000100010001 running', 'berth-prod-web-next 000200020002 running']);
+    expect(recordedRoute(host).active).toBe('b');
+    host.proxy!.setSessions(SECTION, 'a', 1, { endsAfterPolls: 2 });
+    forget(host);
+
+    await deploy(host.context, specText(webSpec(host, 'v2')), {});
+    expect(calls(host)).toEqual([
+      LIST,
+      `${EXEC_NEXT} 10000`,
+      `tag ${v1} berth/web:prod-previous`,
+      `tag ${v2} berth/web:prod-current`,
+      `proxy set server ${SECTION}/b state ready`,
+      `proxy set server ${SECTION}/a state drain`,
+      `proxy set server ${SECTION}/a state maint`,
+      'remove berth-prod-web',
+      'rename berth-prod-web-next berth-prod-web',
+    ]);
+    expect(host.out).toEqual([
+      'prod/web: the host proxy sends port(s) 8080 to slot b (switched)',
+      'prod/web: the old container has drained',
+      `prod/web: took over ${v2} (000200020002), which an interrupted run had started; healthy`,
+    ]);
+    expect(host.engine.containerLines()).toEqual(['berth-prod-web 000200020002 running']);
+    expect(host.engine.byName('berth-prod-web')?.body.HostConfig.PortBindings).toEqual({ '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: String(b) }] });
+    expect(host.proxy!.states()).toEqual([`${SECTION}/a maint`, `${SECTION}/b ready`]);
+  });
+
+  it('does not adopt a -next on the slot the proxy does not send to: it is a leftover', async () => {
+    const { host } = await servingV1();
+    host.engine.addImage(v2);
+    // Killed after the health gate, before the switch.
+    host.engine.failNext('tagImage', new TypeError('killed'));
+    await rejection(deploy(host.context, specText(webSpec(host, 'v2')), {}));
+    expect(recordedRoute(host).active).toBe('a');
+    forget(host);
+    await deploy(host.context, specText(webSpec(host, 'v2')), {});
+    expect(calls(host).slice(0, 3)).toEqual([LIST, 'remove berth-prod-web-next', 'create berth-prod-web-next']);
+    expect(host.out[0]).toBe('prod/web: removing container berth-prod-web-next (000200020002) left over from an interrupted run');
+  });
+});
+
+describe('remove behind the proxy', () => {
+  it('closes the listeners (file gone, proxy reloaded) before any container is removed', async () => {
+    const { host } = await servingV1();
+    await remove(host.context, 'prod', 'web');
+    expect(calls(host)).toEqual([
+      'inspect berth-prod-web',
+      'proxy check',
+      'proxy reload',
+      LIST,
+      'remove berth-prod-web',
+      'removeImage berth/web:prod-current',
+      'removeImage berth/web:prod-previous',
+    ]);
+    expect(host.out[0]).toBe('prod/web: the host proxy no longer listens on port(s) 8080');
+    expect(fs.readdirSync(host.proxy!.servicesDir)).toEqual([]);
+    expect(host.proxy!.sections).toEqual([]);
+    expect(fs.existsSync(stateDir(host))).toBe(false);
+  });
+});
+
+describe('publications the proxy does not carry', () => {
+  it('stay published by the container: a UDP port, and the old container stopped first when it holds it', async () => {
+    const { host, a, b } = await servingV1({ ports: ['8080:8080', '53:53/udp'] });
+    expect(recordedRoute(host).listeners.map((listener) => listener.hostPort)).toEqual([8080]);
+    host.engine.addImage(v2);
+    await deploy(host.context, specText(webSpec(host, 'v2', { ports: ['8080:8080', '53:53/udp'] })), {});
+    expect(host.engine.bodies.get('berth-prod-web-next')?.HostConfig.PortBindings).toEqual({
+      '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: String(b) }],
+      '53/udp': [{ HostIp: '', HostPort: '53' }],
+    });
+    expect(host.out).toContain('prod/web: stopping the old container first: it holds host port(s) 53');
+    expect(calls(host).slice(2, 7)).toEqual(['inspect berth-prod-web', `proxy set server ${SECTION}/a state drain`, `proxy set server ${SECTION}/a state maint`, 'stop berth-prod-web', 'start berth-prod-web-next']);
+    expect(a).toBeLessThan(b);
+  });
+
+  it('leave the proxy when the spec drops its TCP ports: the old container stops first, then the listeners close', async () => {
+    const { host } = await servingV1();
+    host.engine.addImage(v2);
+    await deploy(host.context, specText(webSpec(host, 'v2', { ports: ['53:53/udp'] })), {});
+    expect(calls(host).filter((call) => !call.startsWith('exec '))).toEqual([
+      LIST,
+      'create berth-prod-web-next',
+      'inspect berth-prod-web',
+      'stop berth-prod-web',
+      'proxy check',
+      'proxy reload',
+      'start berth-prod-web-next',
+      `tag ${v1} berth/web:prod-previous`,
+      `tag ${v2} berth/web:prod-current`,
+      'remove berth-prod-web',
+      'rename berth-prod-web-next berth-prod-web',
+    ]);
+    expect(host.out).toContain('prod/web: stopping the old container first: its ports leave the host proxy');
+    expect(host.engine.bodies.get('berth-prod-web-next')?.HostConfig.PortBindings).toEqual({ '53/udp': [{ HostIp: '', HostPort: '53' }] });
+    expect(host.engine.bodies.get('berth-prod-web-next')?.Labels['berth.slot']).toBeUndefined();
+    expect(fs.readdirSync(host.proxy!.servicesDir)).toEqual([]);
+    expect(fs.existsSync(path.join(stateDir(host), 'proxy.json'))).toBe(false);
+  });
+});
+
+describe('a host without a proxy', () => {
+  it('deploys as before: the container publishes its ports, no slot, no route, and stop-first stops the old one first', async () => {
+    const host = testHost();
+    await deployed(host, webSpec(host, 'v1', { update: 'start-first', drainSeconds: 5, proxyMode: 'http' }));
+    host.engine.addImage(v2);
+    await deploy(host.context, specText(webSpec(host, 'v2', { ports: ['8081:8080'], update: 'stop-first' })), {});
+    expect(host.engine.calls).toEqual([
+      LIST,
+      'create berth-prod-web-next',
+      'inspect berth-prod-web',
+      'stop berth-prod-web',
+      'start berth-prod-web-next',
+      `${EXEC_NEXT} 10000`,
+      `tag ${v1} berth/web:prod-previous`,
+      `tag ${v2} berth/web:prod-current`,
+      'remove berth-prod-web',
+      'rename berth-prod-web-next berth-prod-web',
+    ]);
+    expect(host.out).toContain('prod/web: stopping the old container first: the service updates stop-first');
+    expect(host.engine.bodies.get('berth-prod-web-next')?.HostConfig.PortBindings).toEqual({ '8080/tcp': [{ HostIp: '', HostPort: '8081' }] });
+    expect(host.engine.bodies.get('berth-prod-web-next')?.Labels['berth.slot']).toBeUndefined();
+    expect(filesUnder(stateDir(host))).toEqual(['current.json', 'previous.json']);
+  });
+
+  it('ignores a route file a proxy host left behind, and remove leaves it to the folder', async () => {
+    const host = testHost();
+    await deployed(host, webSpec(host, 'v1'));
+    fs.writeFileSync(path.join(stateDir(host), 'proxy.json'), '{damaged');
+    await deploy(host.context, specText(webSpec(host, 'v1')), {});
+    expect(host.engine.calls).toEqual([LIST, `tag ${v1} berth/web:prod-current`]);
+    await remove(host.context, 'prod', 'web');
+    expect(fs.existsSync(stateDir(host))).toBe(false);
+  });
+});
+
+describe('known bugs', () => {
+  // BUG: deploy.ts converge: when routeTo (applyRoute -> reloadFor) throws Failed after the old container was
+  // stopped (stop-first, or moving behind the proxy, with listeners that need a reload), the catch at the end
+  // of converge restores the old container only for errors that are not Failed, so the service is left down:
+  // old stopped, -next running but not routed. Input: v1 serving on 8080, deploy v2 stop-first on 8081 with
+  // `haproxy -c` refusing. Expected: the old container running again (restored); actual: exited.
+  it.skip('restarts the old container when the proxy refuses the new route after a stop-first stop', async () => {
+    const { host } = await servingV1();
+    host.engine.addImage(v2);
+    host.proxy!.problem = '[ALERT] config : parsing [prod-web.cfg:3] : cannot bind';
+    await rejection(deploy(host.context, specText(webSpec(host, 'v2', { ports: ['8081:8080'], update: 'stop-first' })), {}));
+    expect(host.engine.byName('berth-prod-web')?.state).toBe('running');
+  });
+
+  // BUG: proxy.ts reloadFor waits only for section names, which a reload that changes a section's content
+  // (proxy mode, bind address) does not change: the old HAProxy process, which answers the runtime API for
+  // a while after `reload` (a real 2.6.12 answered 8 `show stat` in ~110 ms), already lists them, so
+  // applyRoute returns 'reloaded' at once, and drainOld then sets slot a to maint in the OLD process, where
+  // slot b is still disabled: nothing serves until the new process takes over, and the old container is
+  // stopped. Input: v1 serving (tcp), deploy v2 with proxyMode http, the old process answering 3 more
+  // commands. Expected: no `set server` before the new process answers; actual: the drain's set server goes to the old one.
+  it.skip('waits for the new proxy process after a reload that keeps the section names', async () => {
+    const { host } = await servingV1();
+    host.engine.addImage(v2);
+    host.proxy!.reloadLag = 3;
+    const seen: string[] = [];
+    const command = host.proxy!.command.bind(host.proxy!);
+    host.proxy!.command = async (line) => {
+      const answer = await command(line);
+      if (line.startsWith('set server')) seen.push(`${line} -> ${host.proxy!.states().join(' ')}`);
+      return answer;
+    };
+    await deploy(host.context, specText(webSpec(host, 'v2', { proxyMode: 'http' })), {});
+    expect(seen).toEqual([`set server ${SECTION}/a state maint -> ${SECTION}/a maint ${SECTION}/b ready`]);
+  });
+
+  // BUG: deploy.ts drainOld after a reload (routeTo answered 'reloaded': a changed proxy mode or bind
+  // address) polls `show stat` of the NEW HAProxy process, which carries none of the old process's
+  // sessions (checked on a real 2.6.12: after a reload the held connection stays open on the old worker
+  // while the new one shows scur 0), so it reports "the old container has drained" at once and the old
+  // container is stopped under its in-flight requests. Input: v1 serving (tcp) with 2 sessions on slot a,
+  // deploy v2 with proxyMode http. Expected: a wait (or a warning) for the old process's sessions;
+  // actual: "prod/web: the old container has drained" with no poll.
+  it.skip('does not report the old container drained while the old proxy process still carries its sessions', async () => {
+    const { host } = await servingV1();
+    host.engine.addImage(v2);
+    host.proxy!.setSessions(SECTION, 'a', 2);
+    await deploy(host.context, specText(webSpec(host, 'v2', { proxyMode: 'http', drainSeconds: 1 })), {});
+    expect(host.out).not.toContain('prod/web: the old container has drained');
+  });
+});

@@ -1,0 +1,743 @@
+/**
+ * The host proxy module (components/service/agent/proxy.ts): its pure
+ * renderers and parsers to the character, the slot port allocation, and the
+ * reload-or-switch, drain and removal steps against the fake HAProxy
+ * (./fakeProxy.ts), which is itself held to what a real HAProxy 2.6 answers.
+ */
+import * as fs from 'fs';
+import * as net from 'net';
+import * as path from 'path';
+import { Failed } from '../../../components/service/agent/context';
+import {
+  allocateListeners,
+  applyRoute,
+  configFileOf,
+  drainSlot,
+  HaproxyRuntime,
+  otherSlot,
+  parseStat,
+  ProxyHost,
+  ProxyListener,
+  ProxyRoute,
+  ProxyRuntime,
+  readRoute,
+  removeRoute,
+  renderProxyConfig,
+  restoreSlot,
+  routeFile,
+  sameListeners,
+  sectionName,
+  slotPublications,
+  splitPublications,
+  startDrain,
+} from '../../../components/service/agent/proxy';
+import { rejection } from '../../support/rejection';
+import { FakeProxy, parseServices, SHOW_STAT_COLUMNS, SHOW_STAT_HEADER } from './fakeProxy';
+import { mode, removeScratchHosts, TestHost, testHost } from './testHost';
+
+afterEach(removeScratchHosts);
+
+
+async function expectFailed(promise: Promise<unknown>, message: string): Promise<void> {
+  const error = await rejection(promise);
+  expect(error).toBeInstanceOf(Failed);
+  expect(error.message).toBe(message);
+}
+
+const listener = (hostPort: number, containerPort: number, a: number, b: number, bind = ''): ProxyListener => ({ bind, hostPort, containerPort, slots: { a, b } });
+const WEB: ProxyRoute = { env: 'prod', name: 'web', mode: 'tcp', listeners: [listener(8080, 8080, 30000, 30001)] };
+const TWO: ProxyRoute = { env: 'prod', name: 'web', mode: 'tcp', listeners: [listener(8080, 8080, 30000, 30001), listener(9090, 9091, 30002, 30003, '127.0.0.1')] };
+
+/** A scratch host with the fake proxy; the proxy host the functions take. */
+function proxyHost(): { host: TestHost; fake: FakeProxy; proxy: ProxyHost; dir: string } {
+  const host = testHost({ proxy: true });
+  const dir = path.join(host.roots.state, 'prod', 'web');
+  fs.mkdirSync(dir, { recursive: true });
+  return { host, fake: host.proxy!, proxy: host.context.proxy!, dir };
+}
+
+/** A route file for service env/name (or its reservation under next/). */
+function writeRoute(stateRoot: string, env: string, name: string, listeners: ProxyListener[], reservation = false): void {
+  const dir = path.join(stateRoot, env, name, ...(reservation ? ['next'] : []));
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'proxy.json'), JSON.stringify({ env, name, mode: 'tcp', listeners }));
+}
+
+/** Listeners that hold every slot port from `first` to `last` (an even count). */
+function holding(first: number, last: number): ProxyListener[] {
+  const listeners: ProxyListener[] = [];
+  for (let port = first; port < last; port += 2) {
+    listeners.push(listener(port - 20000, 80, port, port + 1));
+  }
+  return listeners;
+}
+
+describe('splitPublications', () => {
+  it('gives the proxy single TCP host ports and leaves UDP, ranges and random host ports to the engine', () => {
+    expect(splitPublications(['8080:80', '127.0.0.1:9090:9090', '53:53/udp', '8000-8001:8000-8001', '80', '8443:443/tcp'])).toEqual({
+      proxied: [
+        { bind: '', hostPort: 8080, containerPort: 80 },
+        { bind: '127.0.0.1', hostPort: 9090, containerPort: 9090 },
+        { bind: '', hostPort: 8443, containerPort: 443 },
+      ],
+      direct: ['53:53/udp', '8000-8001:8000-8001', '80'],
+    });
+    expect(splitPublications(['127.0.0.1::80', '5000:5000/sctp', ':80', '8080:80/tcpx'])).toEqual({ proxied: [], direct: ['127.0.0.1::80', '5000:5000/sctp', ':80', '8080:80/tcpx'] });
+    expect(splitPublications([])).toEqual({ proxied: [], direct: [] });
+  });
+});
+
+describe('the route helpers', () => {
+  it('name a section berth-<env>-<name>-<host port>, and the other slot', () => {
+    expect(sectionName({ env: 'stage', name: 'api' }, { hostPort: 9090 })).toBe('berth-stage-api-9090');
+    expect([otherSlot('a'), otherSlot('b')]).toEqual(['b', 'a']);
+  });
+
+  it('compare listeners by mode, address, host port and container port, in order', () => {
+    const ports = [
+      { bind: '', hostPort: 8080, containerPort: 8080 },
+      { bind: '127.0.0.1', hostPort: 9090, containerPort: 9091 },
+    ];
+    expect(sameListeners(TWO, 'tcp', ports)).toBe(true);
+    expect(sameListeners(TWO, 'http', ports)).toBe(false);
+    expect(sameListeners(TWO, 'tcp', [ports[1], ports[0]])).toBe(false);
+    expect(sameListeners(TWO, 'tcp', [ports[0]])).toBe(false);
+    expect(sameListeners(TWO, 'tcp', [ports[0], { ...ports[1], bind: '' }])).toBe(false);
+    expect(sameListeners(TWO, 'tcp', [ports[0], { ...ports[1], hostPort: 9091 }])).toBe(false);
+    expect(sameListeners(TWO, 'tcp', [ports[0], { ...ports[1], containerPort: 9090 }])).toBe(false);
+  });
+
+  it('publish a slot container on its loopback slot ports, then the direct publications', () => {
+    expect(slotPublications(TWO, 'a', ['53:53/udp'])).toEqual(['127.0.0.1:30000:8080', '127.0.0.1:30002:9091', '53:53/udp']);
+    expect(slotPublications(TWO, 'b', [])).toEqual(['127.0.0.1:30001:8080', '127.0.0.1:30003:9091']);
+  });
+
+  it('keep the route in proxy.json and the config in <services>/<env>-<name>.cfg', () => {
+    expect(routeFile('/var/lib/berth/prod/web')).toBe('/var/lib/berth/prod/web/proxy.json');
+    expect(configFileOf({ runtime: new FakeProxy('/x'), servicesDir: '/etc/berth/proxy/services' }, WEB)).toBe('/etc/berth/proxy/services/prod-web.cfg');
+  });
+});
+
+describe('renderProxyConfig', () => {
+  it('renders an http route with a bind address and without, serving slot a', () => {
+    const route: ProxyRoute = { env: 'prod', name: 'web', mode: 'http', active: 'a', listeners: [listener(9090, 9090, 30010, 30011, '127.0.0.1'), listener(8080, 80, 30012, 30013)] };
+    expect(renderProxyConfig(route)).toBe(
+      [
+        '# Berth: prod/web, written by berth-agent; the serving slot is a.',
+        '',
+        'listen berth-prod-web-9090',
+        '    bind 127.0.0.1:9090',
+        '    mode http',
+        '    option httplog',
+        '    option forwardfor',
+        '    timeout http-request 10s',
+        '    balance roundrobin',
+        '    retries 2',
+        '    option redispatch 1',
+        '    timeout tunnel 1h',
+        '    server a 127.0.0.1:30010',
+        '    server b 127.0.0.1:30011 disabled',
+        '',
+        'listen berth-prod-web-8080',
+        '    bind *:8080',
+        '    mode http',
+        '    option httplog',
+        '    option forwardfor',
+        '    timeout http-request 10s',
+        '    balance roundrobin',
+        '    retries 2',
+        '    option redispatch 1',
+        '    timeout tunnel 1h',
+        '    server a 127.0.0.1:30012',
+        '    server b 127.0.0.1:30013 disabled',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('renders a tcp route serving slot b', () => {
+    expect(renderProxyConfig({ ...TWO, env: 'stage', name: 'api', active: 'b' })).toBe(
+      [
+        '# Berth: stage/api, written by berth-agent; the serving slot is b.',
+        '',
+        'listen berth-stage-api-8080',
+        '    bind *:8080',
+        '    mode tcp',
+        '    option tcplog',
+        '    balance roundrobin',
+        '    retries 2',
+        '    option redispatch 1',
+        '    timeout tunnel 1h',
+        '    server a 127.0.0.1:30000 disabled',
+        '    server b 127.0.0.1:30001',
+        '',
+        'listen berth-stage-api-9090',
+        '    bind 127.0.0.1:9090',
+        '    mode tcp',
+        '    option tcplog',
+        '    balance roundrobin',
+        '    retries 2',
+        '    option redispatch 1',
+        '    timeout tunnel 1h',
+        '    server a 127.0.0.1:30002 disabled',
+        '    server b 127.0.0.1:30003',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('renders a route that serves no slot yet with both servers disabled, and one with no listeners as its comment only', () => {
+    expect(renderProxyConfig(WEB)).toBe(
+      [
+        '# Berth: prod/web, written by berth-agent; the serving slot is none yet.',
+        '',
+        'listen berth-prod-web-8080',
+        '    bind *:8080',
+        '    mode tcp',
+        '    option tcplog',
+        '    balance roundrobin',
+        '    retries 2',
+        '    option redispatch 1',
+        '    timeout tunnel 1h',
+        '    server a 127.0.0.1:30000 disabled',
+        '    server b 127.0.0.1:30001 disabled',
+        '',
+      ].join('\n'),
+    );
+    expect(renderProxyConfig({ ...WEB, listeners: [] })).toBe('# Berth: prod/web, written by berth-agent; the serving slot is none yet.\n');
+  });
+
+  it('is a configuration the real HAProxy 2.6 accepts', () => {
+    const haproxy = '/usr/sbin/haproxy';
+    if (!fs.existsSync(haproxy)) {
+      return; // checked where HAProxy is installed (the test bed, CI)
+    }
+    const { host } = proxyHost();
+    const file = path.join(host.scratch, 'web.cfg');
+    fs.writeFileSync(file, `defaults\n    timeout connect 5s\n    timeout client 1m\n    timeout server 1m\n\n${renderProxyConfig({ ...TWO, mode: 'http', active: 'a' })}`);
+    const runtime = new HaproxyRuntime({ socket: '', masterSocket: '', binary: haproxy, configs: [file] });
+    expect(runtime.check()).toBeUndefined();
+  });
+});
+
+// What a real HAProxy 2.6.12 answered (one connection in flight on slot a).
+const REAL_SHOW_STAT = [
+  "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,cli_abrt,srv_abrt,comp_in,comp_out,comp_byp,comp_rsp,lastsess,last_chk,last_agt,qtime,ctime,rtime,ttime,agent_status,agent_code,agent_duration,check_desc,agent_desc,check_rise,check_fall,check_health,agent_rise,agent_fall,agent_health,addr,cookie,mode,algo,conn_rate,conn_rate_max,conn_tot,intercepted,dcon,dses,wrew,connect,reuse,cache_lookups,cache_hits,srv_icur,src_ilim,qtime_max,ctime_max,rtime_max,ttime_max,eint,idle_conn_cur,safe_conn_cur,used_conn_cur,need_conn_est,uweight,agg_server_status,agg_server_check_status,agg_check_status,-,ssl_sess,ssl_reused_sess,ssl_failed_handshake,h2_headers_rcvd,h2_data_rcvd,h2_settings_rcvd,h2_rst_stream_rcvd,h2_goaway_rcvd,h2_detected_conn_protocol_errors,h2_detected_strm_protocol_errors,h2_rst_stream_resp,h2_goaway_resp,h2_open_connections,h2_backend_open_streams,h2_total_connections,h2_backend_total_streams,h1_open_connections,h1_open_streams,h1_total_connections,h1_total_streams,h1_bytes_in,h1_bytes_out,h1_spliced_bytes_in,h1_spliced_bytes_out,",
+  "berth-prod-web-18080,FRONTEND,,,1,1,9980,1,0,0,0,0,0,,,,,OPEN,,,,,,,,,1,2,0,,,,0,1,0,1,,,,,,,,,,,0,0,0,,,0,0,0,0,,,,,,,,,,,,,,,,,,,,,tcp,,1,1,1,,0,0,0,,,,,,,,,,,0,,,,,,,,,-,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,",
+  "berth-prod-web-18080,a,0,0,1,1,,1,0,0,,0,,0,0,0,0,no check,1,1,0,,,0,,,1,2,1,,1,,2,1,,1,,,,,,,,,,,,,,0,0,,,,,0,,,0,0,0,0,,,,,,,,,,,,127.0.0.1:30000,,tcp,,,,,,,,0,1,0,,,0,,0,0,0,0,0,0,0,0,1,1,,,,-,0,0,0,,,,,,,,,,,,,,,,,,,,,,",
+  "berth-prod-web-18080,b,0,0,0,0,,0,0,0,,0,,0,0,0,0,MAINT,1,1,0,,,0,,,1,2,2,,0,,2,0,,0,,,,,,,,,,,,,,0,0,,,,,-1,,,0,0,0,0,,,,,,,,,,,,127.0.0.1:30001,,tcp,,,,,,,,0,0,0,,,0,,0,0,0,0,0,0,0,0,0,1,,,,-,0,0,0,,,,,,,,,,,,,,,,,,,,,,",
+  "berth-prod-web-18080,BACKEND,0,0,1,1,998,1,0,0,0,0,,0,0,0,0,UP,1,1,0,,0,0,0,,1,2,0,,1,,1,1,,1,,,,,,,,,,,,,,0,0,0,0,0,0,0,,,0,0,0,0,,,,,,,,,,,,,,tcp,roundrobin,,,,,,,0,1,0,,,,,0,0,0,0,0,,,,,1,0,0,0,-,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,",
+  "",
+  "",
+].join("\n");
+
+describe('parseStat', () => {
+  it("reads a real HAProxy's show stat: servers only, their sessions, queue and status", () => {
+    expect(parseStat(REAL_SHOW_STAT)).toEqual([
+      { section: 'berth-prod-web-18080', server: 'a', current: 1, queued: 0, status: 'no check' },
+      { section: 'berth-prod-web-18080', server: 'b', current: 0, queued: 0, status: 'MAINT' },
+    ]);
+  });
+
+  it('finds the columns by the header, whatever their order, and counts an empty cell as 0', () => {
+    const text = ['# status,scur,svname,qcur,pxname', 'DRAIN,4,a,2,s1', ',,FRONTEND,,s1', 'UP,,b,,s1', ',1,BACKEND,0,s1', ''].join('\n');
+    expect(parseStat(text)).toEqual([
+      { section: 's1', server: 'a', current: 4, queued: 2, status: 'DRAIN' },
+      { section: 's1', server: 'b', current: 0, queued: 0, status: 'UP' },
+    ]);
+    expect(parseStat(`${SHOW_STAT_HEADER}\n\n`)).toEqual([]);
+  });
+
+  it('refuses an answer with no header', async () => {
+    expect(() => parseStat('Unknown command.\n')).toThrow(new Failed('the proxy answered show stat with no header: Unknown command.\n'));
+    expect(() => parseStat('')).toThrow(new Failed('the proxy answered show stat with no header: '));
+    expect(() => parseStat(`x${'y'.repeat(300)}`)).toThrow(new Failed(`the proxy answered show stat with no header: x${'y'.repeat(199)}`));
+  });
+});
+
+describe('readRoute', () => {
+  it('reads the recorded route, and undefined when there is none', () => {
+    const { dir } = proxyHost();
+    expect(readRoute(dir)).toBeUndefined();
+    const route: ProxyRoute = { ...TWO, mode: 'http', active: 'b' };
+    fs.writeFileSync(path.join(dir, 'proxy.json'), JSON.stringify(route));
+    expect(readRoute(dir)).toEqual(route);
+    fs.writeFileSync(path.join(dir, 'proxy.json'), JSON.stringify({ ...WEB, listeners: [listener(8080, 80, 30000, 32767)] }));
+    expect(readRoute(dir)).toEqual({ ...WEB, listeners: [listener(8080, 80, 30000, 32767)] });
+  });
+
+  it.each([
+    ['not JSON', '{"env":'],
+    ['null', 'null'],
+    ['no env', JSON.stringify({ ...WEB, env: 1 })],
+    ['no name', JSON.stringify({ ...WEB, name: undefined })],
+    ['another mode', JSON.stringify({ ...WEB, mode: 'udp' })],
+    ['no listeners', JSON.stringify({ ...WEB, listeners: {} })],
+    ['a listener without bind', JSON.stringify({ ...WEB, listeners: [{ ...WEB.listeners[0], bind: undefined }] })],
+    ['a fractional host port', JSON.stringify({ ...WEB, listeners: [{ ...WEB.listeners[0], hostPort: 80.5 }] })],
+    ['no container port', JSON.stringify({ ...WEB, listeners: [{ ...WEB.listeners[0], containerPort: '80' }] })],
+    ['no slots', JSON.stringify({ ...WEB, listeners: [{ ...WEB.listeners[0], slots: undefined }] })],
+    ['a slot below the range', JSON.stringify({ ...WEB, listeners: [listener(8080, 80, 29999, 30001)] })],
+    ['a slot above the range', JSON.stringify({ ...WEB, listeners: [listener(8080, 80, 30000, 32768)] })],
+    ['a slot not a whole number', JSON.stringify({ ...WEB, listeners: [listener(8080, 80, 30000, 30000.5)] })],
+    ['another active slot', JSON.stringify({ ...WEB, active: 'c' })],
+  ])('refuses a damaged file (%s) with its path', (_what, text) => {
+    const { dir } = proxyHost();
+    fs.writeFileSync(path.join(dir, 'proxy.json'), text);
+    expect(() => readRoute(dir)).toThrow(new Failed(`${dir}/proxy.json is damaged; move it away and deploy again (the proxy keeps serving what it has)`));
+  });
+});
+
+describe('allocateListeners', () => {
+  // The ports below 32000 are held by other services' routes in these tests, so they never
+  // depend on what else on this machine listens in the low part of the range.
+  it('takes the lowest free slot ports, two per published port, that no route and no reservation holds', async () => {
+    const { host } = proxyHost();
+    const state = host.roots.state;
+    writeRoute(state, 'prod', 'api', holding(30000, 31000));
+    writeRoute(state, 'stage', 'api', holding(31000, 31998));
+    // A deploy in progress reserved these.
+    writeRoute(state, 'stage', 'db', [listener(5432, 5432, 31998, 31999)], true);
+    // Skipped: a damaged route of another service, a file where a service folder would be.
+    fs.mkdirSync(path.join(state, 'test', 'broken'), { recursive: true });
+    fs.writeFileSync(path.join(state, 'test', 'broken', 'proxy.json'), '{');
+    fs.writeFileSync(path.join(state, 'README'), 'not an environment');
+    fs.writeFileSync(path.join(state, 'prod', 'notes'), 'not a service');
+    const ports = [
+      { bind: '', hostPort: 8080, containerPort: 80 },
+      { bind: '127.0.0.1', hostPort: 9090, containerPort: 9091 },
+    ];
+    expect(await allocateListeners(state, ports)).toEqual([
+      { bind: '', hostPort: 8080, containerPort: 80, slots: { a: 32000, b: 32001 } },
+      { bind: '127.0.0.1', hostPort: 9090, containerPort: 9091, slots: { a: 32002, b: 32003 } },
+    ]);
+    expect(await allocateListeners(state, [])).toEqual([]);
+    expect(await allocateListeners(path.join(host.scratch, 'no-state'), [])).toEqual([]);
+  });
+
+  it('skips a port something listens on', async () => {
+    const { host } = proxyHost();
+    writeRoute(host.roots.state, 'prod', 'api', holding(30000, 32100));
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 32101 }, resolve));
+    try {
+      expect(await allocateListeners(host.roots.state, [{ bind: '', hostPort: 8080, containerPort: 80 }])).toEqual([listener(8080, 80, 32100, 32102)]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('takes the last two ports of the range, and fails when fewer are left than it needs', async () => {
+    const { host } = proxyHost();
+    writeRoute(host.roots.state, 'prod', 'api', holding(30000, 32766));
+    const port = { bind: '', hostPort: 8080, containerPort: 80 };
+    expect(await allocateListeners(host.roots.state, [port])).toEqual([listener(8080, 80, 32766, 32767)]);
+    await expectFailed(allocateListeners(host.roots.state, [port, { ...port, hostPort: 8081 }]), 'no free proxy slot ports left in 30000-32767');
+    writeRoute(host.roots.state, 'prod', 'db', [listener(5432, 5432, 32766, 32767)], true);
+    await expectFailed(allocateListeners(host.roots.state, [port]), 'no free proxy slot ports left in 30000-32767');
+  });
+});
+
+/** The fake's calls without the polls. */
+const changes = (fake: FakeProxy): string[] => fake.calls.filter((call) => call !== 'show stat');
+
+describe('applyRoute', () => {
+  it('the first time: writes the route (0600) and the file (0644), checks and reloads, and waits until the proxy carries the sections', async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    fake.reloadLag = 2;
+    expect(await applyRoute(proxy, dir, { ...TWO, active: 'a' }, host.context)).toBe('reloaded');
+    expect(fake.calls).toEqual(['show stat', 'check', 'reload', 'show stat', 'show stat', 'show stat']);
+    expect(host.clock.sleeps).toEqual([100, 100]);
+    const file = path.join(fake.servicesDir, 'prod-web.cfg');
+    expect(fs.readFileSync(file, 'utf8')).toBe(renderProxyConfig({ ...TWO, active: 'a' }));
+    expect(mode(file)).toBe(0o644);
+    expect(fs.readFileSync(path.join(dir, 'proxy.json'), 'utf8')).toBe(`${JSON.stringify({ ...TWO, active: 'a' })}\n`);
+    expect(mode(path.join(dir, 'proxy.json'))).toBe(0o600);
+    expect(fake.states()).toEqual(['berth-prod-web-8080/a ready', 'berth-prod-web-8080/b maint', 'berth-prod-web-9090/a ready', 'berth-prod-web-9090/b maint']);
+    expect(fs.readdirSync(fake.servicesDir)).toEqual(['prod-web.cfg']);
+  });
+
+  it('makes the services folder when it is missing, and waits through a socket that changes hands', async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    fs.rmSync(fake.servicesDir, { recursive: true });
+    const realReload = fake.reload.bind(fake);
+    fake.reload = async () => {
+      await realReload();
+      fake.unavailable = 2;
+    };
+    expect(await applyRoute(proxy, dir, { ...WEB, active: 'b' }, host.context)).toBe('reloaded');
+    expect(fake.calls).toEqual(['show stat', 'check', 'reload', 'show stat', 'show stat', 'show stat']);
+    expect(host.clock.sleeps).toEqual([100, 100]);
+    expect(fake.states()).toEqual(['berth-prod-web-8080/a maint', 'berth-prod-web-8080/b ready']);
+  });
+
+  it('with the same listeners the proxy carries: switches with set server, every new slot ready before any old one drains, and reloads nothing', async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    await applyRoute(proxy, dir, { ...TWO, active: 'a' }, host.context);
+    fake.clearCalls();
+    expect(await applyRoute(proxy, dir, { ...TWO, active: 'b' }, host.context)).toBe('switched');
+    expect(fake.calls).toEqual([
+      'show stat',
+      'set server berth-prod-web-8080/b state ready',
+      'set server berth-prod-web-9090/b state ready',
+      'set server berth-prod-web-8080/a state drain',
+      'set server berth-prod-web-9090/a state drain',
+    ]);
+    expect(fake.states()).toEqual(['berth-prod-web-8080/a drain', 'berth-prod-web-8080/b ready', 'berth-prod-web-9090/a drain', 'berth-prod-web-9090/b ready']);
+    // The file says what a reload or a reboot must bring back.
+    expect(fs.readFileSync(configFileOf(proxy, TWO), 'utf8')).toBe(renderProxyConfig({ ...TWO, active: 'b' }));
+    expect(readRoute(dir)).toEqual({ ...TWO, active: 'b' });
+    expect(fake.reloads).toBe(1);
+  });
+
+  it.each([
+    ['the mode changed', { ...TWO, mode: 'http' as const, active: 'b' as const }],
+    ['a host port changed', { ...TWO, listeners: [TWO.listeners[0], { ...TWO.listeners[1], hostPort: 9091 }], active: 'b' as const }],
+    ['a bind address changed', { ...TWO, listeners: [TWO.listeners[0], { ...TWO.listeners[1], bind: '' }], active: 'b' as const }],
+    ['a slot port changed', { ...TWO, listeners: [TWO.listeners[0], { ...TWO.listeners[1], slots: { a: 30002, b: 30004 } }], active: 'b' as const }],
+    ['a listener was added', { ...TWO, listeners: [...TWO.listeners, listener(7070, 7070, 30004, 30005)], active: 'b' as const }],
+  ])('reloads when %s', async (_what, route) => {
+    const { host, fake, proxy, dir } = proxyHost();
+    await applyRoute(proxy, dir, { ...TWO, active: 'a' }, host.context);
+    fake.clearCalls();
+    expect(await applyRoute(proxy, dir, route, host.context)).toBe('reloaded');
+    expect(changes(fake)).toEqual(['check', 'reload']);
+    expect(fs.readFileSync(configFileOf(proxy, route), 'utf8')).toBe(renderProxyConfig(route));
+  });
+
+  it('switches when only a container port changed: the proxy sends to the same slot ports', async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    await applyRoute(proxy, dir, { ...TWO, active: 'a' }, host.context);
+    fake.clearCalls();
+    const route = { ...TWO, listeners: [TWO.listeners[0], { ...TWO.listeners[1], containerPort: 9090 }], active: 'b' as const };
+    expect(await applyRoute(proxy, dir, route, host.context)).toBe('switched');
+    expect(readRoute(dir)).toEqual(route);
+  });
+
+  it('reloads when the file is the same but the running proxy does not carry a section (a proxy restarted without it)', async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    await applyRoute(proxy, dir, { ...TWO, active: 'a' }, host.context);
+    fake.sections = fake.sections.filter((section) => section.name !== 'berth-prod-web-9090');
+    fake.clearCalls();
+    expect(await applyRoute(proxy, dir, { ...TWO, active: 'b' }, host.context)).toBe('reloaded');
+    expect(changes(fake)).toEqual(['check', 'reload']);
+    expect(fake.states()).toEqual(['berth-prod-web-8080/a maint', 'berth-prod-web-8080/b ready', 'berth-prod-web-9090/a maint', 'berth-prod-web-9090/b ready']);
+  });
+
+  it('puts a configuration the proxy would refuse back as it was and reloads nothing', async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    await applyRoute(proxy, dir, { ...WEB, active: 'a' }, host.context);
+    const before = fs.readFileSync(configFileOf(proxy, WEB), 'utf8');
+    fake.problem = "[ALERT]    (1) : config : parsing [prod-web.cfg:3] : 'bind *:8080' unknown keyword";
+    fake.clearCalls();
+    await expectFailed(
+      applyRoute(proxy, dir, { ...WEB, mode: 'http', active: 'b' }, host.context),
+      `the proxy would refuse its configuration; nothing was reloaded:\n${fake.problem}`,
+    );
+    expect(fake.calls).toEqual(['show stat', 'check']);
+    expect(fs.readFileSync(configFileOf(proxy, WEB), 'utf8')).toBe(before);
+    expect(fs.readdirSync(fake.servicesDir)).toEqual(['prod-web.cfg']);
+    expect(fake.states()).toEqual(['berth-prod-web-8080/a ready', 'berth-prod-web-8080/b maint']);
+  });
+
+  // BUG: applyRoute (proxy.ts, applyRoute: writeAtomically(routeFile(...)) before the check) records the
+  // refused route in proxy.json: the route file then names listeners and an active slot the proxy does
+  // not carry. Expected: proxy.json as it was; actual: the refused route ({ mode: 'http', active: 'b' }).
+  it.skip('keeps the recorded route as it was when the proxy would refuse the configuration', async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    await applyRoute(proxy, dir, { ...WEB, active: 'a' }, host.context);
+    fake.problem = 'refused';
+    await rejection(applyRoute(proxy, dir, { ...WEB, mode: 'http', active: 'b' }, host.context));
+    expect(readRoute(dir)).toEqual({ ...WEB, active: 'a' });
+  });
+
+  it('removes the file again when the first configuration would be refused', async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    fake.problem = 'refused';
+    await expectFailed(applyRoute(proxy, dir, { ...WEB, active: 'a' }, host.context), 'the proxy would refuse its configuration; nothing was reloaded:\nrefused');
+    expect(fs.readdirSync(fake.servicesDir)).toEqual([]);
+    expect(fake.calls).toEqual(['show stat', 'check']);
+  });
+
+  it('fails when the reloaded proxy does not carry the sections within 15 s', async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    fake.reloadLag = 1000;
+    await expectFailed(applyRoute(proxy, dir, { ...WEB, active: 'a' }, host.context), `the proxy did not load ${configFileOf(proxy, WEB)} within 15s`);
+    expect(host.clock.sleeps.length).toBe(150);
+    expect(fake.calls.filter((call) => call === 'show stat').length).toBe(152);
+  });
+
+  it("fails with the proxy's answer when a switch is refused, and takes a notice that nothing changed", async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    await applyRoute(proxy, dir, { ...WEB, active: 'a' }, host.context);
+    fake.sections[0].servers = fake.sections[0].servers.filter((server) => server.name !== 'b');
+    await expectFailed(applyRoute(proxy, dir, { ...WEB, active: 'b' }, host.context), 'the proxy refused "set server berth-prod-web-8080/b state ready": No such server.');
+
+    const answers: string[] = [];
+    const noticing: ProxyRuntime = {
+      command: async (line) => {
+        answers.push(line);
+        return line === 'show stat' ? fake.command(line) : line.endsWith('ready') ? 'Nothing changed.\n' : 'Server state already drain.\n';
+      },
+      check: () => undefined,
+      reload: async () => undefined,
+    };
+    expect(await applyRoute({ runtime: noticing, servicesDir: proxy.servicesDir }, dir, { ...WEB, active: 'a' }, host.context)).toBe('switched');
+    expect(answers).toEqual(['show stat', 'set server berth-prod-web-8080/a state ready', 'set server berth-prod-web-8080/b state drain']);
+  });
+});
+
+describe('drainSlot', () => {
+  async function serving(route: ProxyRoute = TWO): Promise<ReturnType<typeof proxyHost>> {
+    const made = proxyHost();
+    await applyRoute(made.proxy, made.dir, { ...route, active: 'a' }, made.host.context);
+    await applyRoute(made.proxy, made.dir, { ...route, active: 'b' }, made.host.context);
+    made.fake.clearCalls();
+    made.host.clock.sleeps.length = 0;
+    return made;
+  }
+
+  it('waits until the slot carries nothing, then puts its servers in maintenance', async () => {
+    const { host, fake, proxy } = await serving();
+    fake.setSessions('berth-prod-web-8080', 'a', 2, { endsAfterPolls: 3 });
+    fake.setSessions('berth-prod-web-9090', 'a', 0, { queued: 1, endsAfterPolls: 2 });
+    // Another slot's sessions do not count.
+    fake.setSessions('berth-prod-web-8080', 'b', 7);
+    expect(await drainSlot(proxy, { ...TWO, active: 'b' }, 'a', 30, host.context)).toBe(0);
+    expect(fake.calls).toEqual(['show stat', 'show stat', 'show stat', 'show stat', 'set server berth-prod-web-8080/a state maint', 'set server berth-prod-web-9090/a state maint']);
+    expect(host.clock.sleeps).toEqual([100, 100, 100]);
+    expect(fake.states()).toEqual(['berth-prod-web-8080/a maint', 'berth-prod-web-8080/b ready', 'berth-prod-web-9090/a maint', 'berth-prod-web-9090/b ready']);
+  });
+
+  it("does not count another service's sessions", async () => {
+    const { host, fake, proxy, dir } = await serving();
+    const api: ProxyRoute = { env: 'prod', name: 'api', mode: 'tcp', listeners: [listener(7070, 7070, 30010, 30011)], active: 'a' };
+    fs.mkdirSync(dir.replace('/web', '/api'));
+    await applyRoute(proxy, dir.replace('/web', '/api'), api, host.context);
+    fake.setSessions('berth-prod-api-7070', 'a', 5);
+    fake.clearCalls();
+    expect(await drainSlot(proxy, TWO, 'a', 30, host.context)).toBe(0);
+    expect(fake.calls).toEqual(['show stat', 'set server berth-prod-web-8080/a state maint', 'set server berth-prod-web-9090/a state maint']);
+  });
+
+  it('gives up after the drain time and returns what was still in flight (sessions and queue)', async () => {
+    const { host, fake, proxy } = await serving();
+    fake.setSessions('berth-prod-web-8080', 'a', 2);
+    fake.setSessions('berth-prod-web-9090', 'a', 1, { queued: 1 });
+    expect(await drainSlot(proxy, TWO, 'a', 2, host.context)).toBe(4);
+    expect(host.clock.sleeps).toEqual(Array(20).fill(100));
+    expect(fake.calls.filter((call) => call === 'show stat').length).toBe(21);
+    expect(changes(fake)).toEqual(['set server berth-prod-web-8080/a state maint', 'set server berth-prod-web-9090/a state maint']);
+  });
+
+  it('with no drain time: one look, then maintenance', async () => {
+    const { host, fake, proxy } = await serving(WEB);
+    fake.setSessions('berth-prod-web-8080', 'a', 3);
+    expect(await drainSlot(proxy, WEB, 'a', 0, host.context)).toBe(3);
+    expect(fake.calls).toEqual(['show stat', 'set server berth-prod-web-8080/a state maint']);
+    expect(host.clock.sleeps).toEqual([]);
+  });
+
+  it('puts the servers in maintenance in the order of their names', async () => {
+    const { host, fake, proxy } = await serving({ ...TWO, listeners: [listener(9090, 9090, 30000, 30001), listener(8080, 8080, 30002, 30003)] });
+    await drainSlot(proxy, { ...TWO, listeners: [listener(9090, 9090, 30000, 30001), listener(8080, 8080, 30002, 30003)] }, 'a', 1, host.context);
+    expect(changes(fake)).toEqual(['set server berth-prod-web-8080/a state maint', 'set server berth-prod-web-9090/a state maint']);
+  });
+});
+
+describe('startDrain and restoreSlot', () => {
+  it('drain a slot now, and set it ready again', async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    await applyRoute(proxy, dir, { ...TWO, active: 'a' }, host.context);
+    fake.clearCalls();
+    await startDrain(proxy, TWO, 'a');
+    expect(fake.states()).toEqual(['berth-prod-web-8080/a drain', 'berth-prod-web-8080/b maint', 'berth-prod-web-9090/a drain', 'berth-prod-web-9090/b maint']);
+    await restoreSlot(proxy, TWO, 'a');
+    expect(fake.calls).toEqual([
+      'set server berth-prod-web-8080/a state drain',
+      'set server berth-prod-web-9090/a state drain',
+      'set server berth-prod-web-8080/a state ready',
+      'set server berth-prod-web-9090/a state ready',
+    ]);
+    expect(fake.states()).toEqual(['berth-prod-web-8080/a ready', 'berth-prod-web-8080/b maint', 'berth-prod-web-9090/a ready', 'berth-prod-web-9090/b maint']);
+    await expectFailed(startDrain(proxy, { ...TWO, name: 'gone' }, 'a'), 'the proxy refused "set server berth-prod-gone-8080/a state drain": No such backend.');
+    await expectFailed(restoreSlot(proxy, { ...TWO, name: 'gone' }, 'b'), 'the proxy refused "set server berth-prod-gone-8080/b state ready": No such backend.');
+  });
+});
+
+describe('removeRoute', () => {
+  it('deletes the file, reloads, waits until the sections are gone, then deletes the route', async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    await applyRoute(proxy, dir, { ...TWO, active: 'a' }, host.context);
+    const api: ProxyRoute = { env: 'prod', name: 'api', mode: 'tcp', listeners: [listener(7070, 7070, 30010, 30011)], active: 'b' };
+    fs.mkdirSync(path.join(host.roots.state, 'prod', 'api'));
+    await applyRoute(proxy, path.join(host.roots.state, 'prod', 'api'), api, host.context);
+    fake.clearCalls();
+    host.clock.sleeps.length = 0;
+    fake.reloadLag = 1;
+    await removeRoute(proxy, dir, { ...TWO, active: 'a' }, host.context);
+    expect(fake.calls).toEqual(['check', 'reload', 'show stat', 'show stat']);
+    expect(host.clock.sleeps).toEqual([100]);
+    expect(fs.readdirSync(fake.servicesDir)).toEqual(['prod-api.cfg']);
+    expect(fs.existsSync(path.join(dir, 'proxy.json'))).toBe(false);
+    expect(fake.states()).toEqual(['berth-prod-api-7070/a maint', 'berth-prod-api-7070/b ready']);
+  });
+
+  it('without a file only deletes the route', async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    fs.writeFileSync(path.join(dir, 'proxy.json'), JSON.stringify(WEB));
+    await removeRoute(proxy, dir, WEB, host.context);
+    expect(fake.calls).toEqual([]);
+    expect(fs.existsSync(path.join(dir, 'proxy.json'))).toBe(false);
+  });
+
+  it('puts the file back and keeps the route when the proxy would refuse what is left', async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    await applyRoute(proxy, dir, { ...WEB, active: 'a' }, host.context);
+    fake.problem = 'refused';
+    fake.clearCalls();
+    await expectFailed(removeRoute(proxy, dir, WEB, host.context), 'the proxy would refuse its configuration; nothing was reloaded:\nrefused');
+    expect(fake.calls).toEqual(['check']);
+    expect(fs.readFileSync(configFileOf(proxy, WEB), 'utf8')).toBe(renderProxyConfig({ ...WEB, active: 'a' }));
+    expect(readRoute(dir)).toEqual({ ...WEB, active: 'a' });
+  });
+});
+
+describe('HaproxyRuntime', () => {
+  /** A unix socket that answers each line with `answer(line)`, recording the lines. */
+  async function socketServer(file: string, answer: (line: string) => string | undefined): Promise<{ lines: string[]; close(): Promise<void> }> {
+    const lines: string[] = [];
+    // Half-open, as HAProxy's CLI: the agent ends its side after the line, the answer comes after.
+    const open = new Set<net.Socket>();
+    const server = net.createServer({ allowHalfOpen: true }, (connection) => {
+      open.add(connection);
+      connection.on('close', () => open.delete(connection));
+      let text = '';
+      connection.on('data', (chunk) => {
+        text += chunk.toString();
+      });
+      connection.on('end', () => {
+        lines.push(text);
+        const reply = answer(text);
+        if (reply !== undefined) {
+          connection.end(reply);
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(file, resolve));
+    return {
+      lines,
+      close: () => {
+        open.forEach((connection) => connection.destroy());
+        return new Promise((resolve) => server.close(() => resolve()));
+      },
+    };
+  }
+
+  it('sends a command on the stats socket and a reload on the master socket, one line each, and returns the answer', async () => {
+    const { host } = proxyHost();
+    const socket = path.join(host.scratch, 'admin.sock');
+    const masterSocket = path.join(host.scratch, 'master.sock');
+    const stats = await socketServer(socket, (line) => (line === 'show stat\n' ? `${SHOW_STAT_HEADER}\n\n` : '\n'));
+    const master = await socketServer(masterSocket, () => '');
+    try {
+      const runtime = new HaproxyRuntime({ socket, masterSocket, binary: '/nonexistent', configs: [] });
+      expect(await runtime.command('show stat')).toBe(`${SHOW_STAT_HEADER}\n\n`);
+      expect(await runtime.command('set server x/a state ready')).toBe('\n');
+      await runtime.reload();
+      expect(stats.lines).toEqual(['show stat\n', 'set server x/a state ready\n']);
+      expect(master.lines).toEqual(['reload\n']);
+    } finally {
+      await stats.close();
+      await master.close();
+    }
+  });
+
+  it('fails naming the socket when the proxy cannot be reached or does not answer in time', async () => {
+    const { host } = proxyHost();
+    const socket = path.join(host.scratch, 'admin.sock');
+    const runtime = new HaproxyRuntime({ socket, masterSocket: socket, binary: '/nonexistent', configs: [] }, 200);
+    await expectFailed(runtime.command('show stat'), `the host proxy (${socket}) did not answer "show stat": connect ENOENT ${socket}`);
+    const silent = await socketServer(socket, () => undefined);
+    try {
+      await expectFailed(runtime.reload(), `the host proxy (${socket}) did not answer "reload": no answer within 0.2s`);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('checks the configuration with <binary> -c -q -f <each config>, and reports what it printed', () => {
+    const { host } = proxyHost();
+    const binary = path.join(host.scratch, 'haproxy');
+    const args = path.join(host.scratch, 'args');
+    fs.writeFileSync(binary, `#!/bin/sh\necho "$@" > ${args}\n[ -e ${host.scratch}/ok ] && exit 0\n[ -e ${host.scratch}/quiet ] && exit 3\necho "[ALERT] config : parsing [x.cfg:2] : unknown keyword 'bnid'" >&2\nexit 1\n`, { mode: 0o755 });
+    const runtime = new HaproxyRuntime({ socket: '', masterSocket: '', binary, configs: ['/etc/berth/proxy/haproxy.cfg', '/etc/berth/proxy/services'] });
+    expect(runtime.check()).toBe("[ALERT] config : parsing [x.cfg:2] : unknown keyword 'bnid'");
+    expect(fs.readFileSync(args, 'utf8')).toBe('-c -q -f /etc/berth/proxy/haproxy.cfg -f /etc/berth/proxy/services\n');
+    fs.writeFileSync(path.join(host.scratch, 'quiet'), '');
+    expect(runtime.check()).toBe('exit 3');
+    fs.writeFileSync(path.join(host.scratch, 'ok'), '');
+    expect(runtime.check()).toBeUndefined();
+    expect(new HaproxyRuntime({ socket: '', masterSocket: '', binary: path.join(host.scratch, 'missing'), configs: [] }).check()).toBe(`spawnSync ${path.join(host.scratch, 'missing')} ENOENT`);
+  });
+});
+
+describe('the fake proxy', () => {
+  // Held to a real HAProxy 2.6.12 (the same commands on both, their answers compared; see the report
+  // of the change that added it). These pin what the comparison found.
+  it("answers show stat in HAProxy 2.6's columns, with a FRONTEND, the servers and a BACKEND a section", async () => {
+    const { fake } = proxyHost();
+    fs.writeFileSync(path.join(fake.servicesDir, 'prod-web.cfg'), renderProxyConfig({ ...WEB, listeners: [listener(18080, 8080, 30000, 30001, '127.0.0.1')], active: 'a' }));
+    fake.boot();
+    fake.setSessions('berth-prod-web-18080', 'a', 1);
+    const text = await fake.command('show stat');
+    expect(text.split('\n')[0]).toBe(REAL_SHOW_STAT.split('\n')[0]);
+    expect(parseStat(text)).toEqual(parseStat(REAL_SHOW_STAT));
+    const cells = (answer: string) =>
+      answer
+        .split('\n')
+        .slice(1)
+        .map((line) => ['pxname', 'svname', 'qcur', 'scur', 'status', 'addr', 'mode', 'type'].map((column) => line.split(',')[SHOW_STAT_COLUMNS.indexOf(column)]).join(','));
+    expect(cells(text)).toEqual(cells(REAL_SHOW_STAT));
+    expect(text.endsWith(',\n\n')).toBe(true);
+  });
+
+  it("answers set server as HAProxy does, and refuses what it refuses in HAProxy's words", async () => {
+    const { fake } = proxyHost();
+    fs.writeFileSync(path.join(fake.servicesDir, 'prod-web.cfg'), renderProxyConfig({ ...WEB, active: 'a' }));
+    fake.boot();
+    expect(await fake.command('set server berth-prod-web-8080/b state ready')).toBe('\n');
+    expect(await fake.command('set server berth-prod-web-8080/a state drain')).toBe('\n');
+    expect(parseStat(await fake.command('show stat')).map((row) => row.status)).toEqual(['DRAIN', 'no check']);
+    expect(await fake.command('set server berth-prod-web-8080/a state maint')).toBe('\n');
+    expect(await fake.command('set server berth-prod-web-8080/a state maint')).toBe('\n');
+    expect(await fake.command('set server berth-prod-web-8080/zz state ready')).toBe('No such server.\n\n');
+    expect(await fake.command('set server nosuch/a state ready')).toBe('No such backend.\n\n');
+    expect(await fake.command('set server berth-prod-web-8080 state ready')).toBe("Require 'backend/server'.\n\n");
+    expect(await fake.command('set server berth-prod-web-8080/a state bogus')).toBe("'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n\n");
+    expect(await fake.command('bogus')).toMatch(/^Unknown command/);
+    expect(fake.states()).toEqual(['berth-prod-web-8080/a maint', 'berth-prod-web-8080/b ready']);
+  });
+
+  it('loads the files on reload into a new process that carries none of the old sessions; a failed check keeps the old one', async () => {
+    const { fake } = proxyHost();
+    fs.writeFileSync(path.join(fake.servicesDir, 'prod-web.cfg'), renderProxyConfig({ ...WEB, active: 'a' }));
+    fs.writeFileSync(path.join(fake.servicesDir, 'notes.txt'), 'listen x\n');
+    await fake.reload();
+    fake.setSessions('berth-prod-web-8080', 'a', 3);
+    await fake.reload();
+    expect(fake.server('berth-prod-web-8080', 'a')).toEqual({ name: 'a', addr: '127.0.0.1:30000', state: 'ready', current: 0, queued: 0 });
+    fs.writeFileSync(path.join(fake.servicesDir, 'prod-api.cfg'), 'listen berth-prod-web-8080\n');
+    expect(fake.check()).toMatch(/proxy 'berth-prod-web-8080' has the same name as another proxy/);
+    await fake.reload();
+    expect(fake.reloads).toBe(2);
+    expect(() => fake.server('berth-prod-web-8080', 'c')).toThrow('the fake proxy carries no server berth-prod-web-8080/c');
+    expect(parseServices(path.join(fake.servicesDir, 'missing'))).toEqual({ sections: [] });
+    fs.writeFileSync(path.join(fake.servicesDir, 'prod-api.cfg'), 'server a 127.0.0.1:1\n');
+    expect(fake.check()).toMatch(/unknown keyword 'server' out of section/);
+    fs.writeFileSync(path.join(fake.servicesDir, 'prod-api.cfg'), 'listen\n');
+    expect(fake.check()).toMatch(/'listen' expects <name>/);
+    fs.writeFileSync(path.join(fake.servicesDir, 'prod-api.cfg'), 'listen y\n    server a localhost:1 backup\n');
+    expect(fake.check()).toMatch(/is not a server Berth writes/);
+  });
+});
