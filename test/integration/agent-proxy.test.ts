@@ -235,6 +235,20 @@ describe('berth-agent behind the host proxy', () => {
     expect(new Set(slots).size).toBe(4);
   }, 90_000);
 
+  it('after a reload (a new proxy mode), waits for the replaced proxy process to finish its connections before the old container stops', async () => {
+    expect(deploy(spec('v1', { proxyMode: 'tcp' })).status).toBe(0);
+    // An open connection through the proxy to the old container, with no request yet: the old
+    // proxy process keeps it after the reload, and the new process cannot see it.
+    const held = net.createConnection({ host: '127.0.0.1', port });
+    await new Promise((resolve) => held.once('connect', resolve));
+    const result = deploy(spec('v2', { proxyMode: 'http', drainSeconds: 2 }));
+    held.destroy();
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('to slot b (reloaded)');
+    expect(result.stderr).toContain(`test/${service}: 1 request(s) or connection(s) were still in flight on the old container after the 2s drain`);
+    expect(await get()).toBe('v2');
+  }, 90_000);
+
   it('closes the listener and forgets the route on remove', async () => {
     expect(deploy(spec('v1')).status).toBe(0);
     expect(await accepts(port)).toBe(true);

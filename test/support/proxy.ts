@@ -26,6 +26,9 @@ export interface TestProxy {
 
 export const HAPROXY = '/usr/sbin/haproxy';
 
+/** A child process that exits 0 when the socket answers the command with something. */
+const PROBE = "const c=require('net').createConnection(process.argv[1],()=>c.end(process.argv[2]+'\\n'));let n=0;c.on('data',d=>n+=d.length);c.on('error',()=>process.exit(1));c.on('close',()=>process.exit(n>0?0:1));";
+
 export function startProxy(dir: string): TestProxy {
   fs.mkdirSync(path.join(dir, 'services'), { recursive: true });
   const socket = path.join(dir, 'admin.sock');
@@ -39,10 +42,12 @@ export function startProxy(dir: string): TestProxy {
     if (result.status !== 0) {
       throw new Error(`haproxy did not start: ${result.stderr}`);
     }
+    // Up once both the worker's runtime API and the master CLI answer.
     const deadline = Date.now() + 10_000;
-    while (!fs.existsSync(socket)) {
+    const answers = (path: string, line: string) => spawnSync(process.execPath, ['-e', PROBE, path, line], { encoding: 'utf8' }).status === 0;
+    while (!answers(socket, 'show info') || !answers(masterSocket, 'show proc')) {
       if (Date.now() > deadline) {
-        throw new Error('haproxy did not open its runtime socket within 10s');
+        throw new Error('haproxy did not answer on its runtime socket and master CLI within 10s');
       }
       spawnSync('sleep', ['0.05']);
     }

@@ -296,22 +296,26 @@ async function planTraffic(context: AgentContext, service: Service, loaded: Load
 }
 
 /** Makes the proxy send the service's traffic to `slot`, under the proxy lock; forgets the reservation. */
-async function routeTo(context: AgentContext, service: Service, plan: TrafficPlan, slot: Slot): Promise<ProxyRoute> {
+async function routeTo(context: AgentContext, service: Service, plan: TrafficPlan, slot: Slot): Promise<{ route: ProxyRoute; oldProcess?: number }> {
   const route = { ...plan.route!, active: slot };
   const held = await context.locks.forProxy(context.lockWaitMs);
   try {
-    const how = await applyRoute(context.proxy!, service.dir, route, context);
+    const { how, oldProcess } = await applyRoute(context.proxy!, service.dir, route, context);
     fs.rmSync(path.join(service.dir, 'next'), { recursive: true, force: true });
     context.say(`${service.env}/${service.name}: the host proxy sends port(s) ${route.listeners.map((listener) => listener.hostPort).join(',')} to slot ${slot} (${how})`);
+    return { route, oldProcess };
   } finally {
     await held.release();
   }
-  return route;
 }
 
-/** Drains the slot the old container serves behind the proxy, for up to the spec's drain timeout. */
-async function drainOld(context: AgentContext, label: string, route: ProxyRoute, slot: Slot, seconds: number): Promise<void> {
-  const left = await drainSlot(context.proxy!, route, slot, seconds, context);
+/**
+ * Drains the slot the old container serves behind the proxy, for up to the
+ * spec's drain timeout; after a reload, until the replaced proxy process has
+ * finished its connections too.
+ */
+async function drainOld(context: AgentContext, label: string, route: ProxyRoute, slot: Slot, seconds: number, oldProcess?: number): Promise<void> {
+  const left = await drainSlot(context.proxy!, route, slot, seconds, context, oldProcess);
   if (left > 0) {
     context.warn(`${label}: ${left} request(s) or connection(s) were still in flight on the old container after the ${seconds}s drain`);
   } else {
@@ -354,9 +358,12 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
           await routeTo(context, service, plan, recordedRoute.active);
         }
         if (old !== undefined) {
-          // The proxy already sends traffic to the adopted container: the old one drains, then goes.
+          // The proxy already sends traffic to the adopted container: the old one drains, stops, goes.
           if (plan?.route !== undefined && old.slot !== undefined && old.running) {
             await drainOld(context, label, plan.route, old.slot, drainSeconds);
+          }
+          if (old.running) {
+            await context.engine.stopContainer(old.id);
           }
           await context.engine.removeContainer(old.id);
         }
@@ -466,19 +473,35 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
       }
 
       if (check.healthy) {
-        await moveTags(context, loaded, nextPreviousImage(current, previous, loaded));
         if (plan?.route !== undefined) {
           if (old?.running && !stoppedOld && oldBehindRoute === undefined) {
-            // Moving behind the proxy: the old container still holds the host port the proxy must take over.
-            context.say(`${label}: stopping the old container, which publishes its own ports, so the host proxy can take them over`);
+            // The old container holds the host port the proxy must take over, or listens on slots the route gives up.
+            const why = old.slot === undefined ? 'which publishes its own ports, so the host proxy can take them over' : "whose listeners the host proxy replaces";
+            context.say(`${label}: stopping the old container, ${why}`);
             await context.engine.stopContainer(old.id);
             stoppedOld = true;
           }
-          const route = await routeTo(context, service, plan, plan.slot!);
+          let switched: { route: ProxyRoute; oldProcess?: number };
+          try {
+            switched = await routeTo(context, service, plan, plan.slot!);
+          } catch (error) {
+            // The proxy did not take the new route: the new container goes, the old one serves again.
+            await context.engine.removeContainer(created).catch(() => undefined);
+            fs.rmSync(path.join(service.dir, 'next'), { recursive: true, force: true });
+            if (old?.running && stoppedOld) {
+              await restoreAfterError(context, label, old, error as Error);
+            }
+            if (drainedSlot !== undefined) {
+              await restoreSlot(context.proxy!, plan.route, drainedSlot).catch(() => undefined);
+            }
+            audit('failed-restored', old?.image);
+            throw error instanceof Failed ? error : new Failed(`${label}: the host proxy did not take the new container: ${(error as Error).message}`);
+          }
           if (old?.running && !stoppedOld && oldBehindRoute !== undefined) {
-            await drainOld(context, label, route, oldBehindRoute, drainSeconds);
+            await drainOld(context, label, switched.route, oldBehindRoute, drainSeconds, switched.oldProcess);
           }
         }
+        await moveTags(context, loaded, nextPreviousImage(current, previous, loaded));
         if (old !== undefined) {
           // A graceful stop for an old container still serving, then gone.
           if (old.running && !stoppedOld) {

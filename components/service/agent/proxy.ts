@@ -116,6 +116,8 @@ export interface ProxyRuntime {
   check(): string | undefined;
   /** Asks the proxy to load its configuration again; returns once the request is sent. */
   reload(): Promise<void>;
+  /** The pids of the proxy's old processes: those a reload replaced that still finish connections. */
+  oldProcesses(): Promise<number[]>;
 }
 
 /** Where the host proxy's files are, and how to reach it. */
@@ -239,6 +241,23 @@ export function parseStat(text: string): ServerStat[] {
     .map((cells) => ({ section: cells[px], server: cells[sv], current: Number(cells[scur] || 0), queued: Number(cells[qcur] || 0), status: cells[status] }));
 }
 
+/** The pids under `# old workers` in the master CLI's `show proc`. */
+export function parseOldProcesses(text: string): number[] {
+  const pids: number[] = [];
+  let inOld = false;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) {
+      inOld = line.trim() === '# old workers';
+      continue;
+    }
+    const match = /^([0-9]+)\s/.exec(line);
+    if (inOld && match) {
+      pids.push(Number(match[1]));
+    }
+  }
+  return pids;
+}
+
 /** Fails with the proxy's own answer when a runtime command was not taken. */
 async function expectDone(runtime: ProxyRuntime, line: string): Promise<void> {
   const answer = (await runtime.command(line)).trim();
@@ -261,27 +280,45 @@ export async function applyRoute(
   serviceDir: string,
   route: ProxyRoute,
   clock: { sleep(ms: number): Promise<void>; now(): number },
-): Promise<'reloaded' | 'switched'> {
+): Promise<{ how: 'reloaded' | 'switched'; oldProcess?: number }> {
   const file = configFileOf(proxy, route);
   const before = readIfPresent(file);
   const text = renderProxyConfig(route);
   fs.mkdirSync(proxy.servicesDir, { recursive: true });
-  writeAtomically(routeFile(serviceDir), `${JSON.stringify(route)}\n`, 0o600);
-  const known = new Set(parseStat(await proxy.runtime.command('show stat')).map((row) => row.section));
+  const stat = parseStat(await proxy.runtime.command('show stat'));
+  const known = new Set(stat.map((row) => row.section));
   const needsReload = before === undefined || listenersOf(before) !== listenersOf(text) || route.listeners.some((listener) => !known.has(sectionName(route, listener)));
   writeAtomically(file, text, 0o644);
+  let result: { how: 'reloaded' | 'switched'; oldProcess?: number };
   if (needsReload) {
-    await reloadFor(proxy, clock, route.listeners.map((listener) => sectionName(route, listener)), [], before, file);
-    return 'reloaded';
+    result = { how: 'reloaded', oldProcess: await reloadFor(proxy, clock, route.listeners.map((listener) => sectionName(route, listener)), [], before, file) };
+  } else {
+    const active = route.active!;
+    for (const listener of route.listeners) {
+      await expectDone(proxy.runtime, `set server ${sectionName(route, listener)}/${active} state ready`);
+    }
+    // The other slot drains, unless it is in maintenance already (a stop-first deploy drained it).
+    for (const listener of route.listeners) {
+      const name = sectionName(route, listener);
+      if (stat.find((row) => row.section === name && row.server === otherSlot(active))?.status !== 'MAINT') {
+        await expectDone(proxy.runtime, `set server ${name}/${otherSlot(active)} state drain`);
+      }
+    }
+    result = { how: 'switched' };
   }
-  const active = route.active!;
-  for (const listener of route.listeners) {
-    await expectDone(proxy.runtime, `set server ${sectionName(route, listener)}/${active} state ready`);
+  // Recorded only once the proxy carries it: a refused file leaves the route that serves.
+  writeAtomically(routeFile(serviceDir), `${JSON.stringify(route)}\n`, 0o600);
+  return result;
+}
+
+/** The pid of the proxy process that answers the runtime API; undefined while none does. */
+async function servingProcess(runtime: ProxyRuntime): Promise<number | undefined> {
+  try {
+    const match = /^Pid: ([0-9]+)$/m.exec(await runtime.command('show info'));
+    return match === null ? undefined : Number(match[1]);
+  } catch {
+    return undefined;
   }
-  for (const listener of route.listeners) {
-    await expectDone(proxy.runtime, `set server ${sectionName(route, listener)}/${otherSlot(active)} state drain`);
-  }
-  return 'switched';
 }
 
 /** The file's text without the servers' states: what a reload would change. */
@@ -304,7 +341,7 @@ async function reloadFor(
   absent: string[],
   before: string | undefined,
   file: string,
-): Promise<void> {
+): Promise<number | undefined> {
   const problem = proxy.runtime.check();
   if (problem !== undefined) {
     if (before === undefined) {
@@ -314,13 +351,16 @@ async function reloadFor(
     }
     throw new Failed(`the proxy would refuse its configuration; nothing was reloaded:\n${problem}`);
   }
+  const replaced = await servingProcess(proxy.runtime);
   await proxy.runtime.reload();
   const deadline = clock.now() + RELOAD_PATIENCE_MS;
   for (;;) {
+    // The old process answers for a while after a reload: done once a new one answers, with the files' sections.
+    const serving = await servingProcess(proxy.runtime);
     try {
       const sections = new Set(parseStat(await proxy.runtime.command('show stat')).map((row) => row.section));
-      if (present.every((name) => sections.has(name)) && absent.every((name) => !sections.has(name))) {
-        return;
+      if (serving !== undefined && serving !== replaced && present.every((name) => sections.has(name)) && absent.every((name) => !sections.has(name))) {
+        return replaced;
       }
     } catch {
       // The socket changes hands during a reload.
@@ -337,13 +377,25 @@ async function reloadFor(
  * flight, none queued) or `seconds` have passed, then puts them in
  * maintenance. Returns what was still in flight when the time ran out.
  */
-export async function drainSlot(proxy: ProxyHost, route: ProxyRoute, slot: Slot, seconds: number, clock: { sleep(ms: number): Promise<void>; now(): number }): Promise<number> {
+export async function drainSlot(
+  proxy: ProxyHost,
+  route: ProxyRoute,
+  slot: Slot,
+  seconds: number,
+  clock: { sleep(ms: number): Promise<void>; now(): number },
+  oldProcess?: number,
+): Promise<number> {
   const names = new Set(route.listeners.map((listener) => sectionName(route, listener)));
   const deadline = clock.now() + seconds * 1000;
   let left = 0;
   for (;;) {
     const rows = parseStat(await proxy.runtime.command('show stat')).filter((row) => names.has(row.section) && row.server === slot);
     left = rows.reduce((sum, row) => sum + row.current + row.queued, 0);
+    // After a reload the process it replaced still carries its connections, which the new one
+    // cannot count: it counts as one until it has finished them and gone.
+    if (oldProcess !== undefined && (await proxy.runtime.oldProcesses()).includes(oldProcess)) {
+      left += 1;
+    }
     if (left === 0 || clock.now() >= deadline) {
       break;
     }
@@ -397,7 +449,24 @@ export class HaproxyRuntime implements ProxyRuntime {
   }
 
   async reload(): Promise<void> {
-    await this.send(this.paths.masterSocket, 'reload');
+    // The master re-executes itself on a reload, and refuses connections meanwhile: one reload
+    // right after another (two services deploying) waits for it.
+    const deadline = Date.now() + this.timeoutMs;
+    for (;;) {
+      try {
+        await this.send(this.paths.masterSocket, 'reload');
+        return;
+      } catch (error) {
+        if (Date.now() >= deadline) {
+          throw error;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  }
+
+  async oldProcesses(): Promise<number[]> {
+    return parseOldProcesses(await this.send(this.paths.masterSocket, 'show proc'));
   }
 
   private send(socket: string, line: string): Promise<string> {
