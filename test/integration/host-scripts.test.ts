@@ -16,6 +16,7 @@ import {
   renderUserData,
   systemdEscapePath,
 } from '../../components/host/render';
+import { renderProxyService } from '../../components/host/proxyConfig';
 import { agentScriptPath, readAgentScript } from '../../components/service/agentScript';
 import { buildImage, docker, pushImage, run, TEST_REGISTRY, uniqueName } from '../support/docker';
 
@@ -70,6 +71,8 @@ describe('systemd units', () => {
       }),
       'berth-prune.service': renderPruneService({ env: 'dev', agentPath: stub }),
       'berth-prune.timer': renderPruneTimer('*-*-* 03:00:00'),
+      // Names the test bed's own HAProxy (Debian's package), at the path AL2023's installs it too.
+      'berth-proxy.service': renderProxyService(),
     };
     const files = Object.entries(units).map(([name, text]) => {
       fs.writeFileSync(path.join(dir, name), text);

@@ -6,7 +6,7 @@
 import type { Engine, RegistryAuth } from './engine';
 import type { Roots } from './layout';
 import type { Held } from './locks';
-import type { ProxyHost } from './proxy';
+import type { ProxyHost } from './proxyHost';
 
 export const PROG = 'berth-agent';
 

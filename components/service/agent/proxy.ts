@@ -20,6 +20,9 @@ import { PROXY_SLOT_PORTS } from '../../common/ports';
 import type { ProxyMode } from '../spec';
 import { Failed } from './context';
 import { readIfPresent, writeAtomically } from './layout';
+import type { ProxyHost, ProxyRuntime } from './proxyHost';
+
+export type { ProxyHost, ProxyRuntime } from './proxyHost';
 
 export type Slot = 'a' | 'b';
 export const SLOTS: readonly Slot[] = ['a', 'b'];
@@ -106,25 +109,6 @@ export function renderProxyConfig(route: ProxyRoute): string {
 /** The container's publications when its slot is `slot`: proxied ports on loopback, the rest as the spec says. */
 export function slotPublications(route: ProxyRoute, slot: Slot, direct: readonly string[]): string[] {
   return [...route.listeners.map((listener) => `127.0.0.1:${listener.slots[slot]}:${listener.containerPort}`), ...direct];
-}
-
-/** The HAProxy runtime API and reload, as the agent needs them. */
-export interface ProxyRuntime {
-  /** One runtime API command; the answer text. */
-  command(line: string): Promise<string>;
-  /** Checks the configuration the proxy would load; a message when it is not valid. */
-  check(): string | undefined;
-  /** Asks the proxy to load its configuration again; returns once the request is sent. */
-  reload(): Promise<void>;
-  /** The pids of the proxy's old processes: those a reload replaced that still finish connections. */
-  oldProcesses(): Promise<number[]>;
-}
-
-/** Where the host proxy's files are, and how to reach it. */
-export interface ProxyHost {
-  runtime: ProxyRuntime;
-  /** The folder of the services' files (HAProxy loads every `*.cfg` in it). */
-  servicesDir: string;
 }
 
 export const routeFile = (serviceDir: string): string => path.join(serviceDir, 'proxy.json');
