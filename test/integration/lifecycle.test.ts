@@ -1,7 +1,7 @@
 /**
  * The engine's lifecycle replayed against the real agent and engine: for a
- * digest change, a replacement of a deploy step, a destroy and a service moved
- * to another host, the commands ContainerService renders (taken from the mocked
+ * digest change, a replacement of a deploy step, a destroy, a service moved
+ * to another host, and all of these behind the host proxy, the commands ContainerService renders (taken from the mocked
  * graph) run on the host in the order the Pulumi engine would run them, and
  * the test checks what serves after each. LIFECYCLE.md beside this file says
  * which engine behaviour each case models and where it is documented.
@@ -9,6 +9,7 @@
  * "Hosts" are the test bed's two engines (the default one and the second one
  * on SECOND_ENGINE_HOST), each with its own agent folders.
  */
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -16,6 +17,9 @@ import { ContainerService, ContainerServiceArgs } from '../../components/service
 import { buildImage, docker, pushImage, run, SECOND_ENGINE_HOST, TEST_REGISTRY, uniqueName } from '../support/docker';
 import { destroyOrder, replacementOrder, stepFor } from '../support/engine';
 import { fakeHost, LocalHost, localHost } from '../support/hosts';
+import { startOpenLoad } from '../support/openLoad';
+import { freePort } from '../support/ports';
+import { startProxy, TestProxy } from '../support/proxy';
 import { evaluate, valueOf } from '../support/pulumi';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-lifecycle-'));
@@ -25,6 +29,8 @@ const repository = `${TEST_REGISTRY}/berth-it/${service}`;
 const images: Record<'v1' | 'v2', string> = { v1: '', v2: '' };
 const hostA = localHost(work, 'host-a');
 const hostB = localHost(work, 'host-b', SECOND_ENGINE_HOST);
+// Host A's proxy, as a Berth host runs one; only case (e) publishes a port through it.
+let proxy: TestProxy;
 
 /** One deploy step as the engine holds it: its inputs and options, and the text it runs. */
 interface Step {
@@ -110,11 +116,18 @@ beforeAll(() => {
 
 afterEach(() => {
   for (const host of [hostA, hostB]) {
-    onHost(host, `sudo /usr/local/bin/berth-agent remove ${service} --env ${env}`);
+    onHost({ ...host, env: { ...host.env, ...proxy.environment } }, `sudo /usr/local/bin/berth-agent remove ${service} --env ${env}`);
   }
 });
 
-afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+beforeAll(() => {
+  proxy = startProxy(path.join(work, 'proxy'));
+});
+
+afterAll(() => {
+  proxy.stop();
+  fs.rmSync(work, { recursive: true, force: true });
+});
 
 describe('the engine lifecycle, replayed on real hosts', () => {
   it('(a) a digest change updates the deploy step in place: the new version serves, nothing is removed', async () => {
@@ -195,4 +208,57 @@ describe('the engine lifecycle, replayed on real hosts', () => {
     expect(containers(hostA)).toEqual([]);
     expect(serving(hostB)).toBe('v1');
   });
+
+  it('(e) behind the host proxy: a digest change (update) swaps under load without a failed request, a rename keeps the listener, a destroy closes it', async () => {
+    const port = await freePort();
+    const withPort = { ports: [`127.0.0.1:${port}:8080`], proxyMode: 'http' as const, drainSeconds: 5 };
+    const [v1] = await declare('v1', ['host-a'], withPort);
+    const [v2] = await declare('v2', ['host-a'], withPort);
+    const proxied = { ...hostA, env: { ...hostA.env, ...proxy.environment } };
+    onHost(proxied, v1.create, v1.stdin);
+    expect(await get(port)).toBe('v1');
+
+    expect(stepFor({ type: 'command:remote:Command' } as never, v1.inputs, v2.inputs)).toBe('update');
+    const load = startOpenLoad({ url: `http://127.0.0.1:${port}`, rate: 50, durationMs: 60_000, classes: [{ name: 'version', path: '/version', share: 1 }] });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await onHostAsync(proxied, v2.update, v2.stdin);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    load.stop();
+    const result = await load.result;
+    expect(result.sent).toBeGreaterThan(50);
+    expect(result.failures).toEqual([]);
+    expect(await get(port)).toBe('v2');
+
+    // Renamed: the new step's create, then the old step's delete, which keeps what the new one owns.
+    const [renamed] = await declare('v2', ['host-a'], { ...withPort, resourceName: 'web-frontend' });
+    onHost(proxied, renamed.create, renamed.stdin);
+    onHost(proxied, v2.delete);
+    expect(await get(port)).toBe('v2');
+    expect(Object.keys(proxy.files())).toEqual([`${env}-${service}.cfg`]);
+
+    // Destroyed: the listener closes with the service.
+    onHost(proxied, renamed.delete);
+    await expect(get(port)).rejects.toThrow();
+    expect(proxy.files()).toEqual({});
+  }, 120_000);
 });
+
+async function get(port: number): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${port}/version`);
+  if (!response.ok) {
+    throw new Error(`GET /version answered ${response.status}`);
+  }
+  return (await response.text()).trim();
+}
+
+/** onHost without blocking the event loop, so a load runs meanwhile. */
+function onHostAsync(host: LocalHost, text: string, stdin?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', text], { env: host.env });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk));
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`on ${host.name}: ${text} exited ${code}\n${output}`))));
+    child.stdin.end(stdin ?? '');
+  });
+}
