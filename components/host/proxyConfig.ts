@@ -62,6 +62,8 @@ export function renderProxyService(): string {
     `ExecStart=${PROXY_PATHS.binary} -Ws ${configs} -S ${PROXY_PATHS.masterSocket},mode,600 -p /run/berth-proxy/haproxy.pid`,
     `ExecReload=${PROXY_PATHS.binary} -c -q ${configs}`,
     'ExecReload=/bin/kill -USR2 $MAINPID',
+    // HAProxy sizes its connection limit from the file descriptors it may open.
+    'LimitNOFILE=1048576',
     'KillMode=mixed',
     'Restart=always',
     'RestartSec=2',
