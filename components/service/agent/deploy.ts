@@ -427,6 +427,8 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
     }
 
     let stoppedOld = false;
+    // Set once a failure path has put the old container back itself; any other error restores it below.
+    let settled = false;
     // The old container was drained behind the proxy before a stop-first start: traffic goes back to it on failure.
     let drainedSlot: Slot | undefined;
     const oldBehindRoute = plan?.behind;
@@ -455,6 +457,15 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
         const held = await context.locks.forProxy(context.lockWaitMs);
         try {
           await removeRoute(context.proxy!, service.dir, plan.recorded, context);
+        } catch (error) {
+          // The proxy keeps the ports: the new container goes, the old one serves again.
+          await context.engine.removeContainer(created).catch(() => undefined);
+          if (old?.running && stoppedOld) {
+            await restoreAfterError(context, label, old, error as Error);
+          }
+          settled = true;
+          audit(old === undefined ? 'failed' : 'failed-restored', old?.image);
+          throw new Failed(`${label}: the host proxy did not let the service's ports go: ${(error as Error).message}`);
         } finally {
           await held.release();
         }
@@ -494,8 +505,9 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
             if (drainedSlot !== undefined) {
               await restoreSlot(context.proxy!, plan.route, drainedSlot).catch(() => undefined);
             }
-            audit('failed-restored', old?.image);
-            throw error instanceof Failed ? error : new Failed(`${label}: the host proxy did not take the new container: ${(error as Error).message}`);
+            settled = true;
+            audit(old === undefined ? 'failed' : 'failed-restored', old?.image);
+            throw new Failed(`${label}: the host proxy did not take the new container: ${(error as Error).message}`);
           }
           if (old?.running && !stoppedOld && oldBehindRoute !== undefined) {
             await drainOld(context, label, switched.route, oldBehindRoute, drainSeconds, switched.oldProcess);
@@ -541,13 +553,15 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
         await restoreSlot(context.proxy!, plan!.route!, drainedSlot);
       }
       if (!restored.healthy) {
+        settled = true;
         audit('failed-restore-failed', old.image);
         throw new Failed(`${label}: deploy failed AND the previous container is not healthy: ${restored.output || check.output || 'no output'}`);
       }
+      settled = true;
       audit('failed-restored', old.image);
       throw new Failed(`${label}: deploy of ${image} failed; the previous container is serving again`);
     } catch (error) {
-      if (!(error instanceof Failed) && old?.running) {
+      if (!settled && old?.running) {
         await restoreAfterError(context, label, old, error as Error);
         if (drainedSlot !== undefined) {
           await restoreSlot(context.proxy!, plan!.route!, drainedSlot).catch(() => undefined);

@@ -95,7 +95,9 @@ export function renderProxyConfig(route: ProxyRoute): string {
       `listen ${sectionName(route, listener)}`,
       `    bind ${listener.bind === '' ? '*' : listener.bind}:${listener.hostPort}`,
       `    mode ${route.mode}`,
+      // Only failed and abnormal requests or connections are logged: a busy service would fill the journal.
       ...(route.mode === 'http' ? ['    option httplog', '    option forwardfor', '    timeout http-request 10s'] : ['    option tcplog']),
+      '    option dontlog-normal',
       '    balance roundrobin',
       '    retries 2',
       '    option redispatch 1',
@@ -274,25 +276,51 @@ export async function applyRoute(
   const needsReload = before === undefined || listenersOf(before) !== listenersOf(text) || route.listeners.some((listener) => !known.has(sectionName(route, listener)));
   writeAtomically(file, text, 0o644);
   let result: { how: 'reloaded' | 'switched'; oldProcess?: number };
-  if (needsReload) {
-    result = { how: 'reloaded', oldProcess: await reloadFor(proxy, clock, route.listeners.map((listener) => sectionName(route, listener)), [], before, file) };
-  } else {
-    const active = route.active!;
-    for (const listener of route.listeners) {
-      await expectDone(proxy.runtime, `set server ${sectionName(route, listener)}/${active} state ready`);
+  try {
+    result = needsReload ? await reloadTo(proxy, route, clock, before, file) : await switchTo(proxy, route, stat);
+  } catch (error) {
+    // The file names what serves: put back as it was, so no later reload (or reboot) sends
+    // traffic to a container the caller is about to remove.
+    if (before === undefined) {
+      fs.rmSync(file, { force: true });
+    } else {
+      writeAtomically(file, before, 0o644);
     }
-    // The other slot drains, unless it is in maintenance already (a stop-first deploy drained it).
-    for (const listener of route.listeners) {
-      const name = sectionName(route, listener);
-      if (stat.find((row) => row.section === name && row.server === otherSlot(active))?.status !== 'MAINT') {
-        await expectDone(proxy.runtime, `set server ${name}/${otherSlot(active)} state drain`);
-      }
-    }
-    result = { how: 'switched' };
+    throw error;
   }
   // Recorded only once the proxy carries it: a refused file leaves the route that serves.
   writeAtomically(routeFile(serviceDir), `${JSON.stringify(route)}\n`, 0o600);
   return result;
+}
+
+async function reloadTo(proxy: ProxyHost, route: ProxyRoute, clock: { sleep(ms: number): Promise<void>; now(): number }, before: string | undefined, file: string): Promise<{ how: 'reloaded'; oldProcess?: number }> {
+  return { how: 'reloaded', oldProcess: await reloadFor(proxy, clock, route.listeners.map((listener) => sectionName(route, listener)), [], before, file) };
+}
+
+async function switchTo(proxy: ProxyHost, route: ProxyRoute, stat: ServerStat[]): Promise<{ how: 'switched' }> {
+  const active = route.active!;
+  const other = otherSlot(active);
+  const names = route.listeners.map((listener) => sectionName(route, listener));
+  // The other slot drains, unless it is in maintenance already (a stop-first deploy drained it).
+  const serving = names.filter((name) => stat.find((row) => row.section === name && row.server === other)?.status !== 'MAINT');
+  try {
+    for (const name of names) {
+      await expectDone(proxy.runtime, `set server ${name}/${active} state ready`);
+    }
+    for (const name of serving) {
+      await expectDone(proxy.runtime, `set server ${name}/${other} state drain`);
+    }
+  } catch (error) {
+    // Half switched: traffic goes back to what served, as far as the proxy still answers.
+    for (const name of names) {
+      await proxy.runtime.command(`set server ${name}/${active} state maint`).catch(() => undefined);
+    }
+    for (const name of serving) {
+      await proxy.runtime.command(`set server ${name}/${other} state ready`).catch(() => undefined);
+    }
+    throw error;
+  }
+  return { how: 'switched' };
 }
 
 /** The pid of the proxy process that answers the runtime API; undefined while none does. */

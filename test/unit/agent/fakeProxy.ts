@@ -11,6 +11,15 @@
  *   carries no session of the old one (the old process keeps those until they
  *   end; `show stat` answers from the new one). With `reloadLag` set, the
  *   old process keeps answering that many commands before the new one does.
+ *   Each process has a pid of its own, which `show info` answers (`Pid: …`,
+ *   as a 2.6 worker's stats socket does), so a reload shows once the new
+ *   process answers.
+ * - `oldProcesses()` is the master CLI's `show proc`: the processes a reload
+ *   replaced that still finish their connections (`# old workers`). A
+ *   replaced process carrying nothing exits at once, as HAProxy's soft-stopped
+ *   worker does; one carrying sessions stays listed until they end (for as
+ *   many `show proc` answers as their `endsAfterPolls`, or for good without
+ *   it). `oldProcessLife` overrides that with a fixed number of answers.
  * - `show stat` answers HAProxy 2.6's CSV: its exact header, a FRONTEND row,
  *   one row a server and a BACKEND row for each section, every line ending in
  *   a comma, the answer in an empty line.
@@ -21,7 +30,7 @@
  * - `check()` answers `problem` when a test sets one (what `haproxy -c`
  *   prints), else a duplicate section name or a line it cannot read.
  *
- * Every call is recorded in order (`calls`), and also in `shared` (the fake
+ * Every call is recorded in order (`calls`: `show proc` for `oldProcesses()`), and also in `shared` (the fake
  * engine's calls) as `proxy <call>`, so a test asserts one sequence.
  */
 import * as fs from 'fs';
@@ -77,7 +86,7 @@ const ANSWER = {
 } as const;
 
 export class FakeProxy implements ProxyRuntime {
-  /** Every call, in order: `show stat`, `set server …`, `check`, `reload`. */
+  /** Every call, in order: `show stat`, `show info`, `set server …`, `check`, `reload`, `show proc`. */
   readonly calls: string[] = [];
   /** What the serving process carries. */
   sections: FakeSection[] = [];
@@ -89,7 +98,19 @@ export class FakeProxy implements ProxyRuntime {
   reloads = 0;
   /** How many commands from now fail as a socket that changes hands does. */
   unavailable = 0;
+  /**
+   * When set: how many `show proc` answers a replaced process stays among the
+   * old ones, whatever it carries. Unset: for as long as the sessions it took
+   * along last (see the file's comment).
+   */
+  oldProcessLife: number | undefined;
+  /** The pid of the process that answers the runtime API. */
+  pid = 100;
+  /** The processes a reload replaced that are still finishing connections, oldest first; `life` in `show proc` answers. */
+  private old: { pid: number; life: number }[] = [];
   private pending: FakeSection[] | undefined;
+  private pendingPid = 0;
+  private nextPid = 101;
   private lagLeft = 0;
 
   constructor(
@@ -142,11 +163,13 @@ export class FakeProxy implements ProxyRuntime {
       if (this.lagLeft > 0) {
         this.lagLeft--;
       } else {
-        this.sections = this.pending;
-        this.pending = undefined;
+        this.takeOver();
       }
     }
     const words = line.trim().split(/\s+/);
+    if (line.trim() === 'show info') {
+      return this.showInfo();
+    }
     if (line.trim() === 'show stat') {
       return this.showStat();
     }
@@ -172,15 +195,46 @@ export class FakeProxy implements ProxyRuntime {
       return;
     }
     this.reloads++;
+    if (this.pending !== undefined) {
+      // A reload before the last one took over: that new process never served.
+      this.takeOver();
+    }
     this.pending = parsed.sections;
+    this.pendingPid = this.nextPid++;
     this.lagLeft = this.reloadLag;
     if (this.lagLeft === 0) {
-      this.sections = this.pending;
-      this.pending = undefined;
+      this.takeOver();
     }
   }
 
+  async oldProcesses(): Promise<number[]> {
+    this.record('show proc');
+    // Listed in this answer, then one answer of its life gone.
+    const listed = this.old.filter((old) => old.life > 0);
+    for (const old of listed) {
+      old.life--;
+    }
+    this.old = listed;
+    return listed.map((old) => old.pid);
+  }
+
   // ---- internals ----
+
+  /** The new process serves; the one it replaces finishes what it carries, as an old worker. */
+  private takeOver(): void {
+    const carried = this.sections.flatMap((section) => section.servers).filter((server) => server.current + server.queued > 0);
+    const life =
+      this.oldProcessLife ?? (carried.length === 0 ? 0 : carried.every((server) => server.endsAfterPolls !== undefined) ? Math.max(...carried.map((server) => server.endsAfterPolls!)) : Infinity);
+    this.old.push({ pid: this.pid, life });
+    this.sections = this.pending!;
+    this.pid = this.pendingPid;
+    this.pending = undefined;
+  }
+
+  /** A 2.6 worker's `show info`, shortened to its first fields (to `Pid`, this process's), the answer in an empty line. */
+  private showInfo(): string {
+    return ['Name: HAProxy', 'Version: 2.6.12-1+deb12u4', 'Nbthread: 2', 'Nbproc: 1', 'Process_num: 1', `Pid: ${this.pid}`, '', ''].join('\n');
+  }
 
   private record(call: string): void {
     this.calls.push(call);

@@ -15,6 +15,7 @@ import {
   drainSlot,
   HaproxyRuntime,
   otherSlot,
+  parseOldProcesses,
   parseStat,
   ProxyHost,
   ProxyListener,
@@ -131,6 +132,7 @@ describe('renderProxyConfig', () => {
         '    option httplog',
         '    option forwardfor',
         '    timeout http-request 10s',
+        '    option dontlog-normal',
         '    balance roundrobin',
         '    retries 2',
         '    option redispatch 1',
@@ -144,6 +146,7 @@ describe('renderProxyConfig', () => {
         '    option httplog',
         '    option forwardfor',
         '    timeout http-request 10s',
+        '    option dontlog-normal',
         '    balance roundrobin',
         '    retries 2',
         '    option redispatch 1',
@@ -164,6 +167,7 @@ describe('renderProxyConfig', () => {
         '    bind *:8080',
         '    mode tcp',
         '    option tcplog',
+        '    option dontlog-normal',
         '    balance roundrobin',
         '    retries 2',
         '    option redispatch 1',
@@ -175,6 +179,7 @@ describe('renderProxyConfig', () => {
         '    bind 127.0.0.1:9090',
         '    mode tcp',
         '    option tcplog',
+        '    option dontlog-normal',
         '    balance roundrobin',
         '    retries 2',
         '    option redispatch 1',
@@ -195,6 +200,7 @@ describe('renderProxyConfig', () => {
         '    bind *:8080',
         '    mode tcp',
         '    option tcplog',
+        '    option dontlog-normal',
         '    balance roundrobin',
         '    retries 2',
         '    option redispatch 1',
@@ -252,6 +258,46 @@ describe('parseStat', () => {
     expect(() => parseStat('Unknown command.\n')).toThrow(new Failed('the proxy answered show stat with no header: Unknown command.\n'));
     expect(() => parseStat('')).toThrow(new Failed('the proxy answered show stat with no header: '));
     expect(() => parseStat(`x${'y'.repeat(300)}`)).toThrow(new Failed(`the proxy answered show stat with no header: x${'y'.repeat(199)}`));
+  });
+});
+
+// What a real HAProxy 2.6.12's master CLI answered to `show proc` after two reloads, one old worker
+// still holding a connection.
+const REAL_SHOW_PROC = [
+  '#<PID>          <type>          <reloads>       <uptime>        <version>      ',
+  '7358            master          2 [failed: 0]   0d00h00m02s     2.6.12-1+deb12u4',
+  '# workers',
+  '7381            worker          0               0d00h00m01s     2.6.12-1+deb12u4',
+  '# old workers',
+  '7377            worker          1               0d00h00m02s     2.6.12-1+deb12u4',
+  '# programs',
+  '',
+  '',
+].join('\n');
+
+describe('parseOldProcesses', () => {
+  it("reads a real HAProxy's show proc: the pids under # old workers only", () => {
+    expect(parseOldProcesses(REAL_SHOW_PROC)).toEqual([7377]);
+  });
+
+  it('reads every old worker, none of the workers, the master or the programs, and none when there are none', () => {
+    const text = [
+      '#<PID>          <type>          <reloads>       <uptime>        <version>      ',
+      '7358            master          3 [failed: 0]   0d00h01m00s     2.6.12-1+deb12u4',
+      '# workers',
+      '7390            worker          0               0d00h00m01s     2.6.12-1+deb12u4',
+      '# old workers   ',
+      '7377            worker          2               0d00h01m00s     2.6.12-1+deb12u4',
+      '7381            worker          1               0d00h00m30s     2.6.12-1+deb12u4',
+      '# programs',
+      '7400            logger          0               0d00h01m00s     -',
+      '',
+    ].join('\n');
+    expect(parseOldProcesses(text)).toEqual([7377, 7381]);
+    expect(parseOldProcesses(REAL_SHOW_PROC.replace(/# old workers\n7377.*\n/, '# old workers\n'))).toEqual([]);
+    expect(parseOldProcesses('')).toEqual([]);
+    // Only a line that starts with a pid and a space is a process.
+    expect(parseOldProcesses('# old workers\n 7377 worker\n7378\nx7379 worker\n7380\tworker\n')).toEqual([7380]);
   });
 });
 
@@ -342,12 +388,14 @@ describe('allocateListeners', () => {
 const changes = (fake: FakeProxy): string[] => fake.calls.filter((call) => call !== 'show stat');
 
 describe('applyRoute', () => {
-  it('the first time: writes the route (0600) and the file (0644), checks and reloads, and waits until the proxy carries the sections', async () => {
+  it('the first time: writes the route (0600) and the file (0644), checks and reloads, and waits until a new process answers with the sections', async () => {
     const { host, fake, proxy, dir } = proxyHost();
     fake.reloadLag = 2;
-    expect(await applyRoute(proxy, dir, { ...TWO, active: 'a' }, host.context)).toBe('reloaded');
-    expect(fake.calls).toEqual(['show stat', 'check', 'reload', 'show stat', 'show stat', 'show stat']);
-    expect(host.clock.sleeps).toEqual([100, 100]);
+    expect(await applyRoute(proxy, dir, { ...TWO, active: 'a' }, host.context)).toEqual({ how: 'reloaded', oldProcess: 100 });
+    // The old process answers twice more after the reload (its pid, no sections), then the new one.
+    expect(fake.calls).toEqual(['show stat', 'check', 'show info', 'reload', 'show info', 'show stat', 'show info', 'show stat']);
+    expect(host.clock.sleeps).toEqual([100]);
+    expect(fake.pid).toBe(101);
     const file = path.join(fake.servicesDir, 'prod-web.cfg');
     expect(fs.readFileSync(file, 'utf8')).toBe(renderProxyConfig({ ...TWO, active: 'a' }));
     expect(mode(file)).toBe(0o644);
@@ -365,17 +413,62 @@ describe('applyRoute', () => {
       await realReload();
       fake.unavailable = 2;
     };
-    expect(await applyRoute(proxy, dir, { ...WEB, active: 'b' }, host.context)).toBe('reloaded');
-    expect(fake.calls).toEqual(['show stat', 'check', 'reload', 'show stat', 'show stat', 'show stat']);
-    expect(host.clock.sleeps).toEqual([100, 100]);
+    expect(await applyRoute(proxy, dir, { ...WEB, active: 'b' }, host.context)).toEqual({ how: 'reloaded', oldProcess: 100 });
+    expect(fake.calls).toEqual(['show stat', 'check', 'show info', 'reload', 'show info', 'show stat', 'show info', 'show stat']);
+    expect(host.clock.sleeps).toEqual([100]);
     expect(fake.states()).toEqual(['berth-prod-web-8080/a maint', 'berth-prod-web-8080/b ready']);
+  });
+
+  it('after a reload that keeps the section names (a new mode), waits until a process other than the replaced one answers', async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    await applyRoute(proxy, dir, { ...TWO, active: 'a' }, host.context);
+    fake.clearCalls();
+    fake.reloadLag = 4;
+    // The old process lists the same sections: only its pid tells it from the new one.
+    expect(await applyRoute(proxy, dir, { ...TWO, mode: 'http', active: 'a' }, host.context)).toEqual({ how: 'reloaded', oldProcess: 101 });
+    expect(fake.calls).toEqual(['show stat', 'check', 'show info', 'reload', 'show info', 'show stat', 'show info', 'show stat', 'show info', 'show stat']);
+    expect(host.clock.sleeps).toEqual([100, 100]);
+    expect(fake.pid).toBe(102);
+    expect(fake.sections.map((section) => section.mode)).toEqual(['http', 'http']);
+  });
+
+  it('does not take a process that does not say its pid for the new one', async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    await applyRoute(proxy, dir, { ...WEB, active: 'a' }, host.context);
+    fake.clearCalls();
+    const command = fake.command.bind(fake);
+    let withoutPid = 0;
+    const realReload = fake.reload.bind(fake);
+    fake.reload = async () => {
+      await realReload();
+      withoutPid = 2;
+    };
+    fake.command = async (line) => {
+      const answer = await command(line);
+      return line === 'show info' && withoutPid-- > 0 ? 'Name: HAProxy\n\n' : answer;
+    };
+    expect(await applyRoute(proxy, dir, { ...WEB, mode: 'http', active: 'a' }, host.context)).toEqual({ how: 'reloaded', oldProcess: 101 });
+    expect(changes(fake)).toEqual(['check', 'show info', 'reload', 'show info', 'show info', 'show info']);
+    expect(host.clock.sleeps).toEqual([100, 100]);
+  });
+
+  it('takes any process that answers after the reload when none said its pid before', async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    const command = fake.command.bind(fake);
+    fake.command = async (line) => {
+      const answer = await command(line);
+      return line === 'show info' && fake.reloads === 0 ? 'Unknown command.\n\n' : answer;
+    };
+    expect(await applyRoute(proxy, dir, { ...WEB, active: 'a' }, host.context)).toEqual({ how: 'reloaded', oldProcess: undefined });
+    expect(fake.calls).toEqual(['show stat', 'check', 'show info', 'reload', 'show info', 'show stat']);
+    expect(host.clock.sleeps).toEqual([]);
   });
 
   it('with the same listeners the proxy carries: switches with set server, every new slot ready before any old one drains, and reloads nothing', async () => {
     const { host, fake, proxy, dir } = proxyHost();
     await applyRoute(proxy, dir, { ...TWO, active: 'a' }, host.context);
     fake.clearCalls();
-    expect(await applyRoute(proxy, dir, { ...TWO, active: 'b' }, host.context)).toBe('switched');
+    expect(await applyRoute(proxy, dir, { ...TWO, active: 'b' }, host.context)).toEqual({ how: 'switched' });
     expect(fake.calls).toEqual([
       'show stat',
       'set server berth-prod-web-8080/b state ready',
@@ -390,6 +483,21 @@ describe('applyRoute', () => {
     expect(fake.reloads).toBe(1);
   });
 
+  it('drains only the servers of the other slot that are not in maintenance already (a stop-first deploy drained them)', async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    await applyRoute(proxy, dir, { ...TWO, active: 'a' }, host.context);
+    await fake.command('set server berth-prod-web-9090/a state maint');
+    await fake.command('set server berth-prod-web-8080/b state drain');
+    fake.clearCalls();
+    expect(await applyRoute(proxy, dir, { ...TWO, active: 'b' }, host.context)).toEqual({ how: 'switched' });
+    expect(fake.calls).toEqual(['show stat', 'set server berth-prod-web-8080/b state ready', 'set server berth-prod-web-9090/b state ready', 'set server berth-prod-web-8080/a state drain']);
+    expect(fake.states()).toEqual(['berth-prod-web-8080/a drain', 'berth-prod-web-8080/b ready', 'berth-prod-web-9090/a maint', 'berth-prod-web-9090/b ready']);
+    // A server draining already is told again (HAProxy takes it).
+    fake.clearCalls();
+    expect(await applyRoute(proxy, dir, { ...TWO, active: 'b' }, host.context)).toEqual({ how: 'switched' });
+    expect(changes(fake)).toEqual(['set server berth-prod-web-8080/b state ready', 'set server berth-prod-web-9090/b state ready', 'set server berth-prod-web-8080/a state drain']);
+  });
+
   it.each([
     ['the mode changed', { ...TWO, mode: 'http' as const, active: 'b' as const }],
     ['a host port changed', { ...TWO, listeners: [TWO.listeners[0], { ...TWO.listeners[1], hostPort: 9091 }], active: 'b' as const }],
@@ -400,9 +508,10 @@ describe('applyRoute', () => {
     const { host, fake, proxy, dir } = proxyHost();
     await applyRoute(proxy, dir, { ...TWO, active: 'a' }, host.context);
     fake.clearCalls();
-    expect(await applyRoute(proxy, dir, route, host.context)).toBe('reloaded');
-    expect(changes(fake)).toEqual(['check', 'reload']);
+    expect(await applyRoute(proxy, dir, route, host.context)).toEqual({ how: 'reloaded', oldProcess: 101 });
+    expect(changes(fake)).toEqual(['check', 'show info', 'reload', 'show info']);
     expect(fs.readFileSync(configFileOf(proxy, route), 'utf8')).toBe(renderProxyConfig(route));
+    expect(readRoute(dir)).toEqual(route);
   });
 
   it('switches when only a container port changed: the proxy sends to the same slot ports', async () => {
@@ -410,7 +519,7 @@ describe('applyRoute', () => {
     await applyRoute(proxy, dir, { ...TWO, active: 'a' }, host.context);
     fake.clearCalls();
     const route = { ...TWO, listeners: [TWO.listeners[0], { ...TWO.listeners[1], containerPort: 9090 }], active: 'b' as const };
-    expect(await applyRoute(proxy, dir, route, host.context)).toBe('switched');
+    expect(await applyRoute(proxy, dir, route, host.context)).toEqual({ how: 'switched' });
     expect(readRoute(dir)).toEqual(route);
   });
 
@@ -419,8 +528,8 @@ describe('applyRoute', () => {
     await applyRoute(proxy, dir, { ...TWO, active: 'a' }, host.context);
     fake.sections = fake.sections.filter((section) => section.name !== 'berth-prod-web-9090');
     fake.clearCalls();
-    expect(await applyRoute(proxy, dir, { ...TWO, active: 'b' }, host.context)).toBe('reloaded');
-    expect(changes(fake)).toEqual(['check', 'reload']);
+    expect(await applyRoute(proxy, dir, { ...TWO, active: 'b' }, host.context)).toEqual({ how: 'reloaded', oldProcess: 101 });
+    expect(changes(fake)).toEqual(['check', 'show info', 'reload', 'show info']);
     expect(fake.states()).toEqual(['berth-prod-web-8080/a maint', 'berth-prod-web-8080/b ready', 'berth-prod-web-9090/a maint', 'berth-prod-web-9090/b ready']);
   });
 
@@ -440,10 +549,8 @@ describe('applyRoute', () => {
     expect(fake.states()).toEqual(['berth-prod-web-8080/a ready', 'berth-prod-web-8080/b maint']);
   });
 
-  // BUG: applyRoute (proxy.ts, applyRoute: writeAtomically(routeFile(...)) before the check) records the
-  // refused route in proxy.json: the route file then names listeners and an active slot the proxy does
-  // not carry. Expected: proxy.json as it was; actual: the refused route ({ mode: 'http', active: 'b' }).
-  it.skip('keeps the recorded route as it was when the proxy would refuse the configuration', async () => {
+  // Was a bug: the route was recorded before the check, so proxy.json named what the proxy refused.
+  it('keeps the recorded route as it was when the proxy would refuse the configuration', async () => {
     const { host, fake, proxy, dir } = proxyHost();
     await applyRoute(proxy, dir, { ...WEB, active: 'a' }, host.context);
     fake.problem = 'refused';
@@ -457,14 +564,32 @@ describe('applyRoute', () => {
     await expectFailed(applyRoute(proxy, dir, { ...WEB, active: 'a' }, host.context), 'the proxy would refuse its configuration; nothing was reloaded:\nrefused');
     expect(fs.readdirSync(fake.servicesDir)).toEqual([]);
     expect(fake.calls).toEqual(['show stat', 'check']);
+    expect(fs.existsSync(routeFile(dir))).toBe(false);
   });
 
-  it('fails when the reloaded proxy does not carry the sections within 15 s', async () => {
+  it('fails when no new proxy process answers within 15 s, and records no route', async () => {
     const { host, fake, proxy, dir } = proxyHost();
     fake.reloadLag = 1000;
     await expectFailed(applyRoute(proxy, dir, { ...WEB, active: 'a' }, host.context), `the proxy did not load ${configFileOf(proxy, WEB)} within 15s`);
     expect(host.clock.sleeps.length).toBe(150);
     expect(fake.calls.filter((call) => call === 'show stat').length).toBe(152);
+    expect(fake.calls.filter((call) => call === 'show info').length).toBe(152);
+    expect(fs.existsSync(routeFile(dir))).toBe(false);
+  });
+
+  it('fails when the new process does not carry the sections within 15 s, and keeps the recorded route', async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    await applyRoute(proxy, dir, { ...WEB, active: 'a' }, host.context);
+    // A new process answers, but without the service's section (it loaded something else).
+    const realReload = fake.reload.bind(fake);
+    fake.reload = async () => {
+      await realReload();
+      fake.sections = [];
+    };
+    await expectFailed(applyRoute(proxy, dir, { ...WEB, mode: 'http', active: 'a' }, host.context), `the proxy did not load ${configFileOf(proxy, WEB)} within 15s`);
+    expect(fake.pid).toBe(102);
+    expect(host.clock.sleeps.length).toBe(150);
+    expect(readRoute(dir)).toEqual({ ...WEB, active: 'a' });
   });
 
   it("fails with the proxy's answer when a switch is refused, and takes a notice that nothing changed", async () => {
@@ -472,6 +597,8 @@ describe('applyRoute', () => {
     await applyRoute(proxy, dir, { ...WEB, active: 'a' }, host.context);
     fake.sections[0].servers = fake.sections[0].servers.filter((server) => server.name !== 'b');
     await expectFailed(applyRoute(proxy, dir, { ...WEB, active: 'b' }, host.context), 'the proxy refused "set server berth-prod-web-8080/b state ready": No such server.');
+    // Recorded only once the proxy took it.
+    expect(readRoute(dir)).toEqual({ ...WEB, active: 'a' });
 
     const answers: string[] = [];
     const noticing: ProxyRuntime = {
@@ -481,9 +608,24 @@ describe('applyRoute', () => {
       },
       check: () => undefined,
       reload: async () => undefined,
+      oldProcesses: async () => [],
     };
-    expect(await applyRoute({ runtime: noticing, servicesDir: proxy.servicesDir }, dir, { ...WEB, active: 'a' }, host.context)).toBe('switched');
+    expect(await applyRoute({ runtime: noticing, servicesDir: proxy.servicesDir }, dir, { ...WEB, active: 'a' }, host.context)).toEqual({ how: 'switched' });
     expect(answers).toEqual(['show stat', 'set server berth-prod-web-8080/a state ready', 'set server berth-prod-web-8080/b state drain']);
+  });
+
+  // BUG: applyRoute (proxy.ts, the `writeAtomically(file, text, 0o644)` before the `set server` loop)
+  // leaves the file with the new active slot when a runtime switch fails: the proxy still serves slot a,
+  // proxy.json says a, but the file says b with a `disabled`, so the next reload (another service's
+  // deploy, a reboot) serves slot b, whose container deploy.ts removed on the failure. Input: WEB serving
+  // a, applyRoute active b with `set server .../b state ready` refused. Expected: the file as it was
+  // (active a); actual: renderProxyConfig({ ...WEB, active: 'b' }).
+  it('puts the file back as it was when a switch is refused', async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    await applyRoute(proxy, dir, { ...WEB, active: 'a' }, host.context);
+    fake.sections[0].servers = fake.sections[0].servers.filter((server) => server.name !== 'b');
+    await rejection(applyRoute(proxy, dir, { ...WEB, active: 'b' }, host.context));
+    expect(fs.readFileSync(configFileOf(proxy, WEB), 'utf8')).toBe(renderProxyConfig({ ...WEB, active: 'a' }));
   });
 });
 
@@ -545,6 +687,64 @@ describe('drainSlot', () => {
   });
 });
 
+describe('drainSlot after a reload', () => {
+  /** Serving WEB on slot a, then reloaded (a new mode) onto slot b: the replaced process, and the route. */
+  async function reloaded(setUp: (fake: FakeProxy) => void = () => undefined): Promise<ReturnType<typeof proxyHost> & { route: ProxyRoute; oldProcess?: number }> {
+    const made = proxyHost();
+    await applyRoute(made.proxy, made.dir, { ...WEB, active: 'a' }, made.host.context);
+    setUp(made.fake);
+    const route: ProxyRoute = { ...WEB, mode: 'http', active: 'b' };
+    const { oldProcess } = await applyRoute(made.proxy, made.dir, route, made.host.context);
+    made.fake.clearCalls();
+    made.host.clock.sleeps.length = 0;
+    return { ...made, route, oldProcess };
+  }
+
+  it('counts the replaced process as one in flight while it is among the old ones, then puts the slot in maintenance', async () => {
+    const { host, fake, proxy, route, oldProcess } = await reloaded((fake) => {
+      fake.oldProcessLife = 3;
+    });
+    expect(oldProcess).toBe(101);
+    expect(await drainSlot(proxy, route, 'a', 30, host.context, oldProcess)).toBe(0);
+    expect(fake.calls).toEqual([
+      'show stat',
+      'show proc',
+      'show stat',
+      'show proc',
+      'show stat',
+      'show proc',
+      'show stat',
+      'show proc',
+      'set server berth-prod-web-8080/a state maint',
+    ]);
+    expect(host.clock.sleeps).toEqual([100, 100, 100]);
+  });
+
+  it('gives up after the drain time with the replaced process still finishing its connections: one more in flight', async () => {
+    const { host, fake, proxy, route, oldProcess } = await reloaded((fake) => {
+      // Held on the old process for good: it stays among the old workers.
+      fake.setSessions('berth-prod-web-8080', 'a', 2);
+    });
+    fake.setSessions('berth-prod-web-8080', 'a', 2);
+    expect(await drainSlot(proxy, route, 'a', 1, host.context, oldProcess)).toBe(3);
+    expect(host.clock.sleeps).toEqual(Array(10).fill(100));
+    expect(fake.calls.filter((call) => call === 'show proc').length).toBe(11);
+    expect(changes(fake).slice(-1)).toEqual(['set server berth-prod-web-8080/a state maint']);
+  });
+
+  it('counts only the sessions when the replaced process is gone, or is not among the old ones', async () => {
+    const { host, fake, proxy, route, oldProcess } = await reloaded((fake) => {
+      fake.oldProcessLife = 100;
+    });
+    expect(await drainSlot(proxy, route, 'a', 30, host.context, oldProcess! + 7)).toBe(0);
+    expect(fake.calls).toEqual(['show stat', 'show proc', 'set server berth-prod-web-8080/a state maint']);
+    const gone = await reloaded();
+    expect(await drainSlot(gone.proxy, gone.route, 'a', 30, gone.host.context, gone.oldProcess)).toBe(0);
+    expect(gone.fake.calls).toEqual(['show stat', 'show proc', 'set server berth-prod-web-8080/a state maint']);
+    expect(gone.host.clock.sleeps).toEqual([]);
+  });
+});
+
 describe('startDrain and restoreSlot', () => {
   it('drain a slot now, and set it ready again', async () => {
     const { host, fake, proxy, dir } = proxyHost();
@@ -574,10 +774,11 @@ describe('removeRoute', () => {
     await applyRoute(proxy, path.join(host.roots.state, 'prod', 'api'), api, host.context);
     fake.clearCalls();
     host.clock.sleeps.length = 0;
-    fake.reloadLag = 1;
+    fake.reloadLag = 2;
     await removeRoute(proxy, dir, { ...TWO, active: 'a' }, host.context);
-    expect(fake.calls).toEqual(['check', 'reload', 'show stat', 'show stat']);
+    expect(fake.calls).toEqual(['check', 'show info', 'reload', 'show info', 'show stat', 'show info', 'show stat']);
     expect(host.clock.sleeps).toEqual([100]);
+    expect(fake.pid).toBe(103);
     expect(fs.readdirSync(fake.servicesDir)).toEqual(['prod-api.cfg']);
     expect(fs.existsSync(path.join(dir, 'proxy.json'))).toBe(false);
     expect(fake.states()).toEqual(['berth-prod-api-7070/a maint', 'berth-prod-api-7070/b ready']);
@@ -653,6 +854,47 @@ describe('HaproxyRuntime', () => {
     }
   });
 
+  it("asks the master socket for show proc, and reads the old workers' pids", async () => {
+    const { host } = proxyHost();
+    const masterSocket = path.join(host.scratch, 'master.sock');
+    const master = await socketServer(masterSocket, (line) => (line === 'show proc\n' ? REAL_SHOW_PROC : '\n'));
+    try {
+      const runtime = new HaproxyRuntime({ socket: path.join(host.scratch, 'none.sock'), masterSocket, binary: '/nonexistent', configs: [] });
+      expect(await runtime.oldProcesses()).toEqual([7377]);
+      expect(master.lines).toEqual(['show proc\n']);
+    } finally {
+      await master.close();
+    }
+  });
+
+  it('tries the reload again while the master socket refuses (it re-executes itself on a reload), for up to its timeout', async () => {
+    const { host } = proxyHost();
+    const masterSocket = path.join(host.scratch, 'master.sock');
+    const runtime = new HaproxyRuntime({ socket: '', masterSocket, binary: '/nonexistent', configs: [] }, 5000);
+    let master: Awaited<ReturnType<typeof socketServer>> | undefined;
+    const back = new Promise<void>((resolve) =>
+      setTimeout(async () => {
+        master = await socketServer(masterSocket, () => '');
+        resolve();
+      }, 350),
+    );
+    const started = Date.now();
+    try {
+      await runtime.reload();
+      await back;
+      expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+      expect(master!.lines).toEqual(['reload\n']);
+    } finally {
+      await back;
+      await master?.close();
+    }
+    // Gone for longer than the timeout: the last refusal.
+    const short = new HaproxyRuntime({ socket: '', masterSocket, binary: '/nonexistent', configs: [] }, 300);
+    const before = Date.now();
+    await expectFailed(short.reload(), `the host proxy (${masterSocket}) did not answer "reload": connect ENOENT ${masterSocket}`);
+    expect(Date.now() - before).toBeGreaterThanOrEqual(290);
+  });
+
   it('fails naming the socket when the proxy cannot be reached or does not answer in time', async () => {
     const { host } = proxyHost();
     const socket = path.join(host.scratch, 'admin.sock');
@@ -717,6 +959,57 @@ describe('the fake proxy', () => {
     expect(await fake.command('set server berth-prod-web-8080/a state bogus')).toBe("'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n\n");
     expect(await fake.command('bogus')).toMatch(/^Unknown command/);
     expect(fake.states()).toEqual(['berth-prod-web-8080/a maint', 'berth-prod-web-8080/b ready']);
+  });
+
+  it("answers show info with the serving process's pid, which changes once the new process answers after a reload", async () => {
+    const { fake } = proxyHost();
+    fs.writeFileSync(path.join(fake.servicesDir, 'prod-web.cfg'), renderProxyConfig({ ...WEB, active: 'a' }));
+    fake.boot();
+    const pid = async () => /^Pid: ([0-9]+)$/m.exec(await fake.command('show info'))?.[1];
+    const info = await fake.command('show info');
+    expect(info).toBe('Name: HAProxy\nVersion: 2.6.12-1+deb12u4\nNbthread: 2\nNbproc: 1\nProcess_num: 1\nPid: 100\n\n');
+    fake.reloadLag = 1;
+    await fake.reload();
+    expect([await pid(), await pid(), await pid()]).toEqual(['100', '101', '101']);
+    // A failed reload keeps the process.
+    fake.problem = 'refused';
+    await fake.reload();
+    expect(await pid()).toBe('101');
+    fake.problem = undefined;
+    fake.reloadLag = 0;
+    await fake.reload();
+    expect(await pid()).toBe('102');
+    expect(fake.calls.filter((call) => call === 'show info').length).toBe(6);
+  });
+
+  it('lists a replaced process among the old ones for as long as the sessions it took along last, or as oldProcessLife says', async () => {
+    const { fake } = proxyHost();
+    fs.writeFileSync(path.join(fake.servicesDir, 'prod-web.cfg'), renderProxyConfig({ ...WEB, active: 'a' }));
+    fake.boot();
+    expect(await fake.oldProcesses()).toEqual([]);
+    // Carrying nothing, it exits at once.
+    await fake.reload();
+    expect(await fake.oldProcesses()).toEqual([]);
+    // Sessions that end after 2 answers, and queued ones that never end.
+    fake.setSessions('berth-prod-web-8080', 'a', 1, { endsAfterPolls: 2 });
+    await fake.reload();
+    fake.setSessions('berth-prod-web-8080', 'a', 0, { queued: 1 });
+    await fake.reload();
+    expect(fake.pid).toBe(103);
+    expect(await fake.oldProcesses()).toEqual([101, 102]);
+    expect(await fake.oldProcesses()).toEqual([101, 102]);
+    expect(await fake.oldProcesses()).toEqual([102]);
+    for (let answer = 0; answer < 50; answer++) {
+      await fake.oldProcesses();
+    }
+    expect(await fake.oldProcesses()).toEqual([102]);
+    // The new process took none of it.
+    expect(fake.server('berth-prod-web-8080', 'a')).toMatchObject({ current: 0, queued: 0 });
+    fake.oldProcessLife = 1;
+    await fake.reload();
+    expect(await fake.oldProcesses()).toEqual([102, 103]);
+    expect(await fake.oldProcesses()).toEqual([102]);
+    expect(fake.calls.filter((call) => call === 'show proc').length).toBe(58);
   });
 
   it('loads the files on reload into a new process that carries none of the old sessions; a failed check keeps the old one', async () => {
