@@ -31,6 +31,19 @@ export type { ContainerServiceArgs, ContainerServiceTransform, ContainerVolume }
 export { EnvironmentMonitoring } from './monitoring/environmentMonitoring';
 export type { EnvironmentMonitoringArgs, EnvironmentMonitoringTransform } from './monitoring/environmentMonitoring';
 
+// Traffic: the load balancer per environment and the names services call each other by
+export { EnvironmentTraffic } from './traffic/environmentTraffic';
+export type {
+  EnvironmentTrafficArgs,
+  EnvironmentTrafficTransform,
+  LoadBalancerRole,
+  LoadBalancerScheme,
+  ServiceRoute,
+  TrafficHost,
+  TrafficService,
+  WebEndpoint,
+} from './traffic/environmentTraffic';
+
 // Shared vocabulary: image references, names and tags, the transform hook
 export { DIGEST_PATTERN, parseImageRef, pinnedRef } from './common/image';
 export type { ImageRef } from './common/image';

@@ -4,6 +4,7 @@
  * environment (image digest, placement, environment variables, config file)
  * lives in `Pulumi.<env>.yaml` under `berth:services`.
  */
+import { publishedHostPort } from '../../components/common/ports';
 
 export interface CatalogueVolume {
   /** Directory name under the service's folder on the host's data volume. */
@@ -23,6 +24,70 @@ export interface CatalogueService {
   configTarget: string;
   memoryMiB: number;
   pidsLimit: number;
+  /**
+   * How a deploy replaces the container on a host: `start-first` starts the new one on a
+   * private port, switches the host proxy to it once healthy, then drains and stops the old
+   * one; `stop-first` stops the old one first (a single writer of its data volume).
+   * @default 'start-first'
+   */
+  update?: 'start-first' | 'stop-first';
+  /**
+   * Seconds in-flight requests get on the old container after the host proxy switches away
+   * from it, 0 to 3600.
+   * @default 30
+   */
+  drainSeconds?: number;
+  /**
+   * A web service, reached through the load balancer: `port` is one of its published host
+   * ports, and the target group's health check requests `healthCheckPath` (200-399 is healthy).
+   * Without it a service with ports is a TCP service: its name lists its hosts.
+   */
+  web?: {
+    port: number;
+    healthCheckPath: string;
+    /** Seconds the load balancer lets a deregistering host finish its requests, 0 to 3600. @default 30 */
+    deregistrationDelaySeconds?: number;
+  };
+}
+
+/** Where the catalogue lives, as its problems name it. */
+export const CATALOGUE_FILE = 'stacks/env/catalogue.ts';
+
+export const DEFAULT_UPDATE = 'start-first';
+export const DEFAULT_DRAIN_SECONDS = 30;
+export const MAX_DRAIN_SECONDS = 3600;
+
+/**
+ * What is wrong with one catalogue entry, each problem as
+ * `stacks/env/catalogue.ts: <service>.<key>: <what was expected>`.
+ */
+export function catalogueProblems(name: string, entry: CatalogueService): string[] {
+  const problems: string[] = [];
+  const fail = (key: string, message: string) => problems.push(`${CATALOGUE_FILE}: ${name}.${key}: ${message}`);
+  if (entry.update !== undefined && entry.update !== 'start-first' && entry.update !== 'stop-first') {
+    fail('update', `start-first or stop-first, got ${JSON.stringify(entry.update)}`);
+  }
+  if (entry.drainSeconds !== undefined && !isWholeIn(entry.drainSeconds, 0, MAX_DRAIN_SECONDS)) {
+    fail('drainSeconds', `a whole number of seconds from 0 to ${MAX_DRAIN_SECONDS}, got ${JSON.stringify(entry.drainSeconds)}`);
+  }
+  if (entry.web) {
+    const published = entry.ports.map(publishedHostPort).filter((port): port is number => port !== undefined);
+    if (!published.includes(entry.web.port)) {
+      fail('web.port', `one of the service's published host ports (${published.join(', ') || 'none'}), got ${JSON.stringify(entry.web.port)}`);
+    }
+    if (typeof entry.web.healthCheckPath !== 'string' || !/^\/[\x21-\x7e]{0,1023}$/.test(entry.web.healthCheckPath)) {
+      fail('web.healthCheckPath', `a path starting with / (e.g. /actuator/health), got ${JSON.stringify(entry.web.healthCheckPath)}`);
+    }
+    const delay = entry.web.deregistrationDelaySeconds;
+    if (delay !== undefined && !isWholeIn(delay, 0, MAX_DRAIN_SECONDS)) {
+      fail('web.deregistrationDelaySeconds', `a whole number of seconds from 0 to ${MAX_DRAIN_SECONDS}, got ${JSON.stringify(delay)}`);
+    }
+  }
+  return problems;
+}
+
+function isWholeIn(value: unknown, min: number, max: number): boolean {
+  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
 }
 
 export const catalogue: Record<string, CatalogueService> = {
@@ -33,6 +98,7 @@ export const catalogue: Record<string, CatalogueService> = {
     configTarget: '/config/application.properties',
     memoryMiB: 512,
     pidsLimit: 256,
+    web: { port: 8081, healthCheckPath: '/actuator/health' },
   },
   'api-service': {
     ports: ['8080:8080'],
@@ -44,6 +110,7 @@ export const catalogue: Record<string, CatalogueService> = {
     configTarget: '/config/application.properties',
     memoryMiB: 768,
     pidsLimit: 256,
+    web: { port: 8080, healthCheckPath: '/actuator/health' },
   },
   'report-worker': {
     ports: [],
@@ -55,5 +122,7 @@ export const catalogue: Record<string, CatalogueService> = {
     configTarget: '/config/application.properties',
     memoryMiB: 512,
     pidsLimit: 128,
+    // One worker writes its spool: the old container stops before the new one starts.
+    update: 'stop-first',
   },
 };

@@ -31,3 +31,7 @@ export const registryUrl = outputs.registryUrl;
 export const hosts = outputs.hosts;
 /** The pinned image each service runs. */
 export const images = outputs.images;
+/** The edge load balancer's DNS name (point your public or corporate DNS at it), when a service has a route. */
+export const loadBalancer = outputs.loadBalancer;
+/** The private name each service that publishes a port is called by, e.g. http://auth-service.prod.internal. */
+export const serviceNames = outputs.serviceNames;

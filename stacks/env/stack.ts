@@ -9,12 +9,14 @@ import { parseImageRef, splitRegistryHost } from '../../components/common/image'
 import { DEFAULT_PROJECT } from '../../components/common/naming';
 import { compareStrings } from '../../components/common/records';
 import { publishedHostPort } from '../../components/common/ports';
-import { DockerHostGroup } from '../../components/host/dockerHostGroup';
+import { DockerHost, DockerHostGroup } from '../../components/host/dockerHostGroup';
 import { EnvironmentMonitoring } from '../../components/monitoring/environmentMonitoring';
 import { RegistryStackOutputs } from '../../components/registry/contract';
 import { resolveServiceImage } from '../../components/registry/resolveImage';
 import { readAgentScript } from '../../components/service/agentScript';
 import { ContainerService } from '../../components/service/containerService';
+import { EnvironmentTraffic, TrafficService } from '../../components/traffic/environmentTraffic';
+import { serviceHostName } from '../../components/traffic/plan';
 import { stackFileName } from '../common/stackFile';
 import { HostGroupConfig, ServiceConfig, StackConfig } from './config';
 
@@ -30,6 +32,10 @@ export interface StackOutputs {
   registryUrl: pulumi.Output<string>;
   hosts: Record<string, pulumi.Output<string>[]>;
   images: Record<string, pulumi.Output<string>>;
+  /** The edge load balancer's DNS name, when a service has a route. */
+  loadBalancer?: pulumi.Output<string>;
+  /** The name each service that publishes a port is called by, `<service>.<zone>`. */
+  serviceNames: Record<string, string>;
 }
 
 export function declareStack(config: StackConfig, secrets: StackSecrets): StackOutputs {
@@ -44,23 +50,57 @@ export function declareStack(config: StackConfig, secrets: StackSecrets): StackO
     dockerLogs: config.logging.driver === 'awslogs' ? { retentionDays: config.logging.retentionDays } : undefined,
   });
 
+  // Before the hosts: they accept service ports from the load balancers' security groups.
+  const trafficServices = config.services.filter(publishesPort).map(trafficService);
+  const traffic = new EnvironmentTraffic(config.env, {
+    project: DEFAULT_PROJECT,
+    env: config.env,
+    vpcId: config.network.vpcId,
+    subnetIds: config.network.subnetIds,
+    services: trafficServices,
+    scheme: config.traffic.scheme,
+    certificateArn: config.traffic.certificateArn,
+    ingressCidrs: config.traffic.ingressCidrs,
+    // Who may reach service ports directly may reach them by name: it widens nothing.
+    serviceNameCidrs: config.network.serviceIngressCidrs,
+    serviceNameSecurityGroupIds: config.network.serviceIngressSecurityGroupIds,
+    accessLogRetentionDays: config.traffic.accessLogs.retentionDays,
+    deletionProtection: config.traffic.deletionProtection,
+    zoneName: config.traffic.zoneName,
+  });
+
   const agentScript = readAgentScript();
   const groups = new Map<string, DockerHostGroup>();
   for (const group of config.hostGroups) {
     const services = config.services.filter((service) => service.hostGroup === group.name);
-    groups.set(group.name, declareHostGroup(config, group, services, { registryUrl, repositoryArns, alarmTopicArn: monitoring.alarmTopicArn, agentScript, sshPrivateKey: secrets.sshPrivateKey }));
+    groups.set(
+      group.name,
+      declareHostGroup(config, group, services, {
+        registryUrl,
+        repositoryArns,
+        alarmTopicArn: monitoring.alarmTopicArn,
+        agentScript,
+        sshPrivateKey: secrets.sshPrivateKey,
+        loadBalancerSecurityGroupIds: traffic.securityGroupIds,
+      }),
+    );
   }
 
   const images: Record<string, pulumi.Output<string>> = {};
+  const hostsByService: Record<string, DockerHost[]> = {};
   for (const service of config.services) {
     const group = groups.get(service.hostGroup)!;
     const image = resolveServiceImage(service.image, registryUrl);
     const definition = service.definition;
+    const hosts = placement(config, service).map((index) => group.hosts[index]);
+    if (publishesPort(service)) {
+      hostsByService[service.name] = hosts;
+    }
     new ContainerService(service.name, {
       project: DEFAULT_PROJECT,
       env: config.env,
       image,
-      hosts: placement(config, service).map((index) => group.hosts[index]),
+      hosts,
       ports: definition.ports,
       health: definition.health,
       volumes: definition.volumes,
@@ -76,23 +116,47 @@ export function declareStack(config: StackConfig, secrets: StackSecrets): StackO
       memoryMiB: definition.memoryMiB,
       pidsLimit: definition.pidsLimit,
       logging: config.logging.driver === 'awslogs' ? { driver: 'awslogs', retentionDays: config.logging.retentionDays } : { driver: 'local' },
+      update: service.update,
+      drainSeconds: service.drainSeconds,
+      // A web service's host proxy speaks HTTP (the load balancer's health check and requests); others are passed as TCP.
+      proxyMode: definition.web ? 'http' : 'tcp',
     });
     images[service.name] = image;
   }
+  // After the hosts: the load balancers' targets and the TCP services' names are the instances.
+  traffic.registerHosts(hostsByService);
 
   return {
     env: config.env,
     registryUrl,
     hosts: Object.fromEntries([...groups].map(([name, group]) => [name, group.hosts.map((host) => host.instance.id)])),
     images,
+    loadBalancer: traffic.edgeDnsName,
+    serviceNames: Object.fromEntries(trafficServices.map((service) => [service.name, serviceHostName(service.name, traffic.zoneName)])),
   };
+}
+
+function publishesPort(service: ServiceConfig): boolean {
+  return service.definition.ports.some((port) => publishedHostPort(port) !== undefined);
+}
+
+function trafficService(service: ServiceConfig): TrafficService {
+  const web = service.definition.web;
+  return { name: service.name, ...(web ? { web } : {}), ...(service.route ? { route: service.route } : {}) };
 }
 
 function declareHostGroup(
   config: StackConfig,
   group: HostGroupConfig,
   services: ServiceConfig[],
-  shared: { registryUrl: pulumi.Output<string>; repositoryArns: pulumi.Output<Record<string, string>>; alarmTopicArn: pulumi.Output<string>; agentScript: string; sshPrivateKey: pulumi.Output<string> },
+  shared: {
+    registryUrl: pulumi.Output<string>;
+    repositoryArns: pulumi.Output<Record<string, string>>;
+    alarmTopicArn: pulumi.Output<string>;
+    agentScript: string;
+    sshPrivateKey: pulumi.Output<string>;
+    loadBalancerSecurityGroupIds: pulumi.Output<string>[];
+  },
 ): DockerHostGroup {
   return new DockerHostGroup(group.name, {
     project: DEFAULT_PROJECT,
@@ -112,7 +176,8 @@ function declareHostGroup(
     bastionSecurityGroupId: config.network.bastionSecurityGroupId,
     servicePorts: [...new Set(services.flatMap((service) => service.definition.ports.map(publishedHostPort)))].filter((port): port is number => port !== undefined),
     serviceIngressCidrs: config.network.serviceIngressCidrs,
-    serviceIngressSecurityGroupIds: config.network.serviceIngressSecurityGroupIds,
+    // Service ports only from the named networks, the named security groups and the load balancers.
+    serviceIngressSecurityGroupIds: [...config.network.serviceIngressSecurityGroupIds, ...shared.loadBalancerSecurityGroupIds],
     repositoryArns: pulumi.all([shared.registryUrl, shared.repositoryArns]).apply(([url, arns]) => pullRepositoryArns(config, services, url, arns)),
     logging: config.logging.driver === 'awslogs' ? { driver: 'awslogs' } : { driver: 'local' },
     pruneSchedule: config.prune.schedule,

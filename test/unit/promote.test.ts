@@ -55,7 +55,7 @@ describe('planPromotion', () => {
       [
         '--- Pulumi.stage.yaml',
         '+++ Pulumi.stage.yaml (promoted from test)',
-        '@@ -40,5 +40,5 @@',
+        '@@ -49,5 +49,5 @@',
         '   berth:services:',
         '     auth-service:',
         `-      image: berth/auth-service@${C3}`,

@@ -71,6 +71,47 @@ const serviceSchema = z
     environment: z.record(z.string().regex(ENV_VAR, 'an environment variable name'), z.string()).default({}),
     /** Container variable -> key under berth:secrets. */
     secretEnvironment: z.record(z.string().regex(ENV_VAR, 'an environment variable name'), z.string().min(1)).default({}),
+    /**
+     * Host names and/or path patterns the edge load balancer routes to this service (a web
+     * service of the catalogue); at least one of them. Checked in ./validate with the other routes.
+     */
+    route: z
+      .object({
+        hosts: z.array(z.string()).optional(),
+        paths: z.array(z.string()).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/**
+ * The environment's load balancer and service names (components/traffic). Rules that need
+ * the services (a certificate when a route exists, who may reach an internal load balancer,
+ * prod's deletion protection) are in ./validate.
+ */
+export const trafficSchema = z
+  .object({
+    /** The edge load balancer's scheme; internet-facing adds an internal one for the service names. */
+    scheme: z.enum(['internal', 'internet-facing']).default('internal'),
+    /** The ACM certificate of the HTTPS listener; required when any service has a route. */
+    certificateArn: z.string().optional(),
+    /** CIDRs allowed to reach the edge on 443 and 80; 0.0.0.0/0 and ::/0 only when internet-facing. */
+    ingressCidrs: z.array(z.string()).default([]),
+    accessLogs: z
+      .object({
+        /** Days the load balancers' access logs are kept. */
+        retentionDays: z.number().int('a whole number of days').min(1, 'at least 1 day').max(3650, 'at most 3650 days').default(90),
+      })
+      .strict()
+      .default({}),
+    /** Deletion protection on the load balancers. Default: on in prod, where it cannot be turned off. */
+    deletionProtection: z.boolean().optional(),
+    /** The private hosted zone of the service names. Default: `<env>.internal`. */
+    zoneName: z
+      .string()
+      .regex(/^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'a DNS zone name in lowercase, e.g. prod.internal')
+      .optional(),
   })
   .strict();
 
@@ -92,6 +133,7 @@ export const berthSchema = z
     // Names are checked with the one name rule (components/common/names.ts) below, with the file and key.
     hostGroups: z.record(z.string(), hostGroupSchema).refine((groups) => Object.keys(groups).length > 0, 'at least one host group'),
     services: z.record(z.string(), serviceSchema).default({}),
+    traffic: trafficSchema.default({}),
     logging: z
       .object({
         driver: z.enum(['awslogs', 'local']).default('awslogs'),

@@ -19,11 +19,12 @@ import { SECRET_MASK } from '../../../components/common/secret';
 import { EC2_KEY_PAIR_TYPES, parseSshPublicKey, publicKeyMatchesPrivate } from '../../../components/common/sshKeys';
 import { parseCidr } from '../../../components/host/validate';
 import { repositoryName } from '../../../components/registry/contract';
+import { certificateArnProblem, ingressCidrProblems, LoadBalancerScheme, routeConflicts, routeProblems, ServiceRoute } from '../../../components/traffic/plan';
 import { ConfigError, configProblem, zodIssueMessages } from '../../common/configErrors';
 import { PROJECT_ROOT } from '../../common/paths';
 import { namespaceConfig } from '../../common/runtimeConfig';
 import { stackFileName } from '../../common/stackFile';
-import { catalogue as defaultCatalogue, CatalogueService } from '../catalogue';
+import { CATALOGUE_FILE, catalogue as defaultCatalogue, catalogueProblems, CatalogueService, DEFAULT_DRAIN_SECONDS, DEFAULT_UPDATE } from '../catalogue';
 import { BerthConfigInput, berthSchema, CONFIG_NAMESPACE, networkSchema } from './schema';
 
 /** Where per-service, per-environment application config files live, relative to the project root: `<this>/<service>/<file>`. */
@@ -50,6 +51,24 @@ export interface ServiceConfig {
   configPath: string;
   environment: Record<string, string>;
   secretEnvironment: Record<string, string>;
+  /** How a deploy replaces the container (the catalogue's `update`, defaulted). */
+  update: 'start-first' | 'stop-first';
+  /** The catalogue's drain timeout, defaulted. */
+  drainSeconds: number;
+  /** What the edge load balancer routes to the service (berth:services.<name>.route), host names lowercased. */
+  route?: { hosts: string[]; paths: string[] };
+}
+
+/** The environment's traffic (berth:traffic), defaults applied. */
+export interface TrafficConfig {
+  scheme: LoadBalancerScheme;
+  certificateArn?: string;
+  ingressCidrs: string[];
+  accessLogs: { retentionDays: number };
+  /** Always true in prod. */
+  deletionProtection: boolean;
+  /** `<env>.internal` unless set. */
+  zoneName: string;
 }
 
 export interface HostGroupConfig {
@@ -87,6 +106,12 @@ export interface StackConfig {
   followTags: boolean;
   /** Keys under berth:secrets that services reference. */
   secretKeys: string[];
+  traffic: TrafficConfig;
+  /**
+   * What is allowed but probably not meant, one line per warning, each naming its file and
+   * key like an error does (`<file>: <key>: <what and why>`); the synth summary shows them.
+   */
+  warnings: string[];
 }
 
 export interface ValidateOptions {
@@ -226,6 +251,8 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
     }
   }
 
+  const warnings = trafficProblems(file, env, partial, services, catalogue, errors);
+
   if (errors.length > 0 || !parsed.success) {
     throw new ConfigError(errors);
   }
@@ -260,6 +287,9 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
       configPath: path.join(configDir, serviceName, service.configFile),
       environment: sortedRecord(service.environment),
       secretEnvironment: sortedRecord(service.secretEnvironment),
+      update: catalogue[serviceName].update ?? DEFAULT_UPDATE,
+      drainSeconds: catalogue[serviceName].drainSeconds ?? DEFAULT_DRAIN_SECONDS,
+      ...(service.route ? { route: { hosts: (service.route.hosts ?? []).map((host) => host.toLowerCase()), paths: service.route.paths ?? [] } } : {}),
     })),
     logging: data.logging,
     monitoring: data.monitoring,
@@ -268,7 +298,103 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
     sshPublicKey: data.sshPublicKey.trim(),
     followTags: data.followTags,
     secretKeys: [...new Set(Object.values(data.services).flatMap((service) => Object.values(service.secretEnvironment)))].sort(),
+    traffic: {
+      scheme: data.traffic.scheme,
+      certificateArn: data.traffic.certificateArn,
+      ingressCidrs: data.traffic.ingressCidrs,
+      accessLogs: { retentionDays: data.traffic.accessLogs.retentionDays },
+      deletionProtection: env === 'prod' ? true : (data.traffic.deletionProtection ?? false),
+      zoneName: data.traffic.zoneName ?? `${env}.internal`,
+    },
+    warnings,
   };
+}
+
+/**
+ * The traffic rules across keys: catalogue entries of the stack's services are sound
+ * (drain timeouts, web ports); a route belongs to a web service, is well-formed and claims no
+ * host and path another service claims; a route needs a certificate; an internal load
+ * balancer is not open to the whole internet; prod keeps deletion protection. Problems go to
+ * `errors`; the warnings are returned.
+ */
+function trafficProblems(
+  file: string,
+  env: EnvironmentName,
+  partial: Partial<BerthConfigInput>,
+  services: Record<string, unknown>,
+  catalogue: Record<string, CatalogueService>,
+  errors: string[],
+): string[] {
+  const warnings: string[] = [];
+  const fail = (key: string, message: string) => errors.push(configProblem(file, `${CONFIG_NAMESPACE}:${key}`, message));
+  const routes: { name: string; route: ServiceRoute }[] = [];
+  for (const [serviceName, service] of sortedEntries(services)) {
+    const entry = catalogue[serviceName];
+    if (!entry) {
+      continue;
+    }
+    errors.push(...catalogueProblems(serviceName, entry));
+    if ((entry.update ?? DEFAULT_UPDATE) === 'stop-first' && entry.volumes.length === 0) {
+      warnings.push(
+        `${CATALOGUE_FILE}: ${serviceName}.update: stop-first on a service without a data volume: each deploy stops it before the new container is healthy (no request is served meanwhile), with no volume to protect from a second writer; start-first swaps without a gap`,
+      );
+    }
+    const route = isRecord(service) && isRecord(service.route) ? (service.route as ServiceRoute) : undefined;
+    if (!route) {
+      continue;
+    }
+    const key = `services.${serviceName}.route`;
+    if (!entry.web) {
+      const published = entry.ports.map(publishedHostPort).filter((port) => port !== undefined);
+      fail(
+        key,
+        published.length === 0
+          ? `${serviceName} publishes no port (${CATALOGUE_FILE}: ${serviceName}.ports), so nothing can route to it`
+          : `${serviceName} is not a web service: give it web (port, healthCheckPath) in ${CATALOGUE_FILE}`,
+      );
+      continue;
+    }
+    if (!Array.isArray(route.hosts ?? []) || !Array.isArray(route.paths ?? []) || ![...(route.hosts ?? []), ...(route.paths ?? [])].every((value) => typeof value === 'string')) {
+      continue; // the schema reported it
+    }
+    const problems = routeProblems(route);
+    for (const [subKey, message] of problems) {
+      fail(subKey ? `${key}.${subKey}` : key, message);
+    }
+    if (problems.length === 0) {
+      routes.push({ name: serviceName, route });
+    }
+  }
+  for (const conflict of routeConflicts(routes)) {
+    const where = `${conflict.host === '*' ? 'any host' : `host ${conflict.host}`} and ${conflict.path === '*' ? 'any path' : `path ${conflict.path}`}`;
+    fail(`services.${conflict.service}.route`, `${where} already route to ${conflict.other}; two services cannot claim the same host name and path`);
+  }
+  const traffic: Record<string, unknown> = isRecord(partial.traffic) ? partial.traffic : {};
+  const scheme: LoadBalancerScheme = traffic.scheme === 'internet-facing' ? 'internet-facing' : 'internal';
+  if (typeof traffic.certificateArn === 'string') {
+    const problem = certificateArnProblem(traffic.certificateArn);
+    if (problem) {
+      fail('traffic.certificateArn', problem);
+    }
+  } else if (traffic.certificateArn === undefined && routes.length > 0) {
+    fail('traffic.certificateArn', `required: the ACM certificate of the HTTPS listener, since ${routes.map((route) => route.name).join(', ')} ${routes.length === 1 ? 'has a route' : 'have routes'}`);
+  }
+  const ingressCidrs = Array.isArray(traffic.ingressCidrs) ? traffic.ingressCidrs : [];
+  for (const [index, message] of ingressCidrProblems(scheme, ingressCidrs.filter((cidr): cidr is string => typeof cidr === 'string'))) {
+    fail(`traffic.ingressCidrs[${index}]`, message);
+  }
+  if (routes.length > 0 && ingressCidrs.length === 0) {
+    fail('traffic.ingressCidrs', 'at least one CIDR that may reach the load balancer, since services have routes');
+  }
+  const webServices = sortedEntries(services).filter(([serviceName]) => catalogue[serviceName]?.web).map(([serviceName]) => serviceName);
+  const subnetIds = isRecord(partial.network) && Array.isArray(partial.network.subnetIds) ? partial.network.subnetIds : undefined;
+  if (webServices.length > 0 && subnetIds && subnetIds.length === 1) {
+    fail('network.subnetIds', `at least two subnets, in different availability zones: web services (${webServices.join(', ')}) get an Application Load Balancer, which needs two; got 1`);
+  }
+  if (env === 'prod' && traffic.deletionProtection === false) {
+    fail('traffic.deletionProtection', 'prod load balancers keep deletion protection on; turn it off by hand (and say why) before removing one');
+  }
+  return warnings;
 }
 
 function imageProblem(image: string, env: EnvironmentName, followTags: boolean): string | undefined {
