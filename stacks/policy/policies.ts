@@ -22,13 +22,23 @@ export const TYPES = {
   repository: 'aws:ecr/repository:Repository',
   lifecyclePolicy: 'aws:ecr/lifecyclePolicy:LifecyclePolicy',
   logGroup: 'aws:cloudwatch/logGroup:LogGroup',
+  loadBalancer: 'aws:lb/loadBalancer:LoadBalancer',
+  listener: 'aws:lb/listener:Listener',
+  listenerRule: 'aws:lb/listenerRule:ListenerRule',
 } as const;
+
+/** The same resources under the provider's older `alb` module: policies treat both alike. */
+const LOAD_BALANCER_TYPES: string[] = [TYPES.loadBalancer, 'aws:alb/loadBalancer:LoadBalancer'];
+const LISTENER_TYPES: string[] = [TYPES.listener, 'aws:alb/listener:Listener'];
+const LISTENER_RULE_TYPES: string[] = [TYPES.listenerRule, 'aws:alb/listenerRule:ListenerRule'];
 
 /** Tag on an instance that explains why a prod host has a public IP. */
 export const PUBLIC_IP_REASON_TAG = 'berth:public-ip-reason';
 const DOCKER_SOCKET = /(^|\/)(var\/)?run\/docker\.sock(:|$)/;
 const OPEN_TO_WORLD = ['0.0.0.0/0', '::/0'];
 const SSH_PORT = 22;
+/** The only ports anyone may reach from anywhere: an internet-facing load balancer's. */
+const PUBLIC_LB_PORTS = [80, 443];
 
 /** Policy configuration (`pulumi policy enable … --config`, or the defaults below). */
 export interface BerthPolicyConfig {
@@ -325,6 +335,191 @@ export const agentSpecValid: ResourceValidationPolicy = {
   }),
 };
 
+/** The resources an input of `resource` takes values from (the engine's propertyDependencies), of the given types. */
+function dependenciesOf(resource: PolicyResource, property: string, types: string[]): PolicyResource[] {
+  return (resource.propertyDependencies?.[property] ?? []).filter((dependency) => types.includes(dependency.type));
+}
+
+function nonEmptyString(value: unknown): value is string {
+  return typeof value === 'string' && value.trim() !== '';
+}
+
+const BUCKET_TYPES = ['aws:s3/bucket:Bucket', 'aws:s3/bucketV2:BucketV2'];
+
+/**
+ * A stack policy, to see where the bucket comes from: a bucket this stack
+ * declares is named by the bucket's output, unknown in a preview (and absent
+ * offline) until the bucket exists, so its name is not read; the input's
+ * dependency on the bucket (propertyDependencies.accessLogs) says it is there.
+ */
+export const loadBalancerAccessLogs: StackValidationPolicy = {
+  name: 'berth-lb-access-logs',
+  description: 'Load balancers write access logs to an S3 bucket (accessLogs.enabled = true, with a bucket named or declared in the stack).',
+  enforcementLevel: 'mandatory',
+  validateStack: (args, report) => {
+    for (const balancer of args.resources.filter((resource) => LOAD_BALANCER_TYPES.includes(resource.type))) {
+      const logs = balancer.props.accessLogs;
+      if (logs?.enabled !== true) {
+        report(`${balancer.name}: load balancer access logs are off; set accessLogs.enabled to true and accessLogs.bucket`, balancer.urn);
+      } else if (dependenciesOf(balancer, 'accessLogs', BUCKET_TYPES).length === 0 && !nonEmptyString(logs.bucket)) {
+        report(`${balancer.name}: load balancer access logs name no bucket; set accessLogs.bucket`, balancer.urn);
+      }
+    }
+  },
+};
+
+export const loadBalancerDeletionProtection: ResourceValidationPolicy = {
+  name: 'berth-lb-deletion-protection-in-prod',
+  description: 'Prod load balancers have deletion protection on (enableDeletionProtection = true).',
+  enforcementLevel: 'mandatory',
+  configSchema,
+  validateResource: forTypes(LOAD_BALANCER_TYPES, (args, report) => {
+    if (args.props.enableDeletionProtection !== true && stackIn(args.urn, configOf(args).prodStacks)) {
+      report(`${args.name}: prod load balancer has no deletion protection; set enableDeletionProtection to true`);
+    }
+  }),
+};
+
+/** `HTTP` when unset: what an application load balancer's listener defaults to. */
+function listenerProtocol(listener: PolicyResource): string {
+  return typeof listener.props.protocol === 'string' ? listener.props.protocol.toUpperCase() : 'HTTP';
+}
+
+/** Actions that answer only with a redirect to HTTPS (authentication may come first). */
+function redirectsToHttps(actions: unknown): boolean {
+  const list = (Array.isArray(actions) ? actions : []).filter((action: any) => !String(action?.type ?? '').startsWith('authenticate'));
+  return list.length > 0 && list.every((action: any) => action?.type === 'redirect' && String(action.redirect?.protocol ?? '').toUpperCase() === 'HTTPS');
+}
+
+/** A listener's load balancer, and how the policy names it when it reports. */
+function listenerSite(listener: PolicyResource): { internal: boolean; where: string } {
+  const balancer = dependenciesOf(listener, 'loadBalancerArn', LOAD_BALANCER_TYPES)[0];
+  if (!balancer) {
+    return { internal: false, where: 'a load balancer this stack does not declare (counted as internet-facing)' };
+  }
+  return { internal: balancer.props.internal === true, where: `internet-facing load balancer ${balancer.name}` };
+}
+
+export const httpsOnly: StackValidationPolicy = {
+  name: 'berth-lb-https-only',
+  description:
+    'Every listener of an internet-facing load balancer is HTTPS (or TLS) with a certificate, or HTTP that only redirects to HTTPS, with no listener rule serving plain HTTP; an internal load balancer may serve HTTP.',
+  enforcementLevel: 'mandatory',
+  validateStack: (args, report) => {
+    for (const listener of args.resources.filter((resource) => LISTENER_TYPES.includes(resource.type))) {
+      const { internal, where } = listenerSite(listener);
+      if (internal) {
+        continue;
+      }
+      const protocol = listenerProtocol(listener);
+      const port = listener.props.port ?? '(unset)';
+      if (protocol === 'HTTPS' || protocol === 'TLS') {
+        if (!nonEmptyString(listener.props.certificateArn)) {
+          report(`${listener.name}: ${protocol} listener on port ${port} of ${where} has no certificateArn`, listener.urn);
+        }
+      } else if (protocol === 'HTTP') {
+        if (!redirectsToHttps(listener.props.defaultActions)) {
+          report(`${listener.name}: HTTP listener on port ${port} of ${where} serves plain HTTP; make it HTTPS with a certificate, or redirect to HTTPS (defaultActions: redirect with protocol HTTPS)`, listener.urn);
+        }
+      } else {
+        report(`${listener.name}: ${protocol} listener on port ${port} of ${where}; only HTTPS with a certificate, or HTTP redirecting to HTTPS, may face the internet`, listener.urn);
+      }
+    }
+    for (const rule of args.resources.filter((resource) => LISTENER_RULE_TYPES.includes(resource.type))) {
+      const listener = dependenciesOf(rule, 'listenerArn', LISTENER_TYPES)[0];
+      if (!listener || listenerProtocol(listener) !== 'HTTP' || listenerSite(listener).internal || redirectsToHttps(rule.props.actions)) {
+        continue;
+      }
+      report(`${rule.name}: rule on HTTP listener ${listener.name} of ${listenerSite(listener).where} serves plain HTTP; put it on the HTTPS listener, or redirect to HTTPS`, rule.urn);
+    }
+  },
+};
+
+/** An ingress rule open to the world, and the security group it belongs to. */
+interface WorldIngress {
+  resource: PolicyResource;
+  group: PolicyResource | undefined;
+  rule: IngressLike;
+  open: string;
+}
+
+function worldIngress(resources: PolicyResource[]): WorldIngress[] {
+  const found: WorldIngress[] = [];
+  const add = (resource: PolicyResource, group: PolicyResource | undefined, rule: IngressLike) => {
+    const open = rule.cidrs.find((cidr) => OPEN_TO_WORLD.includes(cidr));
+    if (open) {
+      found.push({ resource, group, rule, open });
+    }
+  };
+  for (const resource of resources) {
+    const props = resource.props;
+    if (resource.type === TYPES.securityGroup) {
+      for (const rule of (props.ingress ?? []) as Record<string, any>[]) {
+        add(resource, resource, { protocol: rule.protocol, fromPort: rule.fromPort, toPort: rule.toPort, cidrs: [...(rule.cidrBlocks ?? []), ...(rule.ipv6CidrBlocks ?? [])] });
+      }
+    } else if (resource.type === TYPES.ingressRule) {
+      const group = dependenciesOf(resource, 'securityGroupId', [TYPES.securityGroup])[0];
+      add(resource, group, { protocol: props.ipProtocol, fromPort: props.fromPort, toPort: props.toPort, cidrs: [props.cidrIpv4, props.cidrIpv6].filter((cidr): cidr is string => typeof cidr === 'string') });
+    } else if (resource.type === TYPES.securityGroupRule && props.type === 'ingress') {
+      const group = dependenciesOf(resource, 'securityGroupId', [TYPES.securityGroup])[0];
+      add(resource, group, { protocol: props.protocol, fromPort: props.fromPort, toPort: props.toPort, cidrs: [...(props.cidrBlocks ?? []), ...(props.ipv6CidrBlocks ?? [])] });
+    }
+  }
+  return found;
+}
+
+/** The ports a rule opens, or undefined for ICMP (no port). `-1`/`all` is every port. */
+function portRange(rule: IngressLike): { protocol: string; from: number; to: number } | undefined {
+  const protocol = String(rule.protocol ?? '').toLowerCase();
+  if (['icmp', '1', 'icmpv6', '58'].includes(protocol)) {
+    return undefined;
+  }
+  if (protocol === '-1' || protocol === 'all') {
+    return { protocol, from: 0, to: 65535 };
+  }
+  return { protocol, from: typeof rule.fromPort === 'number' ? rule.fromPort : 0, to: typeof rule.toPort === 'number' ? rule.toPort : 65535 };
+}
+
+export const noServicePortFromInternet: StackValidationPolicy = {
+  name: 'berth-no-service-port-from-internet',
+  description:
+    "No security group lets a port in from 0.0.0.0/0 or ::/0, except 80 and 443 (TCP) on an internet-facing load balancer's security group; hosts take service ports from the load balancer's security group and named CIDRs.",
+  enforcementLevel: 'mandatory',
+  validateStack: (args, report) => {
+    const balancerOf = new Map<string, PolicyResource>();
+    for (const balancer of args.resources.filter((resource) => LOAD_BALANCER_TYPES.includes(resource.type))) {
+      for (const group of dependenciesOf(balancer, 'securityGroups', [TYPES.securityGroup])) {
+        // A group shared by an internal and an internet-facing load balancer counts as internal's: it must be closed.
+        const known = balancerOf.get(group.urn);
+        if (!known || balancer.props.internal === true) {
+          balancerOf.set(group.urn, balancer);
+        }
+      }
+    }
+    for (const { resource, group, rule, open } of worldIngress(args.resources)) {
+      const range = portRange(rule);
+      if (!range || (range.protocol !== '-1' && range.protocol !== 'all' && range.from === SSH_PORT && range.to === SSH_PORT)) {
+        // No port (ICMP), or SSH alone: berth-no-ssh-from-internet reports that one.
+        continue;
+      }
+      const balancer = group ? balancerOf.get(group.urn) : undefined;
+      const tcp = range.protocol === 'tcp' || range.protocol === '6';
+      const publicPorts = tcp && range.from === range.to && PUBLIC_LB_PORTS.includes(range.from);
+      if (balancer && balancer.props.internal !== true && publicPorts) {
+        continue;
+      }
+      const opened = `${resource.name}: ingress ${rule.protocol} ${rule.fromPort ?? '*'}-${rule.toPort ?? '*'} from ${open}`;
+      if (!balancer) {
+        report(`${opened} opens a service port to the internet; allow it from the load balancer's security group or named CIDRs`, resource.urn);
+      } else if (balancer.props.internal === true) {
+        report(`${opened} opens internal load balancer ${balancer.name} to the internet; allow its listeners from named CIDRs`, resource.urn);
+      } else {
+        report(`${opened} on internet-facing load balancer ${balancer.name}: only TCP 80 and 443 may be open to anyone`, resource.urn);
+      }
+    }
+  },
+};
+
 export const policies: Policies = [
   imagesPinnedByDigest,
   imdsv2Required,
@@ -337,4 +532,8 @@ export const policies: Policies = [
   logRetention,
   noPrivilegedContainers,
   agentSpecValid,
+  loadBalancerAccessLogs,
+  loadBalancerDeletionProtection,
+  httpsOnly,
+  noServicePortFromInternet,
 ];

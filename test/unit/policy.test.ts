@@ -7,6 +7,10 @@ import type { RecordedResource, SynthResult } from '../../tools/offline/types';
 import { runPoliciesOffline, urnOf } from '../../tools/policy/offline';
 import {
   agentSpecOf,
+  httpsOnly,
+  loadBalancerAccessLogs,
+  loadBalancerDeletionProtection,
+  noServicePortFromInternet,
   ecrLifecyclePolicy,
   ecrScanOnPush,
   encryptedDataVolume,
@@ -69,9 +73,12 @@ async function stackViolationsOf(policy: StackValidationPolicy, resources: Polic
   return violations;
 }
 
-function policyResource(type: string, name: string, props: Record<string, any>, parent?: PolicyResource): PolicyResource {
-  return { type, name, props, urn: urnOf('shared', 'berth-registry', type, name), parent, opts: {} as any, dependencies: [], propertyDependencies: {}, isType: () => false, asType: () => undefined };
+function policyResource(type: string, name: string, props: Record<string, any>, parent?: PolicyResource, propertyDependencies: Record<string, PolicyResource[]> = {}): PolicyResource {
+  return { type, name, props, urn: urnOf('shared', 'berth-registry', type, name), parent, opts: {} as any, dependencies: [], propertyDependencies, isType: () => false, asType: () => undefined };
 }
+
+/** A resource whose inputs take values from others, as the engine hands it to a stack policy. */
+const linked = (type: string, name: string, props: Record<string, any>, dependencies: Record<string, PolicyResource[]> = {}) => policyResource(type, name, props, undefined, dependencies);
 
 const spec = (fields: Record<string, unknown>) => ({ create: 'berth-agent deploy', stdin: JSON.stringify({ name: 'auth-service', env: 'prod', image: PINNED, health: { cmd: 'true', timeoutSeconds: 5 }, privileged: false, dockerSocket: false, volumes: ['/srv/berth/auth-service:/data'], ...fields }) });
 
@@ -263,11 +270,209 @@ describe('policy: the agent accepts the spec', () => {
   });
 });
 
+const CERTIFICATE = 'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9';
+const REDIRECT_TO_HTTPS = [{ type: 'redirect', redirect: { protocol: 'HTTPS', port: '443', statusCode: 'HTTP_301' } }];
+const FORWARD = [{ type: 'forward', targetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/api/0a1b' }];
+
+describe('policy: load balancer access logs', () => {
+  const balancer = (props: Record<string, any>, dependencies: Record<string, PolicyResource[]> = {}) =>
+    linked(TYPES.loadBalancer, 'edge', { loadBalancerType: 'application', internal: false, ...props }, dependencies);
+  const bucket = linked('aws:s3/bucket:Bucket', 'edge-access-logs', { bucketPrefix: 'berth-dev-lb-logs-' });
+
+  it('passes access logs on, to a named bucket or to a bucket the stack declares (its name unknown until it exists)', async () => {
+    expect(await stackViolationsOf(loadBalancerAccessLogs, [balancer({ accessLogs: { enabled: true, bucket: 'berth-dev-lb-logs', prefix: 'edge' } })])).toEqual([]);
+    expect(await stackViolationsOf(loadBalancerAccessLogs, [bucket, balancer({ accessLogs: { enabled: true, prefix: 'edge' } }, { accessLogs: [bucket] })])).toEqual([]);
+  });
+
+  it('reports access logs missing, off, or without a bucket', async () => {
+    const off = 'edge: load balancer access logs are off; set accessLogs.enabled to true and accessLogs.bucket';
+    const noBucket = 'edge: load balancer access logs name no bucket; set accessLogs.bucket';
+    const messages = async (props: Record<string, any>, dependencies?: Record<string, PolicyResource[]>) =>
+      (await stackViolationsOf(loadBalancerAccessLogs, [balancer(props, dependencies)])).map((violation) => violation.message);
+    expect(await stackViolationsOf(loadBalancerAccessLogs, [balancer({})])).toEqual([{ message: off, urn: balancer({}).urn }]);
+    expect(await messages({ accessLogs: { enabled: false, bucket: 'berth-dev-lb-logs' } }, { accessLogs: [bucket] })).toEqual([off]);
+    expect(await messages({ accessLogs: { enabled: true, bucket: ' ' } })).toEqual([noBucket]);
+    expect(await messages({ accessLogs: { enabled: true } })).toEqual([noBucket]);
+    // A dependency on something that is not a bucket is no bucket.
+    expect(await messages({ accessLogs: { enabled: true } }, { accessLogs: [linked(TYPES.securityGroup, 'sg', {})] })).toEqual([noBucket]);
+  });
+
+  it('checks the alb module alias too, and nothing else', async () => {
+    expect(await stackViolationsOf(loadBalancerAccessLogs, [linked('aws:alb/loadBalancer:LoadBalancer', 'old', {})])).toHaveLength(1);
+    expect(await stackViolationsOf(loadBalancerAccessLogs, [linked(TYPES.listener, 'l', {})])).toEqual([]);
+  });
+});
+
+describe('policy: load balancer deletion protection in prod', () => {
+  const balancer = (props: Record<string, any>, stack: string) => ({ type: TYPES.loadBalancer, name: 'edge', stack, props });
+
+  it('reports a prod load balancer without deletion protection', async () => {
+    expect(await violationsOf(loadBalancerDeletionProtection, balancer({}, 'prod'))).toEqual(['edge: prod load balancer has no deletion protection; set enableDeletionProtection to true']);
+    expect(await violationsOf(loadBalancerDeletionProtection, balancer({ enableDeletionProtection: false }, 'acme-prod'))).toHaveLength(1);
+  });
+
+  it('passes it on in prod, and off outside prod', async () => {
+    expect(await violationsOf(loadBalancerDeletionProtection, balancer({ enableDeletionProtection: true }, 'prod'))).toEqual([]);
+    expect(await violationsOf(loadBalancerDeletionProtection, balancer({ enableDeletionProtection: false }, 'stage'))).toEqual([]);
+    expect(await violationsOf(loadBalancerDeletionProtection, balancer({}, 'dev'))).toEqual([]);
+  });
+});
+
+describe('policy: HTTPS only', () => {
+  const edge = linked(TYPES.loadBalancer, 'edge', { internal: false });
+  const names = linked(TYPES.loadBalancer, 'service-names', { internal: true });
+  const listener = (name: string, balancer: PolicyResource | undefined, props: Record<string, any>) =>
+    linked(TYPES.listener, name, props, balancer ? { loadBalancerArn: [balancer] } : {});
+  const https = listener('edge-https', edge, { port: 443, protocol: 'HTTPS', certificateArn: CERTIFICATE, defaultActions: FORWARD });
+  const redirect = listener('edge-http', edge, { port: 80, protocol: 'HTTP', defaultActions: REDIRECT_TO_HTTPS });
+  const internalHttp = listener('service-names-http', names, { port: 80, protocol: 'HTTP', defaultActions: [{ type: 'fixed-response', fixedResponse: { contentType: 'text/plain', statusCode: '404' } }] });
+  const rule = (name: string, on: PolicyResource, actions: unknown[]) => linked(TYPES.listenerRule, name, { actions, conditions: [{ hostHeader: { values: ['api.dev.example.com'] } }] }, { listenerArn: [on] });
+
+  it('passes HTTPS with a certificate, HTTP that redirects to HTTPS, and HTTP on an internal load balancer with its rules', async () => {
+    const resources = [edge, names, https, redirect, internalHttp, rule('api-service-edge', https, FORWARD), rule('api-service-name', internalHttp, FORWARD)];
+    expect(await stackViolationsOf(httpsOnly, resources)).toEqual([]);
+  });
+
+  it('passes TLS with a certificate, and a redirect to HTTPS after authentication', async () => {
+    const tls = listener('edge-tls', edge, { port: 8443, protocol: 'TLS', certificateArn: CERTIFICATE, defaultActions: FORWARD });
+    const authenticated = listener('edge-http', edge, { port: 80, protocol: 'HTTP', defaultActions: [{ type: 'authenticate-oidc', order: 1 }, { ...REDIRECT_TO_HTTPS[0], order: 2 }] });
+    expect(await stackViolationsOf(httpsOnly, [edge, tls, authenticated])).toEqual([]);
+    const bareTls = listener('edge-tls', edge, { port: 8443, protocol: 'TLS', defaultActions: FORWARD });
+    expect((await stackViolationsOf(httpsOnly, [edge, bareTls])).map((violation) => violation.message)).toEqual(['edge-tls: TLS listener on port 8443 of internet-facing load balancer edge has no certificateArn']);
+  });
+
+  it('reports an HTTPS listener without a certificate', async () => {
+    const bare = listener('edge-https', edge, { port: 443, protocol: 'HTTPS', defaultActions: FORWARD });
+    expect(await stackViolationsOf(httpsOnly, [edge, bare])).toEqual([{ message: 'edge-https: HTTPS listener on port 443 of internet-facing load balancer edge has no certificateArn', urn: bare.urn }]);
+  });
+
+  it('reports plain HTTP on an internet-facing load balancer, whatever it does instead of redirecting to HTTPS', async () => {
+    const plain = listener('edge-http', edge, { port: 80, protocol: 'HTTP', defaultActions: FORWARD });
+    const toHttp = listener('edge-http-2', edge, { port: 8080, defaultActions: [{ type: 'redirect', redirect: { protocol: 'HTTP', port: '80' } }] });
+    expect(await stackViolationsOf(httpsOnly, [edge, plain, toHttp])).toEqual([
+      {
+        message: 'edge-http: HTTP listener on port 80 of internet-facing load balancer edge serves plain HTTP; make it HTTPS with a certificate, or redirect to HTTPS (defaultActions: redirect with protocol HTTPS)',
+        urn: plain.urn,
+      },
+      {
+        message: 'edge-http-2: HTTP listener on port 8080 of internet-facing load balancer edge serves plain HTTP; make it HTTPS with a certificate, or redirect to HTTPS (defaultActions: redirect with protocol HTTPS)',
+        urn: toHttp.urn,
+      },
+    ]);
+  });
+
+  it('reports a listener rule that forwards plain HTTP behind a redirecting listener', async () => {
+    const leak = rule('api-service-edge', redirect, FORWARD);
+    expect(await stackViolationsOf(httpsOnly, [edge, redirect, leak, rule('old-host', redirect, REDIRECT_TO_HTTPS)])).toEqual([
+      { message: 'api-service-edge: rule on HTTP listener edge-http of internet-facing load balancer edge serves plain HTTP; put it on the HTTPS listener, or redirect to HTTPS', urn: leak.urn },
+    ]);
+  });
+
+  it('reports other protocols, and counts a listener on a load balancer it cannot see as internet-facing', async () => {
+    const tcp = listener('edge-tcp', edge, { port: 5432, protocol: 'TCP', defaultActions: FORWARD });
+    const orphan = listener('elsewhere-http', undefined, { port: 80, protocol: 'HTTP', defaultActions: FORWARD });
+    expect((await stackViolationsOf(httpsOnly, [edge, tcp, orphan])).map((violation) => violation.message)).toEqual([
+      'edge-tcp: TCP listener on port 5432 of internet-facing load balancer edge; only HTTPS with a certificate, or HTTP redirecting to HTTPS, may face the internet',
+      'elsewhere-http: HTTP listener on port 80 of a load balancer this stack does not declare (counted as internet-facing) serves plain HTTP; make it HTTPS with a certificate, or redirect to HTTPS (defaultActions: redirect with protocol HTTPS)',
+    ]);
+  });
+
+  it('treats a load balancer as internal only when internal is true', async () => {
+    const unset = linked(TYPES.loadBalancer, 'edge', {});
+    const plain = listener('edge-http', unset, { port: 80, protocol: 'HTTP', defaultActions: FORWARD });
+    expect(await stackViolationsOf(httpsOnly, [unset, plain])).toHaveLength(1);
+    const internal = linked(TYPES.loadBalancer, 'edge', { internal: true });
+    expect(await stackViolationsOf(httpsOnly, [internal, listener('edge-http', internal, { port: 80, protocol: 'HTTP', defaultActions: FORWARD })])).toEqual([]);
+  });
+});
+
+describe('policy: no service port from the internet', () => {
+  const hosts = (ingress: Record<string, any>[]) => linked(TYPES.securityGroup, 'app-hosts', { ingress });
+  const lbGroup = (name: string, ingress: Record<string, any>[]) => linked(TYPES.securityGroup, name, { ingress });
+  const balancer = (name: string, internal: boolean, group: PolicyResource) => linked(TYPES.loadBalancer, name, { internal, securityGroups: ['sg-0a1b'] }, { securityGroups: [group] });
+  const world = (port: number, extra: Record<string, any> = {}) => ({ protocol: 'tcp', fromPort: port, toPort: port, cidrBlocks: ['0.0.0.0/0'], ...extra });
+
+  it("passes host service ports from named CIDRs and the load balancer's group, and 80/443 from anywhere on an internet-facing load balancer", async () => {
+    const edgeGroup = lbGroup('edge-lb', [world(443), { protocol: 'tcp', fromPort: 80, toPort: 80, ipv6CidrBlocks: ['::/0'] }]);
+    const resources = [
+      edgeGroup,
+      balancer('edge', false, edgeGroup),
+      hosts([
+        { protocol: 'tcp', fromPort: 8080, toPort: 8080, cidrBlocks: ['10.20.0.0/16'] },
+        { protocol: 'tcp', fromPort: 8080, toPort: 8080, securityGroups: ['sg-0a1b'] },
+        { protocol: 'icmp', fromPort: -1, toPort: -1, cidrBlocks: ['0.0.0.0/0'] },
+      ]),
+    ];
+    expect(await stackViolationsOf(noServicePortFromInternet, resources)).toEqual([]);
+  });
+
+  it('reports a host service port open to 0.0.0.0/0 or ::/0, in inline ingress and in both kinds of rule resource', async () => {
+    const group = hosts([world(8080), { protocol: '-1', fromPort: 0, toPort: 0, ipv6CidrBlocks: ['::/0'] }]);
+    const vpcRule = linked(TYPES.ingressRule, 'app-hosts-8081', { ipProtocol: 'tcp', fromPort: 8081, toPort: 8081, cidrIpv4: '0.0.0.0/0' }, { securityGroupId: [group] });
+    const ec2Rule = linked(TYPES.securityGroupRule, 'app-hosts-5432', { type: 'ingress', protocol: 'tcp', fromPort: 5432, toPort: 5432, ipv6CidrBlocks: ['::/0'] }, { securityGroupId: [group] });
+    const egress = linked(TYPES.securityGroupRule, 'app-hosts-out', { type: 'egress', protocol: '-1', fromPort: 0, toPort: 0, cidrBlocks: ['0.0.0.0/0'] }, { securityGroupId: [group] });
+    const advice = "opens a service port to the internet; allow it from the load balancer's security group or named CIDRs";
+    expect(await stackViolationsOf(noServicePortFromInternet, [group, vpcRule, ec2Rule, egress])).toEqual([
+      { message: `app-hosts: ingress tcp 8080-8080 from 0.0.0.0/0 ${advice}`, urn: group.urn },
+      { message: `app-hosts: ingress -1 0-0 from ::/0 ${advice}`, urn: group.urn },
+      { message: `app-hosts-8081: ingress tcp 8081-8081 from 0.0.0.0/0 ${advice}`, urn: vpcRule.urn },
+      { message: `app-hosts-5432: ingress tcp 5432-5432 from ::/0 ${advice}`, urn: ec2Rule.urn },
+    ]);
+  });
+
+  it('leaves SSH alone to berth-no-ssh-from-internet, but not a range that covers it', async () => {
+    expect(await stackViolationsOf(noServicePortFromInternet, [hosts([world(22)])])).toEqual([]);
+    expect(await stackViolationsOf(noServicePortFromInternet, [hosts([{ protocol: 'tcp', fromPort: 22, toPort: 8080, cidrBlocks: ['0.0.0.0/0'] }])])).toHaveLength(1);
+  });
+
+  it('reports 80/443 from anywhere on an internal load balancer, or on no load balancer at all', async () => {
+    const namesGroup = lbGroup('service-names-lb', [world(80)]);
+    expect(await stackViolationsOf(noServicePortFromInternet, [namesGroup, balancer('service-names', true, namesGroup), hosts([world(443)])])).toEqual([
+      { message: 'service-names-lb: ingress tcp 80-80 from 0.0.0.0/0 opens internal load balancer service-names to the internet; allow its listeners from named CIDRs', urn: namesGroup.urn },
+      { message: "app-hosts: ingress tcp 443-443 from 0.0.0.0/0 opens a service port to the internet; allow it from the load balancer's security group or named CIDRs", urn: hosts([]).urn },
+    ]);
+  });
+
+  it('counts a group shared by an internal and an internet-facing load balancer as the internal one', async () => {
+    const shared = lbGroup('shared-lb', [world(443)]);
+    for (const order of [
+      [balancer('edge', false, shared), balancer('service-names', true, shared)],
+      [balancer('service-names', true, shared), balancer('edge', false, shared)],
+    ]) {
+      expect((await stackViolationsOf(noServicePortFromInternet, [shared, ...order])).map((violation) => violation.message)).toEqual([
+        'shared-lb: ingress tcp 443-443 from 0.0.0.0/0 opens internal load balancer service-names to the internet; allow its listeners from named CIDRs',
+      ]);
+    }
+  });
+
+  it('reports any other port, a range, or UDP on an internet-facing load balancer', async () => {
+    const edgeGroup = lbGroup('edge-lb', [world(8443), { protocol: 'tcp', fromPort: 80, toPort: 443, cidrBlocks: ['0.0.0.0/0'] }, world(443, { protocol: 'udp' })]);
+    const rule = linked(TYPES.ingressRule, 'edge-lb-all', { ipProtocol: '-1', cidrIpv4: '0.0.0.0/0' }, { securityGroupId: [edgeGroup] });
+    const tail = 'only TCP 80 and 443 may be open to anyone';
+    expect((await stackViolationsOf(noServicePortFromInternet, [edgeGroup, balancer('edge', false, edgeGroup), rule])).map((violation) => violation.message)).toEqual([
+      `edge-lb: ingress tcp 8443-8443 from 0.0.0.0/0 on internet-facing load balancer edge: ${tail}`,
+      `edge-lb: ingress tcp 80-443 from 0.0.0.0/0 on internet-facing load balancer edge: ${tail}`,
+      `edge-lb: ingress udp 443-443 from 0.0.0.0/0 on internet-facing load balancer edge: ${tail}`,
+      `edge-lb-all: ingress -1 *-* from 0.0.0.0/0 on internet-facing load balancer edge: ${tail}`,
+    ]);
+  });
+
+  it('finds a standalone rule on an internet-facing load balancer group through its securityGroupId', async () => {
+    const edgeGroup = lbGroup('edge-lb', []);
+    const https = linked(TYPES.ingressRule, 'edge-lb-443', { ipProtocol: 'tcp', fromPort: 443, toPort: 443, cidrIpv4: '0.0.0.0/0' }, { securityGroupId: [edgeGroup] });
+    expect(await stackViolationsOf(noServicePortFromInternet, [edgeGroup, balancer('edge', false, edgeGroup), https])).toEqual([]);
+    // The same rule with no link to its group is a host port as far as anyone can tell.
+    const unlinked = linked(TYPES.ingressRule, 'edge-lb-443', https.props);
+    expect(await stackViolationsOf(noServicePortFromInternet, [edgeGroup, balancer('edge', false, edgeGroup), unlinked])).toHaveLength(1);
+  });
+});
+
 describe('the policy pack', () => {
-  it('has eleven uniquely named, mandatory policies', () => {
+  it('has fifteen uniquely named, mandatory policies', () => {
     const names = policies.map((policy) => policy.name);
-    expect(names).toHaveLength(11);
-    expect(new Set(names).size).toBe(11);
+    expect(names).toHaveLength(15);
+    expect(new Set(names).size).toBe(15);
+    expect(names.slice(11)).toEqual(['berth-lb-access-logs', 'berth-lb-deletion-protection-in-prod', 'berth-lb-https-only', 'berth-no-service-port-from-internet']);
     expect(policies.every((policy) => policy.enforcementLevel === 'mandatory')).toBe(true);
   });
 
@@ -290,6 +495,16 @@ describe('policies over offline synth', () => {
     { type: TYPES.volume, name: 'app-1-data', parent: null, inputs: { encrypted: true, size: 100 } },
     { type: TYPES.securityGroup, name: 'app-hosts', parent: null, inputs: { ingress: [{ protocol: 'tcp', fromPort: 22, toPort: 22, cidrBlocks: ['10.20.0.0/16'] }] } },
     { type: TYPES.command, name: 'auth-service-app-1-deploy', parent: null, inputs: spec({}) },
+    { type: TYPES.securityGroup, name: 'edge-lb', parent: null, inputs: { ingress: [{ protocol: 'tcp', fromPort: 443, toPort: 443, cidrBlocks: ['0.0.0.0/0'] }] } },
+    {
+      type: TYPES.loadBalancer,
+      name: 'edge',
+      parent: null,
+      propertyDependencies: { securityGroups: ['edge-lb'] },
+      inputs: { internal: false, securityGroups: ['sg-0a1b'], accessLogs: { enabled: true, bucket: 'berth-prod-lb-logs' }, enableDeletionProtection: true },
+    },
+    { type: TYPES.listener, name: 'edge-https', parent: null, propertyDependencies: { loadBalancerArn: ['edge'] }, inputs: { port: 443, protocol: 'HTTPS', certificateArn: CERTIFICATE, defaultActions: FORWARD } },
+    { type: TYPES.listener, name: 'edge-http', parent: null, propertyDependencies: { loadBalancerArn: ['edge'] }, inputs: { port: 80, protocol: 'HTTP', defaultActions: REDIRECT_TO_HTTPS } },
   ];
 
   async function prodWithEveryKind(): Promise<SynthResult> {
@@ -317,8 +532,27 @@ describe('policies over offline synth', () => {
         inputs.encrypted = false;
         expected.push({ policy: 'berth-encrypted-data-volume', resource: resource.name });
       } else if (resource.type === TYPES.securityGroup) {
-        inputs.ingress = [...(inputs.ingress ?? []), { protocol: 'tcp', fromPort: 22, toPort: 22, cidrBlocks: ['0.0.0.0/0'] }];
-        expected.push({ policy: 'berth-no-ssh-from-internet', resource: resource.name });
+        inputs.ingress = [...(inputs.ingress ?? []), { protocol: 'tcp', fromPort: 22, toPort: 22, cidrBlocks: ['0.0.0.0/0'] }, { protocol: 'tcp', fromPort: 8080, toPort: 8080, cidrBlocks: ['0.0.0.0/0'] }];
+        expected.push({ policy: 'berth-no-ssh-from-internet', resource: resource.name }, { policy: 'berth-no-service-port-from-internet', resource: resource.name });
+      } else if (resource.type === TYPES.loadBalancer) {
+        // Internet-facing, so that every listener must be HTTPS or redirect to it.
+        inputs.internal = false;
+        inputs.accessLogs = { ...(inputs.accessLogs as object), enabled: false };
+        inputs.enableDeletionProtection = false;
+        expected.push({ policy: 'berth-lb-access-logs', resource: resource.name }, { policy: 'berth-lb-deletion-protection-in-prod', resource: resource.name });
+      } else if (resource.type === TYPES.listenerRule) {
+        const listener = result.resources.find((other) => other.type === TYPES.listener && (resource.propertyDependencies?.listenerArn ?? []).includes(other.name));
+        if (String(listener?.inputs.protocol).toUpperCase() === 'HTTP') {
+          // A rule that forwards on an HTTP listener now faces the internet.
+          expected.push({ policy: 'berth-lb-https-only', resource: resource.name });
+        }
+      } else if (resource.type === TYPES.listener) {
+        if (String(inputs.protocol).toUpperCase() === 'HTTPS') {
+          delete inputs.certificateArn;
+        } else {
+          inputs.defaultActions = FORWARD;
+        }
+        expected.push({ policy: 'berth-lb-https-only', resource: resource.name });
       } else if (resource.type === TYPES.command && agentSpecOf(inputs)) {
         const agent = agentSpecOf(inputs)!;
         const unpinned = agent.image!.replace(/@sha256:[0-9a-f]{64}$/, ':latest');
@@ -344,9 +578,53 @@ describe('policies over offline synth', () => {
     for (const violation of violations) {
       expect(violation.message.startsWith(`${violation.resource}: `)).toBe(true);
     }
-    for (const policy of ['berth-imdsv2-required', 'berth-encrypted-data-volume', 'berth-no-ssh-from-internet', 'berth-images-pinned-by-digest', 'berth-no-privileged-containers', 'berth-agent-spec-valid']) {
+    for (const policy of [
+      'berth-imdsv2-required',
+      'berth-encrypted-data-volume',
+      'berth-no-ssh-from-internet',
+      'berth-images-pinned-by-digest',
+      'berth-no-privileged-containers',
+      'berth-agent-spec-valid',
+      'berth-lb-access-logs',
+      'berth-lb-deletion-protection-in-prod',
+      'berth-lb-https-only',
+      'berth-no-service-port-from-internet',
+    ]) {
       expect(found.some((violation) => violation.policy === policy)).toBe(true);
     }
+  });
+
+  it("links each input to the resources synth names in propertyDependencies, so stack policies see a listener's load balancer and a rule's group", async () => {
+    const result: SynthResult = {
+      stack: 'dev',
+      resources: [
+        { type: TYPES.securityGroup, name: 'edge', parent: null, inputs: { ingress: [] } },
+        { type: TYPES.ingressRule, name: 'edge-443', parent: null, propertyDependencies: { securityGroupId: [`${TYPES.securityGroup}::edge`] }, inputs: { ipProtocol: 'tcp', fromPort: 443, toPort: 443, cidrIpv4: '0.0.0.0/0' } },
+        { type: TYPES.ingressRule, name: 'edge-8443', parent: null, propertyDependencies: { securityGroupId: [`${TYPES.securityGroup}::edge`] }, inputs: { ipProtocol: 'tcp', fromPort: 8443, toPort: 8443, cidrIpv4: '0.0.0.0/0' } },
+        {
+          type: TYPES.loadBalancer,
+          name: 'edge',
+          parent: null,
+          propertyDependencies: { securityGroups: [`${TYPES.securityGroup}::edge`] },
+          inputs: { internal: false, accessLogs: { enabled: true, bucket: 'berth-dev-lb-logs' } },
+        },
+        { type: TYPES.listener, name: 'edge-http', parent: null, propertyDependencies: { loadBalancerArn: [`${TYPES.loadBalancer}::edge`] }, inputs: { port: 80, protocol: 'HTTP', defaultActions: FORWARD } },
+      ],
+    };
+    expect(await runPoliciesOffline(result)).toEqual([
+      {
+        policy: 'berth-lb-https-only',
+        resource: 'edge-http',
+        type: TYPES.listener,
+        message: 'edge-http: HTTP listener on port 80 of internet-facing load balancer edge serves plain HTTP; make it HTTPS with a certificate, or redirect to HTTPS (defaultActions: redirect with protocol HTTPS)',
+      },
+      {
+        policy: 'berth-no-service-port-from-internet',
+        resource: 'edge-8443',
+        type: TYPES.ingressRule,
+        message: 'edge-8443: ingress tcp 8443-8443 from 0.0.0.0/0 on internet-facing load balancer edge: only TCP 80 and 443 may be open to anyone',
+      },
+    ]);
   });
 
   it('reports a stack policy violation against the resource it names', async () => {

@@ -84,6 +84,12 @@ describe('offline synth', () => {
     expect(markdown).toContain('| /berth/stage/docker | 30 |');
     expect(markdown).toContain('| app-1-data | `aws:ec2/volumeAttachment:VolumeAttachment` |  |  | yes |  |  |');
     expect(markdown).toMatch(/\| app-2-status-check \| AWS\/EC2\/StatusCheckFailed \| 1 \|/);
+    // How traffic reaches a service, read from what components/traffic declares (see synth-traffic.test.ts).
+    expect(markdown).toContain('| stage-edge | edge | internal | HTTP:80 -> HTTPS, HTTPS:443 | on (stage-access-logs) | no |');
+    expect(markdown).toMatch(
+      /\| auth-service \| edge \| HTTPS:443 \| hosts api\.stage\.example\.com; paths \/auth\/\* \| \d+ \| berth-stage-e-auth-serv-[0-9a-f]{8} HTTP:8081 \| \/actuator\/health \(200-399\) \| 30 s \| auth-service\.stage\.internal \|/,
+    );
+    expect(markdown).toMatch(/\| auth-service \| edge \| HTTP:80 \| hosts auth-service\.stage\.internal \| \d+ \| /);
   });
 
   it('prints JSON for every stack from the command line', () => {

@@ -7,6 +7,12 @@
 /** What a synth of one stack declares: every resource, in a stable order. */
 export interface SynthResult {
   stack: string;
+  /**
+   * What config validation allowed but warned about (e.g. `stop-first` on a
+   * service without a data volume), each naming the stack file and key,
+   * sorted; absent when there is none.
+   */
+  warnings?: string[];
   resources: RecordedResource[];
 }
 

@@ -2,7 +2,9 @@
  * Runs the policy pack's resource and stack policies over an offline synth
  * (tools/synth), the way the Pulumi engine would run them over a preview:
  * each resource's inputs as `props`, a URN built from stack, project, type
- * and name, and parents linked. No engine, no cloud.
+ * and name, parents linked, and each input's dependencies (propertyDependencies)
+ * resolved to the resources synth names, as the engine hands them to stack
+ * policies. No engine, no cloud.
  */
 import type {
   Policies,
@@ -85,6 +87,17 @@ export async function runPoliciesOffline(result: SynthResult, options: OfflinePo
       resources[index].parent = parent;
       resources[index].opts.parent = parent.urn;
     }
+  });
+  // Synth names a dependency by its logical name, or `type::name` where names are shared.
+  const byReference = new Map<string, PolicyResource>(byName);
+  for (const resource of resources) {
+    byReference.set(`${resource.type}::${resource.name}`, resource);
+  }
+  const resolve = (references: string[] | undefined): PolicyResource[] =>
+    (references ?? []).map((reference) => byReference.get(reference)).filter((resource): resource is PolicyResource => resource !== undefined);
+  result.resources.forEach((recorded, index) => {
+    resources[index].dependencies = resolve(recorded.options?.dependsOn);
+    resources[index].propertyDependencies = Object.fromEntries(Object.entries(recorded.propertyDependencies ?? {}).map(([property, references]) => [property, resolve(references)]));
   });
   const byUrn = new Map(resources.map((resource) => [resource.urn, resource]));
 

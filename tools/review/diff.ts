@@ -1,7 +1,9 @@
 /**
  * The difference between two synth results of one stack, as a reviewer reads
  * it: image digests that move first (the usual reason for a change), then
- * resources added, removed and changed, with each changed input's key path and
+ * each service route that changes (host names, paths, rule priority, target
+ * port, health check: ../synth/traffic reads them), then resources added,
+ * removed and changed, with each changed input's key path and
  * its old and new value, and what the engine will do with it: update in
  * place, replace (and in which order, and which dependents go with it), or
  * nothing because the input is in ignoreChanges. Those verdicts come from
@@ -15,6 +17,7 @@ import { gunzipSync } from 'zlib';
 import { diffLines } from '../../components/common/lineDiff';
 import { compareStrings, isRecord } from '../../components/common/records';
 import type { RecordedResource, ResourceOptions, SynthResult } from '../offline/types';
+import { trafficOf, WebRoute } from '../synth/traffic';
 import { classifyChanges, DependencyGraph, hasLifecycleFacts, RawChange, ResourceChange, ResourceKey } from './replaceFacts';
 
 /** One service whose image digest(s) differ between the two synths. */
@@ -24,9 +27,25 @@ export interface DigestChange {
   after: string[];
 }
 
+/**
+ * One change of a service's route. `route` names it: the service for its
+ * route on the edge's HTTPS listener, else `<service> via <role> <listener>`
+ * (its service name, for one).
+ */
+export interface RouteChange {
+  route: string;
+  /** `added` and `removed` describe the whole route in `after` / `before`. */
+  kind: 'added' | 'removed' | 'changed';
+  /** What changed: hosts, paths, priority, target, health check; `route` when added or removed. */
+  field: string;
+  before: string;
+  after: string;
+}
+
 export interface SynthDiff {
   stack: string;
   digests: DigestChange[];
+  routes: RouteChange[];
   added: ResourceKey[];
   removed: ResourceKey[];
   changed: ResourceChange[];
@@ -76,6 +95,7 @@ export function diffSynth(before: SynthResult, after: SynthResult): SynthDiff {
   return {
     stack: after.stack,
     digests: diffDigests(before.resources, after.resources),
+    routes: diffRoutes(before.resources, after.resources),
     added: added.sort(byKey),
     removed: removed.sort(byKey),
     changed: changed.sort(byKey),
@@ -84,7 +104,7 @@ export function diffSynth(before: SynthResult, after: SynthResult): SynthDiff {
 }
 
 export function isEmptyDiff(diff: SynthDiff): boolean {
-  return diff.digests.length === 0 && diff.added.length === 0 && diff.removed.length === 0 && diff.changed.length === 0;
+  return diff.digests.length === 0 && diff.routes.length === 0 && diff.added.length === 0 && diff.removed.length === 0 && diff.changed.length === 0;
 }
 
 function indexResources(resources: RecordedResource[]): Map<string, RecordedResource> {
@@ -131,6 +151,61 @@ function diffDigests(before: RecordedResource[], after: RecordedResource[]): Dig
     const now = [...(newDigests.get(service) ?? [])].sort(compareStrings);
     if (was.join() !== now.join()) {
       changes.push({ service, before: was, after: now });
+    }
+  }
+  return changes;
+}
+
+function routeLabel(route: WebRoute): string {
+  return route.role === 'edge' && route.listener.startsWith('HTTPS:') ? route.service : `${route.service} via ${[route.role, route.listener].filter(Boolean).join(' ')}`;
+}
+
+const orNone = (values: (string | number)[]) => (values.length === 0 ? '(none)' : values.join(', '));
+
+/** The parts of a route a change of which the diff calls out, in the order it shows them. */
+function routeFields(route: WebRoute): [string, string][] {
+  return [
+    ['hosts', orNone(route.hosts)],
+    ['paths', orNone(route.paths)],
+    ['priority', orNone(route.priorities)],
+    ['target', `${route.protocol}:${route.port}`],
+    ['health check', `${route.healthCheckPath} (${route.healthCheckMatcher})`],
+  ];
+}
+
+function routeSummary(route: WebRoute): string {
+  return routeFields(route)
+    .map(([field, value]) => `${field} ${value}`)
+    .join('; ');
+}
+
+function routesByLabel(resources: RecordedResource[]): Map<string, WebRoute> {
+  const routes = new Map<string, WebRoute>();
+  for (const route of trafficOf(resources).web) {
+    routes.set(routeLabel(route), route);
+  }
+  return routes;
+}
+
+/** Routes added, removed, or changed in one of their fields, by route. */
+function diffRoutes(before: RecordedResource[], after: RecordedResource[]): RouteChange[] {
+  const was = routesByLabel(before);
+  const now = routesByLabel(after);
+  const changes: RouteChange[] = [];
+  for (const label of [...new Set([...was.keys(), ...now.keys()])].sort(compareStrings)) {
+    const old = was.get(label);
+    const current = now.get(label);
+    if (!old) {
+      changes.push({ route: label, kind: 'added', field: 'route', before: '(none)', after: routeSummary(current!) });
+    } else if (!current) {
+      changes.push({ route: label, kind: 'removed', field: 'route', before: routeSummary(old), after: '(none)' });
+    } else {
+      const newFields = new Map(routeFields(current));
+      for (const [field, value] of routeFields(old)) {
+        if (newFields.get(field) !== value) {
+          changes.push({ route: label, kind: 'changed', field, before: value, after: newFields.get(field)! });
+        }
+      }
     }
   }
   return changes;

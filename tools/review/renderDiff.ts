@@ -3,7 +3,7 @@
  * markdown for a pull-request comment that never grows past GitHub's limit.
  * Pure: the same diff always renders the same text.
  */
-import { isEmptyDiff, SynthDiff } from './diff';
+import { isEmptyDiff, RouteChange, SynthDiff } from './diff';
 import type { InputChange, Replacement, ResourceChange } from './replaceFacts';
 
 /** `sha256:0123456789ab…`: enough to tell digests apart at a glance. */
@@ -141,7 +141,18 @@ function resourceBody(diff: SynthDiff, limit: BodyLimit = {}): Body {
   return body;
 }
 
-/** Image digest moves, then the resource body. */
+/** `api-service: hosts a -> b`, `api-service: route added: hosts a; …`. */
+function routeChangeText(change: RouteChange, quote: (text: string) => string = (text) => text, arrow = '->'): string {
+  if (change.kind === 'added') {
+    return `${change.route}: route added: ${quote(change.after)}`;
+  }
+  if (change.kind === 'removed') {
+    return `${change.route}: route removed: ${quote(change.before)}`;
+  }
+  return `${change.route}: ${change.field} ${quote(change.before)} ${arrow} ${quote(change.after)}`;
+}
+
+/** Image digest moves, then route changes, then the resource body. */
 function bodyLines(diff: SynthDiff): string[] {
   const lines: string[] = [];
   if (diff.digests.length > 0) {
@@ -150,6 +161,9 @@ function bodyLines(diff: SynthDiff): string[] {
       lines.push(`  ${change.service}: ${formatDigests(change.before)} -> ${formatDigests(change.after)}`);
     }
     lines.push('');
+  }
+  if (diff.routes.length > 0) {
+    lines.push('Route changes:', ...diff.routes.map((change) => `  ${routeChangeText(change)}`), '');
   }
   return [...lines, ...resourceBody(diff).lines];
 }
@@ -176,9 +190,10 @@ function fenceFor(lines: string[]): string {
 }
 
 /**
- * Markdown for a pull-request comment: a heading, the digest moves as a list,
- * the rest as a diff block. Never longer than `maxChars` (60,000 by default):
- * a longer diff keeps the digest moves and the resource list, cuts each
+ * Markdown for a pull-request comment: a heading, the digest moves and the
+ * route changes as lists, the rest as a diff block. Never longer than
+ * `maxChars` (60,000 by default): a longer diff keeps the digest moves, the
+ * route changes and the resource list, cuts each
  * input's line diff to the same number of lines (as many as fit), and ends by
  * saying how much was left out and how to see all of it.
  */
@@ -196,6 +211,9 @@ export function renderDiffMarkdown(diff: SynthDiff, options: RenderOptions): str
       top.push(`- \`${change.service}\`: \`${formatDigests(change.before)}\` → \`${formatDigests(change.after)}\``);
     }
     top.push('');
+  }
+  if (diff.routes.length > 0) {
+    top.push('**Route changes**', '', ...diff.routes.map((change) => `- ${routeChangeText({ ...change, route: `\`${change.route}\`` }, (text) => `\`${text}\``, '→')}`), '');
   }
   const render = (body: Body): string => {
     const fence = fenceFor(body.lines);

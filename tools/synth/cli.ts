@@ -4,8 +4,10 @@
  *   npm run --silent synth -- <stack> [--format json|markdown]
  *   npm run --silent synth -- diff <stack> --base <git-ref>     (./diff)
  *
- * Prints `{ stack, resources: [{ type, name, parent, options?, propertyDependencies?, inputs }] }`
- * with every secret shown as "[secret]" and resources in a stable order.
+ * Prints `{ stack, warnings?, resources: [{ type, name, parent, options?, propertyDependencies?, inputs }] }`
+ * with every secret shown as "[secret]" and resources in a stable order;
+ * `warnings` (what config validation allowed but warned about, sorted) only
+ * when there are any.
  * `options` holds the lifecycle options the engine gets for the resource
  * (dependsOn, deleteBeforeReplace, replaceOnChanges, ignoreChanges,
  * retainOnDelete, protect, additionalSecretOutputs; provider SDK defaults

@@ -79,5 +79,11 @@ export async function synthConfig(config: StackConfig, rawConfig: Record<string,
       secrets: pulumi.secret(Object.fromEntries(config.secretKeys.map((key) => [key, offlineSecretValue(`secrets.${key}`)]))),
     }),
   );
-  return { stack: config.stack, resources: runtime.sortedResources() };
+  const warnings = configWarnings(config);
+  return { stack: config.stack, ...(warnings.length > 0 ? { warnings } : {}), resources: runtime.sortedResources() };
+}
+
+/** The validated config's warnings (each naming its file and key), sorted. */
+export function configWarnings(config: Pick<StackConfig, 'warnings'>): string[] {
+  return [...(config.warnings ?? [])].sort();
 }

@@ -1,10 +1,12 @@
 /**
- * A reviewer's summary of a synth (`synth <stack> --format markdown`): one
- * table per kind of thing a stack runs, the lifecycle options that decide what
+ * A reviewer's summary of a synth (`synth <stack> --format markdown`): the
+ * config's warnings, one table per kind of thing a stack runs, how traffic
+ * reaches each service (./traffic), the lifecycle options that decide what
  * `pulumi up` does on a change or a delete, and a count by type. Pure.
  */
 import { gunzipSync } from 'zlib';
 import type { RecordedResource, SynthResult } from '../offline/types';
+import { trafficOf } from './traffic';
 
 /** A reviewer's summary: one table per kind of thing a stack runs. */
 export function renderMarkdown(result: SynthResult): string {
@@ -13,6 +15,7 @@ export function renderMarkdown(result: SynthResult): string {
     byType.set(resource.type, [...(byType.get(resource.type) ?? []), resource]);
   }
   const lines = [`# Stack \`${result.stack}\``, '', `${result.resources.length} resources.`, ''];
+  lines.push(...warningsSection(result.warnings ?? []));
   for (const section of MARKDOWN_SECTIONS) {
     const rows = (byType.get(section.type) ?? []).flatMap((resource) => section.rows(resource, result.resources));
     if (rows.length === 0) {
@@ -24,12 +27,82 @@ export function renderMarkdown(result: SynthResult): string {
     }
     lines.push('');
   }
+  lines.push(...trafficSection(result.resources));
   lines.push(...lifecycleSection(result.resources));
   lines.push('## All resources by type', '', '| type | count |', '| --- | --- |');
   for (const type of [...byType.keys()].sort()) {
     lines.push(`| \`${type}\` | ${byType.get(type)!.length} |`);
   }
   return lines.join('\n') + '\n';
+}
+
+/** A markdown table; `|` inside a cell is escaped. */
+function table(columns: string[], rows: unknown[][]): string[] {
+  return [
+    `| ${columns.join(' | ')} |`,
+    `| ${columns.map(() => '---').join(' | ')} |`,
+    ...rows.map((row) => `| ${row.map((cell) => String(cell ?? '').replace(/\|/g, '\\|')).join(' | ')} |`),
+  ];
+}
+
+/** What validation warned about (allowed, but worth a reviewer's look), each naming its file and key. */
+function warningsSection(warnings: string[]): string[] {
+  if (warnings.length === 0) {
+    return [];
+  }
+  return ['## Warnings', '', ...[...warnings].sort().map((warning) => `- ${warning}`), ''];
+}
+
+/**
+ * How traffic reaches each service: the load balancers and their listeners;
+ * per web service and load balancer, the route (host names, paths), the rule's
+ * priority, the target group, its health check and deregistration delay, and
+ * the service's DNS name; and TCP-only services with their name and the host
+ * IPs it lists.
+ */
+function trafficSection(resources: RecordedResource[]): string[] {
+  const traffic = trafficOf(resources);
+  if (traffic.balancers.length + traffic.web.length + traffic.tcp.length === 0) {
+    return [];
+  }
+  const lines = ['## Traffic', ''];
+  if (traffic.balancers.length > 0) {
+    lines.push(
+      ...table(
+        ['load balancer', 'role', 'scheme', 'listeners', 'access logs', 'deletion protection'],
+        traffic.balancers.map((lb) => [lb.name, lb.role, lb.scheme, lb.listeners.join(', '), lb.accessLogs, lb.deletionProtection ? 'yes' : 'no']),
+      ),
+      '',
+    );
+  }
+  if (traffic.web.length > 0) {
+    lines.push(
+      ...table(
+        ['service', 'load balancer', 'listener', 'route', 'priority', 'target group', 'health check', 'deregistration delay', 'DNS name'],
+        traffic.web.map((row) => [
+          row.service,
+          row.role,
+          row.listener,
+          routeText(row.hosts, row.paths),
+          row.priorities.join(', '),
+          `${row.targetGroup} ${row.protocol}:${row.port}`,
+          `${row.healthCheckPath} (${row.healthCheckMatcher})`,
+          row.deregistrationDelay === undefined ? '' : `${row.deregistrationDelay} s`,
+          row.dnsNames.join(', '),
+        ]),
+      ),
+      '',
+    );
+  }
+  if (traffic.tcp.length > 0) {
+    lines.push(...table(['TCP service', 'DNS name', 'record'], traffic.tcp.map((row) => [row.service, row.dnsName, row.record])), '');
+  }
+  return lines;
+}
+
+/** `hosts a, b; paths /x/*`, either part left out when empty. */
+export function routeText(hosts: string[], paths: string[]): string {
+  return [hosts.length > 0 ? `hosts ${hosts.join(', ')}` : '', paths.length > 0 ? `paths ${paths.join(', ')}` : ''].filter(Boolean).join('; ');
 }
 
 /**
