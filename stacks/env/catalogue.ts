@@ -5,6 +5,7 @@
  * lives in `Pulumi.<env>.yaml` under `berth:services`.
  */
 import { publishedHostPort } from '../../components/common/ports';
+import { MAX_DRAIN_SECONDS, TRAFFIC_DEFAULTS, Update } from '../../components/service/spec';
 
 export interface CatalogueVolume {
   /** Directory name under the service's folder on the host's data volume. */
@@ -30,7 +31,7 @@ export interface CatalogueService {
    * one; `stop-first` stops the old one first (a single writer of its data volume).
    * @default 'start-first'
    */
-  update?: 'start-first' | 'stop-first';
+  update?: Update;
   /**
    * Seconds in-flight requests get on the old container after the host proxy switches away
    * from it, 0 to 3600.
@@ -53,9 +54,9 @@ export interface CatalogueService {
 /** Where the catalogue lives, as its problems name it. */
 export const CATALOGUE_FILE = 'stacks/env/catalogue.ts';
 
-export const DEFAULT_UPDATE = 'start-first';
-export const DEFAULT_DRAIN_SECONDS = 30;
-export const MAX_DRAIN_SECONDS = 3600;
+// The agent's spec owns the traffic defaults and limits; the catalogue reads them from there.
+export const DEFAULT_UPDATE = TRAFFIC_DEFAULTS.update;
+export const DEFAULT_DRAIN_SECONDS = TRAFFIC_DEFAULTS.drainSeconds;
 
 /**
  * What is wrong with one catalogue entry, each problem as
