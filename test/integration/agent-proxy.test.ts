@@ -249,6 +249,15 @@ describe('berth-agent behind the host proxy', () => {
     expect(await get()).toBe('v2');
   }, 90_000);
 
+  it("refuses a second service on a port the first one's listener holds (a rename in one up): the first serves on", async () => {
+    expect(deploy(spec('v1')).status).toBe(0);
+    const clash = deploy(spec('v2', { name: other }));
+    expect(clash.status).toBe(1);
+    expect(clash.stderr).toContain(`test/${other}: the host proxy already carries test/${service} (port ${port}) for another service; nothing was changed`);
+    expect(await get()).toBe('v1');
+    expect(Object.keys(proxy.files()).sort()).toEqual([`test-${service}.cfg`]);
+  }, 90_000);
+
   it('closes the listener and forgets the route on remove', async () => {
     expect(deploy(spec('v1')).status).toBe(0);
     expect(await accepts(port)).toBe(true);

@@ -75,7 +75,7 @@ describe('the readiness and deploy steps over a real SSH connection', () => {
     expect(result.status).toBe(0);
     // The scratch root has no Node.js: the install of the agent's interpreter is recorded, not run.
     expect(result.stdout).toContain(`berth-host-setup: installing ${AGENT_NODE_PACKAGE} for ${HOST_PATHS.agentInterpreter}\n`);
-    expect(result.stdout).toContain('berth-host-setup: ready; 9 file(s) updated');
+    expect(result.stdout).toContain('berth-host-setup: ready; 11 file(s) updated');
     const agent = path.join(root, HOST_PATHS.agent);
     expect(fs.readFileSync(agent, 'utf8')).toBe(readAgentScript());
     // Written as root through sudo, not as the login user.

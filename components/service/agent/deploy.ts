@@ -16,7 +16,7 @@ import { EngineError } from './engine';
 import { appendAudit, AuditEntry, configDir, containerName, LABELS, localTag, nextContainerName, readIfPresent, stateDir, writeAtomically } from './layout';
 import { LoadedSpec, loadRecordedSpec, loadSpec } from './specs';
 import { trafficOf } from '../spec';
-import { allocateListeners, applyRoute, configFileOf, drainSlot, otherSlot, ProxyRoute, readRoute, removeRoute, restoreSlot, sameListeners, Slot, slotPublications, splitPublications, startDrain } from './proxy';
+import { allocateListeners, applyRoute, routesHolding, configFileOf, drainSlot, otherSlot, ProxyRoute, readRoute, removeRoute, restoreSlot, sameListeners, Slot, slotPublications, splitPublications, startDrain } from './proxy';
 
 export const LOG_LINES = 50;
 const RUNNING_STATES = new Set(['running', 'paused', 'restarting']);
@@ -272,6 +272,10 @@ async function planTraffic(context: AgentContext, service: Service, loaded: Load
   const mode = trafficOf(loaded.spec).proxyMode;
   const same = (route: ProxyRoute | undefined) => route !== undefined && sameListeners({ ...route, mode }, mode, proxied);
   let route: ProxyRoute;
+  const holders = routesHolding(context.roots.state, service, proxied);
+  if (holders.length > 0) {
+    throw new Failed(`${service.env}/${service.name}: the host proxy already carries ${holders.join(', ')} for another service; nothing was changed`);
+  }
   if (same(recorded)) {
     route = { ...recorded!, mode };
   } else {

@@ -170,6 +170,35 @@ function safeList(dir: string): string[] {
   }
 }
 
+/**
+ * The other services whose routes on this host listen on one of `ports`
+ * (same host port, any address: HAProxy would bind both, with SO_REUSEPORT,
+ * and share the port's connections between two services).
+ */
+export function routesHolding(stateRoot: string, own: { env: string; name: string }, ports: readonly ProxiedPort[]): string[] {
+  const wanted = new Set(ports.map((port) => port.hostPort));
+  const holders: string[] = [];
+  for (const env of safeList(stateRoot).sort()) {
+    for (const name of safeList(path.join(stateRoot, env)).sort()) {
+      if (env === own.env && name === own.name) {
+        continue;
+      }
+      let route: ProxyRoute | undefined;
+      try {
+        route = readRoute(path.join(stateRoot, env, name));
+      } catch {
+        continue;
+      }
+      for (const listener of route?.listeners ?? []) {
+        if (wanted.has(listener.hostPort)) {
+          holders.push(`${env}/${name} (port ${listener.hostPort})`);
+        }
+      }
+    }
+  }
+  return holders;
+}
+
 /** True when nothing listens on 127.0.0.1:port now. */
 function isFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -817,3 +817,17 @@ describe('failures of the proxy itself', () => {
     expect(host.proxy!.states()).toEqual([`${SECTION}/a ready`, `${SECTION}/b maint`]);
   });
 });
+
+describe('a host port another service listens on', () => {
+  it('is refused before anything is created, naming the service whose route holds it', async () => {
+    const { host } = await servingV1();
+    host.engine.addImage(v2);
+    const before = host.engine.calls.length;
+    await expectFailure(
+      deploy(host.context, specText({ ...webSpec(host, 'v2'), name: 'web-renamed', volumes: [] }), {}),
+      'prod/web-renamed: the host proxy already carries prod/web (port 8080) for another service; nothing was changed',
+    );
+    expect(host.engine.calls.slice(before).filter((call) => !call.startsWith('list') && !call.startsWith('inspect'))).toEqual([]);
+    expect(host.engine.containerLines()).toEqual(['berth-prod-web 000100010001 running']);
+  });
+});
