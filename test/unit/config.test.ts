@@ -1,21 +1,8 @@
 import { ConfigError, readStackFile, validateStackConfig, ENVIRONMENTS, parseRuntimeConfig, toRuntimeConfig } from '../../stacks/env/config';
 import { generateKeyPairSync } from 'crypto';
 import { catalogue as defaultCatalogue, CatalogueService } from '../../stacks/env/catalogue';
+import { configOf, errorsOf } from '../support/stackConfig';
 
-/** A deep copy of a stack file's config, to break in one place per test. */
-function configOf(stack: string): Record<string, any> {
-  return JSON.parse(JSON.stringify(readStackFile(stack).config));
-}
-
-function errorsOf(stack: string, raw: Record<string, unknown>, options = {}): string[] {
-  try {
-    validateStackConfig(stack, raw, options);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).errors;
-  }
-  throw new Error('expected the config to be refused');
-}
 
 const PINNED = 'berth/auth-service@sha256:' + 'ab'.repeat(32);
 

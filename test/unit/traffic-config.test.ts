@@ -4,20 +4,8 @@
  */
 import { catalogue as defaultCatalogue, CatalogueService } from '../../stacks/env/catalogue';
 import { ConfigError, readStackFile, validateStackConfig } from '../../stacks/env/config';
+import { configOf, errorsOf } from '../support/stackConfig';
 
-function configOf(stack: string): Record<string, any> {
-  return JSON.parse(JSON.stringify(readStackFile(stack).config));
-}
-
-function errorsOf(stack: string, raw: Record<string, unknown>, options = {}): string[] {
-  try {
-    validateStackConfig(stack, raw, options);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).errors;
-  }
-  throw new Error('expected the config to be refused');
-}
 
 /** The real catalogue with one entry changed. */
 function catalogueWith(name: string, change: Partial<CatalogueService>): Record<string, CatalogueService> {
