@@ -1,4 +1,4 @@
-import { ConfigError, readStackFile, validateStackConfig, ENVIRONMENTS, parseRuntimeConfig, toRuntimeConfig } from '../../stacks/env/config';
+import { readStackFile, validateStackConfig, ENVIRONMENTS, parseRuntimeConfig, toRuntimeConfig } from '../../stacks/env/config';
 import { generateKeyPairSync } from 'crypto';
 import { catalogue as defaultCatalogue, CatalogueService } from '../../stacks/env/catalogue';
 import { configOf, errorsOf } from '../support/stackConfig';

@@ -3,7 +3,7 @@
  * refused at validation with its file and key; stop-first without a data volume is a warning.
  */
 import { catalogue as defaultCatalogue, CatalogueService } from '../../stacks/env/catalogue';
-import { ConfigError, readStackFile, validateStackConfig } from '../../stacks/env/config';
+import { validateStackConfig } from '../../stacks/env/config';
 import { configOf, errorsOf } from '../support/stackConfig';
 
 
