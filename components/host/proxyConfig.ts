@@ -31,10 +31,12 @@ export function renderProxyBaseConfig(args: ProxyBaseArgs = {}): string {
     '',
     'defaults',
     ...(log === null ? [] : ['    log global']),
+    // Idle connections outlive the load balancer's (60 s by default): a connection it still
+    // reuses is never closed under it.
     '    timeout connect 5s',
-    '    timeout client 1m',
+    '    timeout client 65s',
     '    timeout server 1m',
-    '    timeout http-keep-alive 10s',
+    '    timeout http-keep-alive 65s',
     '',
   ].join('\n');
 }
@@ -65,6 +67,8 @@ export function renderProxyService(): string {
     // HAProxy sizes its connection limit from the file descriptors it may open.
     'LimitNOFILE=1048576',
     'KillMode=mixed',
+    // SIGTERM's own status: a stop is not a failure.
+    'SuccessExitStatus=143',
     'Restart=always',
     'RestartSec=2',
     '',

@@ -319,7 +319,9 @@ async function routeTo(context: AgentContext, service: Service, plan: TrafficPla
  * finished its connections too.
  */
 async function drainOld(context: AgentContext, label: string, route: ProxyRoute, slot: Slot, seconds: number, oldProcess?: number): Promise<void> {
-  const left = await drainSlot(context.proxy!, route, slot, seconds, context, oldProcess);
+  const left = await drainSlot(context.proxy!, route, slot, seconds, context, oldProcess, (inFlight, waited) =>
+    context.say(`${label}: draining the old container: ${inFlight} request(s) or connection(s) still in flight after ${waited}s (of ${seconds}s)`),
+  );
   if (left > 0) {
     context.warn(`${label}: ${left} request(s) or connection(s) were still in flight on the old container after the ${seconds}s drain`);
   } else {

@@ -96,7 +96,9 @@ export function renderProxyConfig(route: ProxyRoute): string {
       `    bind ${listener.bind === '' ? '*' : listener.bind}:${listener.hostPort}`,
       `    mode ${route.mode}`,
       // Only failed and abnormal requests or connections are logged: a busy service would fill the journal.
-      ...(route.mode === 'http' ? ['    option httplog', '    option forwardfor', '    timeout http-request 10s'] : ['    option tcplog']),
+      // On a reload an idle keep-alive client (a load balancer) gets its next answer with
+      // Connection: close, instead of a connection closed under it (a 502 at the load balancer).
+      ...(route.mode === 'http' ? ['    option httplog', '    option forwardfor', '    option idle-close-on-response', '    timeout http-request 10s'] : ['    option tcplog']),
       '    option dontlog-normal',
       '    balance roundrobin',
       '    retries 2',
@@ -283,6 +285,8 @@ async function expectDone(runtime: ProxyRuntime, line: string): Promise<void> {
 }
 
 const RELOAD_PATIENCE_MS = 15_000;
+/** A long drain says it is still waiting this often, so an SSH session (and a NAT on its way) sees output. */
+const PROGRESS_EVERY_MS = 60_000;
 
 /**
  * Writes the route's file and makes the running proxy carry it: a reload when
@@ -425,20 +429,41 @@ export async function drainSlot(
   seconds: number,
   clock: { sleep(ms: number): Promise<void>; now(): number },
   oldProcess?: number,
+  progress?: (left: number, waitedSeconds: number) => void,
 ): Promise<number> {
   const names = new Set(route.listeners.map((listener) => sectionName(route, listener)));
-  const deadline = clock.now() + seconds * 1000;
+  const started = clock.now();
+  const deadline = started + seconds * 1000;
+  // Replaced proxy processes still carry connections the serving one cannot count: ours (a
+  // reload for this deploy) and any another agent's reload starts while this drain runs.
+  const replaced = new Set<number>(oldProcess === undefined ? [] : [oldProcess]);
+  let serving = await servingProcess(proxy.runtime);
+  let nextProgress = started + PROGRESS_EVERY_MS;
   let left = 0;
   for (;;) {
+    const now = await servingProcess(proxy.runtime);
+    if (now !== undefined && serving !== undefined && now !== serving) {
+      replaced.add(serving);
+    }
+    serving = now ?? serving;
     const rows = parseStat(await proxy.runtime.command('show stat')).filter((row) => names.has(row.section) && row.server === slot);
     left = rows.reduce((sum, row) => sum + row.current + row.queued, 0);
-    // After a reload the process it replaced still carries its connections, which the new one
-    // cannot count: it counts as one until it has finished them and gone.
-    if (oldProcess !== undefined && (await proxy.runtime.oldProcesses()).includes(oldProcess)) {
-      left += 1;
+    if (replaced.size > 0) {
+      const old = new Set(await proxy.runtime.oldProcesses());
+      for (const pid of replaced) {
+        if (!old.has(pid)) {
+          replaced.delete(pid);
+        }
+      }
+      // Each counts as one until it has finished its connections and gone.
+      left += replaced.size;
     }
     if (left === 0 || clock.now() >= deadline) {
       break;
+    }
+    if (progress !== undefined && clock.now() >= nextProgress) {
+      progress(left, Math.round((clock.now() - started) / 1000));
+      nextProgress += PROGRESS_EVERY_MS;
     }
     await clock.sleep(100);
   }
@@ -450,13 +475,19 @@ export async function drainSlot(
 
 /** Moves traffic back to `slot` (after a failed stop-first deploy). */
 export async function restoreSlot(proxy: ProxyHost, route: ProxyRoute, slot: Slot): Promise<void> {
+  writeAtomically(configFileOf(proxy, route), renderProxyConfig({ ...route, active: slot }), 0o644);
   for (const listener of route.listeners) {
     await expectDone(proxy.runtime, `set server ${sectionName(route, listener)}/${slot} state ready`);
   }
 }
 
-/** Starts draining `slot` now: no new requests or connections go to it. */
+/**
+ * Starts draining `slot` now: no new requests or connections go to it. The
+ * file says so first (no slot serves), so a reload meanwhile, for another
+ * service, does not send traffic back to it.
+ */
 export async function startDrain(proxy: ProxyHost, route: ProxyRoute, slot: Slot): Promise<void> {
+  writeAtomically(configFileOf(proxy, route), renderProxyConfig({ ...route, active: undefined }), 0o644);
   for (const listener of route.listeners) {
     await expectDone(proxy.runtime, `set server ${sectionName(route, listener)}/${slot} state drain`);
   }
@@ -494,15 +525,21 @@ export class HaproxyRuntime implements ProxyRuntime {
     // right after another (two services deploying) waits for it.
     const deadline = Date.now() + this.timeoutMs;
     for (;;) {
+      let answer: string;
       try {
-        await this.send(this.paths.masterSocket, 'reload');
-        return;
+        answer = await this.send(this.paths.masterSocket, 'reload');
       } catch (error) {
         if (Date.now() >= deadline) {
           throw error;
         }
         await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
       }
+      // HAProxy 2.7 and later answer with the outcome (2.6 answers nothing and is polled).
+      if (/^Success=0/m.test(answer)) {
+        throw new Failed(`the proxy did not reload:\n${answer.trim()}`);
+      }
+      return;
     }
   }
 
