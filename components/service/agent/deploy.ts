@@ -449,9 +449,10 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
         const routeEnds = plan !== undefined && plan.route === undefined && plan.recorded !== undefined;
         if (update === 'stop-first' || clashing.length > 0 || routeEnds) {
           if (oldBehindRoute !== undefined) {
-            await startDrain(context.proxy!, plan!.route!, oldBehindRoute);
+            // The route as the proxy carries it now (a new mode is loaded with the switch).
+            await startDrain(context.proxy!, plan!.recorded!, oldBehindRoute);
             drainedSlot = oldBehindRoute;
-            await drainOld(context, label, plan!.route!, oldBehindRoute, drainSeconds);
+            await drainOld(context, label, plan!.recorded!, oldBehindRoute, drainSeconds);
           }
           const why = update === 'stop-first' ? 'the service updates stop-first' : clashing.length > 0 ? `it holds host port(s) ${clashing.join(',')}` : 'its ports leave the host proxy';
           context.say(`${label}: stopping the old container first: ${why}`);
@@ -509,7 +510,7 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
               await restoreAfterError(context, label, old, error as Error);
             }
             if (drainedSlot !== undefined) {
-              await restoreSlot(context.proxy!, plan.route, drainedSlot).catch(() => undefined);
+              await restoreSlot(context.proxy!, plan.recorded!, drainedSlot).catch(() => undefined);
             }
             settled = true;
             audit(old === undefined ? 'failed' : 'failed-restored', old?.image);
@@ -556,7 +557,7 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
         restored = { healthy: false, output: error.message };
       }
       if (drainedSlot !== undefined) {
-        await restoreSlot(context.proxy!, plan!.route!, drainedSlot);
+        await restoreSlot(context.proxy!, plan!.recorded!, drainedSlot);
       }
       if (!restored.healthy) {
         settled = true;
@@ -570,7 +571,7 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
       if (!settled && old?.running) {
         await restoreAfterError(context, label, old, error as Error);
         if (drainedSlot !== undefined) {
-          await restoreSlot(context.proxy!, plan!.route!, drainedSlot).catch(() => undefined);
+          await restoreSlot(context.proxy!, plan!.recorded!, drainedSlot).catch(() => undefined);
         }
       }
       throw error;

@@ -441,12 +441,28 @@ export async function drainSlot(
   let nextProgress = started + PROGRESS_EVERY_MS;
   let left = 0;
   for (;;) {
+    let rows: ServerStat[] | undefined;
+    try {
+      rows = parseStat(await proxy.runtime.command('show stat')).filter((row) => names.has(row.section) && row.server === slot);
+    } catch {
+      // The socket changes hands during a reload: look again.
+    }
+    // Read after the counts: a process that took over before them is seen as a takeover here.
     const now = await servingProcess(proxy.runtime);
     if (now !== undefined && serving !== undefined && now !== serving) {
       replaced.add(serving);
     }
     serving = now ?? serving;
-    const rows = parseStat(await proxy.runtime.command('show stat')).filter((row) => names.has(row.section) && row.server === slot);
+    // A count whose process is unknown proves nothing (it may be a new process's zero).
+    if (rows === undefined || now === undefined) {
+      if (clock.now() >= deadline) {
+        // Out of time without a count: what it carries is unknown, so not nothing.
+        left = Math.max(left, 1);
+        break;
+      }
+      await clock.sleep(100);
+      continue;
+    }
     left = rows.reduce((sum, row) => sum + row.current + row.queued, 0);
     if (replaced.size > 0) {
       const old = new Set(await proxy.runtime.oldProcesses());

@@ -23,6 +23,8 @@ const EXEC_NEXT = `exec berth-prod-web-next ["sh","-c","${HEALTH_CMD}"]`;
 const EXEC_OLD = `exec berth-prod-web ["sh","-c","${HEALTH_CMD}"]`;
 const SECTION = 'berth-prod-web-8080';
 const TIME = '2025-06-02T09:14:03Z';
+/** A drain's looks at the serving proxy process: one at its start, one a poll. */
+const INFO = (count: number): string[] => Array<string>(count).fill('proxy show info');
 
 afterEach(removeScratchHosts);
 
@@ -140,6 +142,8 @@ describe('a start-first deploy behind the proxy', () => {
       `${EXEC_NEXT} 10000`,
       `proxy set server ${SECTION}/b state ready`,
       `proxy set server ${SECTION}/a state drain`,
+      // The serving process at the drain's start, then on each of its three polls.
+      ...INFO(4),
       `proxy set server ${SECTION}/a state maint`,
       `tag ${v1} berth/web:prod-previous`,
       `tag ${v2} berth/web:prod-current`,
@@ -176,6 +180,7 @@ describe('a start-first deploy behind the proxy', () => {
     expect(calls(host).filter((call) => call.startsWith('proxy '))).toEqual([
       `proxy set server ${SECTION}/a state ready`,
       `proxy set server ${SECTION}/b state drain`,
+      ...INFO(2),
       `proxy set server ${SECTION}/b state maint`,
     ]);
     expect(recordedRoute(host).active).toBe('a');
@@ -209,7 +214,8 @@ describe('a start-first deploy behind the proxy', () => {
     expect(host.err).toEqual(['prod/web: 3 request(s) or connection(s) were still in flight on the old container after the 2s drain']);
     expect(host.out).not.toContain('prod/web: the old container has drained');
     expect(host.clock.sleeps).toEqual(Array(20).fill(100));
-    expect(calls(host).slice(-7)).toEqual([
+    expect(calls(host).filter((call) => call === 'proxy show info').length).toBe(22);
+    expect(calls(host).filter((call) => call !== 'proxy show info').slice(-7)).toEqual([
       `proxy set server ${SECTION}/a state drain`,
       `proxy set server ${SECTION}/a state maint`,
       `tag ${v1} berth/web:prod-previous`,
@@ -232,6 +238,7 @@ describe('a stop-first deploy behind the proxy', () => {
       'create berth-prod-web-next',
       'inspect berth-prod-web',
       `proxy set server ${SECTION}/a state drain`,
+      ...INFO(4),
       `proxy set server ${SECTION}/a state maint`,
       'stop berth-prod-web',
       'start berth-prod-web-next',
@@ -271,6 +278,7 @@ describe('a stop-first deploy behind the proxy', () => {
       'create berth-prod-web-next',
       'inspect berth-prod-web',
       `proxy set server ${SECTION}/a state drain`,
+      ...INFO(2),
       `proxy set server ${SECTION}/a state maint`,
       'stop berth-prod-web',
       'start berth-prod-web-next',
@@ -282,6 +290,10 @@ describe('a stop-first deploy behind the proxy', () => {
     ]);
     expect(host.proxy!.states()).toEqual([`${SECTION}/a ready`, `${SECTION}/b maint`]);
     expect(recordedRoute(host).active).toBe('a');
+    // The file says slot a serves again (the drain had it serve none): a later reload keeps it serving.
+    expect(fs.readFileSync(proxyFile(host), 'utf8')).toBe(renderProxyConfig(recordedRoute(host)));
+    await host.proxy!.reload();
+    expect(host.proxy!.states()).toEqual([`${SECTION}/a ready`, `${SECTION}/b maint`]);
     expect(host.engine.containerLines()).toEqual(['berth-prod-web 000100010001 running']);
     expect(auditLines(host)[1]).toBe(`2025-06-02T09:14:04Z action=deploy service=web env=prod from=${v1} to=${v3} result=failed-restored`);
   });
@@ -387,6 +399,7 @@ describe('a run killed after the switch', () => {
       `tag ${v2} berth/web:prod-current`,
       // Slot a is in maintenance since the killed run's drain.
       `proxy set server ${SECTION}/b state ready`,
+      ...INFO(3),
       `proxy set server ${SECTION}/a state maint`,
       'stop berth-prod-web',
       'remove berth-prod-web',
@@ -449,7 +462,7 @@ describe('publications the proxy does not carry', () => {
       '53/udp': [{ HostIp: '', HostPort: '53' }],
     });
     expect(host.out).toContain('prod/web: stopping the old container first: it holds host port(s) 53');
-    expect(calls(host).slice(2, 7)).toEqual(['inspect berth-prod-web', `proxy set server ${SECTION}/a state drain`, `proxy set server ${SECTION}/a state maint`, 'stop berth-prod-web', 'start berth-prod-web-next']);
+    expect(calls(host).slice(2, 9)).toEqual(['inspect berth-prod-web', `proxy set server ${SECTION}/a state drain`, ...INFO(2), `proxy set server ${SECTION}/a state maint`, 'stop berth-prod-web', 'start berth-prod-web-next']);
     expect(a).toBeLessThan(b);
   });
 
@@ -577,6 +590,7 @@ describe('a proxy that does not take the new container', () => {
       'create berth-prod-web-next',
       'inspect berth-prod-web',
       `proxy set server ${SECTION}/a state drain`,
+      ...INFO(2),
       `proxy set server ${SECTION}/a state maint`,
       'stop berth-prod-web',
       'start berth-prod-web-next',
@@ -589,6 +603,9 @@ describe('a proxy that does not take the new container', () => {
     expect(host.engine.containerLines()).toEqual(['berth-prod-web 000100010001 running']);
     expect(host.err).toEqual([`prod/web: the deploy stopped on an error (connect ECONNREFUSED ${ADMIN_SOCKET(host)}); the previous container (${v1}) is running`]);
     expect(recordedRoute(host).active).toBe('a');
+    expect(fs.readFileSync(proxyFile(host), 'utf8')).toBe(renderProxyConfig(recordedRoute(host)));
+    await host.proxy!.reload();
+    expect(host.proxy!.states()).toEqual([`${SECTION}/a ready`, `${SECTION}/b maint`]);
   });
 
   it('still fails with why the switch failed when the drained slot cannot be set ready again', async () => {
@@ -716,17 +733,18 @@ describe('a reload behind the proxy (a new proxy mode)', () => {
     expect(host.err).toEqual([]);
     expect(host.out).toContain('prod/web: the old container has drained');
     const proxyCalls = host.engine.calls.filter((call) => call.startsWith('proxy '));
-    const switched = proxyCalls.lastIndexOf('proxy show info');
-    expect(proxyCalls.slice(switched + 1)).toEqual([
+    const poll = ['proxy show stat', 'proxy show info', 'proxy show proc'];
+    expect(proxyCalls.slice(proxyCalls.indexOf('proxy reload'))).toEqual([
+      'proxy reload',
+      // The new process answers with the section.
+      'proxy show info',
       'proxy show stat',
-      'proxy show stat',
-      'proxy show proc',
-      'proxy show stat',
-      'proxy show proc',
-      'proxy show stat',
-      'proxy show proc',
-      'proxy show stat',
-      'proxy show proc',
+      // The drain: the serving process, then four polls until the replaced one has gone.
+      'proxy show info',
+      ...poll,
+      ...poll,
+      ...poll,
+      ...poll,
       `proxy set server ${SECTION}/a state maint`,
     ]);
   });
@@ -740,6 +758,162 @@ describe('a reload behind the proxy (a new proxy mode)', () => {
     await deploy(host.context, specText(webSpec(host, 'v2')), {});
     expect(host.engine.calls).not.toContain('proxy show proc');
     expect(host.out).toContain('prod/web: the old container has drained');
+  });
+});
+
+describe('a drain while another service reloads the proxy', () => {
+  /** Runs `steps[n]` after the agent's `n`th pause from now on. */
+  function after(host: TestHost, steps: Record<number, () => void | Promise<void>>): void {
+    let pauses = 0;
+    host.afterSleep = async () => {
+      await steps[++pauses]?.();
+    };
+  }
+
+  it('stop-first: the reload leaves both slots in maintenance (the file serves none), and the drain waits for the replaced process', async () => {
+    const { host } = await servingV1();
+    host.engine.addImage(v2);
+    const proxy = host.proxy!;
+    proxy.setSessions(SECTION, 'a', 2);
+    expect(proxy.pid).toBe(101);
+    let during: string[] = [];
+    let file = '';
+    after(host, {
+      1: async () => {
+        file = fs.readFileSync(proxyFile(host), 'utf8');
+        await proxy.reload();
+        during = proxy.states();
+      },
+      3: () => proxy.finishOld(101),
+    });
+    await deploy(host.context, specText(webSpec(host, 'v2', { update: 'stop-first' })), {});
+    const route = recordedRoute(host);
+    expect(file).toBe(renderProxyConfig({ ...route, active: undefined }));
+    // Not slot a ready: nothing sends traffic back to the container being stopped.
+    expect(during).toEqual([`${SECTION}/a maint`, `${SECTION}/b maint`]);
+    // The drain's polls: 1 (the sessions on 101), 2-3 (102 serving, 101 still listed), 4 done (101 gone).
+    expect(calls(host).slice(3, 19)).toEqual([
+      `proxy set server ${SECTION}/a state drain`,
+      'proxy show info',
+      'proxy show info',
+      'proxy reload',
+      'proxy show info',
+      'proxy show proc',
+      'proxy show info',
+      'proxy show proc',
+      'proxy show info',
+      'proxy show proc',
+      `proxy set server ${SECTION}/a state maint`,
+      'stop berth-prod-web',
+      'start berth-prod-web-next',
+      `${EXEC_NEXT} 10000`,
+      `proxy set server ${SECTION}/b state ready`,
+      `tag ${v1} berth/web:prod-previous`,
+    ]);
+    expect(host.out).toContain('prod/web: the old container has drained');
+    expect(host.err).toEqual([]);
+    expect(route.active).toBe('b');
+    expect(proxy.states()).toEqual([`${SECTION}/a maint`, `${SECTION}/b ready`]);
+    expect(fs.readFileSync(proxyFile(host), 'utf8')).toBe(renderProxyConfig(route));
+  });
+
+  it('start-first: the drain waits for the process the reload replaced, which carries the old container\'s sessions, until it goes', async () => {
+    const { host } = await servingV1();
+    host.engine.addImage(v2);
+    const proxy = host.proxy!;
+    proxy.setSessions(SECTION, 'a', 2);
+    after(host, {
+      1: () => proxy.reload(),
+      4: () => proxy.finishOld(101),
+    });
+    await deploy(host.context, specText(webSpec(host, 'v2')), {});
+    expect(host.clock.sleeps).toEqual(Array(4).fill(100));
+    expect(host.engine.calls.filter((call) => call === 'proxy show proc').length).toBe(4);
+    expect(host.out).toContain('prod/web: the old container has drained');
+    expect(host.err).toEqual([]);
+    // The file named slot b when the other service's reload came: the new process serves b only.
+    expect(proxy.states()).toEqual([`${SECTION}/a maint`, `${SECTION}/b ready`]);
+    expect(calls(host).slice(-5)).toEqual([`tag ${v1} berth/web:prod-previous`, `tag ${v2} berth/web:prod-current`, 'stop berth-prod-web', 'remove berth-prod-web', 'rename berth-prod-web-next berth-prod-web']);
+  });
+
+  it('warns with the replaced process counted as one when it outlasts the drain time', async () => {
+    const { host } = await servingV1();
+    host.engine.addImage(v2);
+    host.proxy!.setSessions(SECTION, 'a', 2);
+    after(host, { 1: () => host.proxy!.reload() });
+    await deploy(host.context, specText(webSpec(host, 'v2', { drainSeconds: 1 })), {});
+    expect(host.err).toEqual(['prod/web: 1 request(s) or connection(s) were still in flight on the old container after the 1s drain']);
+  });
+});
+
+describe('a long drain behind the proxy', () => {
+  it('says every 60 s how many requests or connections are still in flight: none before 60 s, one at 60, one at 120', async () => {
+    const { host } = await servingV1();
+    host.engine.addImage(v2);
+    host.proxy!.setSessions(SECTION, 'a', 3);
+    // When each line was said, in ms after the switch.
+    const said: string[] = [];
+    let switchedAt: number | undefined;
+    const say = host.context.say;
+    host.context.say = (line) => {
+      if (line.includes('sends port(s)')) {
+        switchedAt = host.clock.now();
+      }
+      said.push(switchedAt === undefined ? line : `+${host.clock.now() - switchedAt} ${line}`);
+      say(line);
+    };
+    await deploy(host.context, specText(webSpec(host, 'v2', { drainSeconds: 150 })), {});
+    expect(said.slice(2)).toEqual([
+      '+0 prod/web: the host proxy sends port(s) 8080 to slot b (switched)',
+      '+60000 prod/web: draining the old container: 3 request(s) or connection(s) still in flight after 60s (of 150s)',
+      '+120000 prod/web: draining the old container: 3 request(s) or connection(s) still in flight after 120s (of 150s)',
+      `+150000 prod/web: now running ${v2} (000200020002), healthy`,
+    ]);
+    expect(host.err).toEqual(['prod/web: 3 request(s) or connection(s) were still in flight on the old container after the 150s drain']);
+  });
+
+  it('says nothing on a drain that ends before 60 s', async () => {
+    const { host } = await servingV1();
+    host.engine.addImage(v2);
+    host.proxy!.setSessions(SECTION, 'a', 3, { endsAfterPolls: 500 });
+    await deploy(host.context, specText(webSpec(host, 'v2', { drainSeconds: 150 })), {});
+    expect(host.out.filter((line) => line.includes('draining'))).toEqual([]);
+    expect(host.out).toContain('prod/web: the old container has drained');
+  });
+
+  it('says it on a stop-first drain too, with the replaced process counted', async () => {
+    const { host } = await servingV1();
+    host.engine.addImage(v2);
+    host.proxy!.setSessions(SECTION, 'a', 1);
+    host.afterSleep = async () => {
+      if (host.clock.sleeps.length === 1) {
+        await host.proxy!.reload();
+      }
+    };
+    await deploy(host.context, specText(webSpec(host, 'v2', { update: 'stop-first', drainSeconds: 61 })), {});
+    expect(host.out.filter((line) => line.includes('draining'))).toEqual(['prod/web: draining the old container: 1 request(s) or connection(s) still in flight after 60s (of 61s)']);
+    expect(host.err).toEqual(['prod/web: 1 request(s) or connection(s) were still in flight on the old container after the 61s drain']);
+  });
+});
+
+// BUG: deploy.ts converge (stop-first, `startDrain(context.proxy!, plan!.route!, …)`) with proxy.ts
+// startDrain: planTraffic keeps the recorded route when only the proxy mode changes
+// (`route = { ...recorded!, mode }`), so startDrain writes the service's file in the NEW mode (no slot
+// serving) while the proxy runs the old one. routeTo -> applyRoute then compares the new file with that
+// one, finds the same listeners (listenersOf ignores only `disabled`, and the mode line is the same now),
+// and switches without a reload: the proxy keeps carrying the service in the old mode (until some other
+// reload). Before startDrain wrote the file, the old file (old mode) made applyRoute reload. Input: v1
+// serving in tcp mode, deploy v2 stop-first with proxyMode http. Expected: the host proxy reloads
+// ("(reloaded)") and carries the section in http mode; actual: "(switched)", the section still tcp.
+// (The same route goes to restoreSlot on a failed stop-first deploy: the file is left in the new mode
+// for the old container.)
+describe('a stop-first deploy that changes the proxy mode', () => {
+  it('reloads the proxy into the new mode', async () => {
+    const { host } = await servingV1();
+    host.engine.addImage(v2);
+    await deploy(host.context, specText(webSpec(host, 'v2', { update: 'stop-first', proxyMode: 'http' })), {});
+    expect(host.out).toContain('prod/web: the host proxy sends port(s) 8080 to slot b (reloaded)');
+    expect(host.proxy!.sections.map((section) => section.mode)).toEqual(['http']);
   });
 });
 

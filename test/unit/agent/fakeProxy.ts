@@ -19,7 +19,8 @@
  *   replaced process carrying nothing exits at once, as HAProxy's soft-stopped
  *   worker does; one carrying sessions stays listed until they end (for as
  *   many `show proc` answers as their `endsAfterPolls`, or for good without
- *   it). `oldProcessLife` overrides that with a fixed number of answers.
+ *   it, or until a test calls `finishOld`). `oldProcessLife` overrides that
+ *   with a fixed number of answers.
  * - `show stat` answers HAProxy 2.6's CSV: its exact header, a FRONTEND row,
  *   one row a server and a BACKEND row for each section, every line ending in
  *   a comma, the answer in an empty line.
@@ -149,6 +150,15 @@ export class FakeProxy implements ProxyRuntime {
 
   clearCalls(): void {
     this.calls.length = 0;
+  }
+
+  /** The replaced process `pid` has finished its connections: from the next `show proc` it is not among the old ones. */
+  finishOld(pid: number): void {
+    const old = this.old.find((candidate) => candidate.pid === pid);
+    if (old === undefined) {
+      throw new Error(`the fake proxy has no old process ${pid}`);
+    }
+    old.life = 0;
   }
 
   // ---- ProxyRuntime ----

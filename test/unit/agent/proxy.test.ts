@@ -131,6 +131,7 @@ describe('renderProxyConfig', () => {
         '    mode http',
         '    option httplog',
         '    option forwardfor',
+        '    option idle-close-on-response',
         '    timeout http-request 10s',
         '    option dontlog-normal',
         '    balance roundrobin',
@@ -145,6 +146,7 @@ describe('renderProxyConfig', () => {
         '    mode http',
         '    option httplog',
         '    option forwardfor',
+        '    option idle-close-on-response',
         '    timeout http-request 10s',
         '    option dontlog-normal',
         '    balance roundrobin',
@@ -629,6 +631,14 @@ describe('applyRoute', () => {
   });
 });
 
+/** One poll of a drain: the slot's sessions, then the serving process's pid. */
+const POLL = ['show stat', 'show info'];
+/** One poll of a drain that waits for replaced processes too. */
+const POLL_OLD = [...POLL, 'show proc'];
+const times = (count: number, calls: string[]): string[] => Array.from({ length: count }, () => calls).flat();
+/** The fake's `set server` calls. */
+const settings = (fake: FakeProxy): string[] => fake.calls.filter((call) => call.startsWith('set server'));
+
 describe('drainSlot', () => {
   async function serving(route: ProxyRoute = TWO): Promise<ReturnType<typeof proxyHost>> {
     const made = proxyHost();
@@ -639,14 +649,15 @@ describe('drainSlot', () => {
     return made;
   }
 
-  it('waits until the slot carries nothing, then puts its servers in maintenance', async () => {
+  it('reads the serving process, then waits until the slot carries nothing (its pid on every poll), then puts its servers in maintenance', async () => {
     const { host, fake, proxy } = await serving();
     fake.setSessions('berth-prod-web-8080', 'a', 2, { endsAfterPolls: 3 });
     fake.setSessions('berth-prod-web-9090', 'a', 0, { queued: 1, endsAfterPolls: 2 });
     // Another slot's sessions do not count.
     fake.setSessions('berth-prod-web-8080', 'b', 7);
     expect(await drainSlot(proxy, { ...TWO, active: 'b' }, 'a', 30, host.context)).toBe(0);
-    expect(fake.calls).toEqual(['show stat', 'show stat', 'show stat', 'show stat', 'set server berth-prod-web-8080/a state maint', 'set server berth-prod-web-9090/a state maint']);
+    // The same process serves throughout: no old process is asked about.
+    expect(fake.calls).toEqual(['show info', ...times(4, POLL), 'set server berth-prod-web-8080/a state maint', 'set server berth-prod-web-9090/a state maint']);
     expect(host.clock.sleeps).toEqual([100, 100, 100]);
     expect(fake.states()).toEqual(['berth-prod-web-8080/a maint', 'berth-prod-web-8080/b ready', 'berth-prod-web-9090/a maint', 'berth-prod-web-9090/b ready']);
   });
@@ -659,7 +670,7 @@ describe('drainSlot', () => {
     fake.setSessions('berth-prod-api-7070', 'a', 5);
     fake.clearCalls();
     expect(await drainSlot(proxy, TWO, 'a', 30, host.context)).toBe(0);
-    expect(fake.calls).toEqual(['show stat', 'set server berth-prod-web-8080/a state maint', 'set server berth-prod-web-9090/a state maint']);
+    expect(fake.calls).toEqual(['show info', ...POLL, 'set server berth-prod-web-8080/a state maint', 'set server berth-prod-web-9090/a state maint']);
   });
 
   it('gives up after the drain time and returns what was still in flight (sessions and queue)', async () => {
@@ -668,22 +679,50 @@ describe('drainSlot', () => {
     fake.setSessions('berth-prod-web-9090', 'a', 1, { queued: 1 });
     expect(await drainSlot(proxy, TWO, 'a', 2, host.context)).toBe(4);
     expect(host.clock.sleeps).toEqual(Array(20).fill(100));
-    expect(fake.calls.filter((call) => call === 'show stat').length).toBe(21);
-    expect(changes(fake)).toEqual(['set server berth-prod-web-8080/a state maint', 'set server berth-prod-web-9090/a state maint']);
+    expect(fake.calls).toEqual(['show info', ...times(21, POLL), 'set server berth-prod-web-8080/a state maint', 'set server berth-prod-web-9090/a state maint']);
   });
 
   it('with no drain time: one look, then maintenance', async () => {
     const { host, fake, proxy } = await serving(WEB);
     fake.setSessions('berth-prod-web-8080', 'a', 3);
     expect(await drainSlot(proxy, WEB, 'a', 0, host.context)).toBe(3);
-    expect(fake.calls).toEqual(['show stat', 'set server berth-prod-web-8080/a state maint']);
+    expect(fake.calls).toEqual(['show info', ...POLL, 'set server berth-prod-web-8080/a state maint']);
     expect(host.clock.sleeps).toEqual([]);
   });
 
   it('puts the servers in maintenance in the order of their names', async () => {
     const { host, fake, proxy } = await serving({ ...TWO, listeners: [listener(9090, 9090, 30000, 30001), listener(8080, 8080, 30002, 30003)] });
     await drainSlot(proxy, { ...TWO, listeners: [listener(9090, 9090, 30000, 30001), listener(8080, 8080, 30002, 30003)] }, 'a', 1, host.context);
-    expect(changes(fake)).toEqual(['set server berth-prod-web-8080/a state maint', 'set server berth-prod-web-9090/a state maint']);
+    expect(settings(fake)).toEqual(['set server berth-prod-web-8080/a state maint', 'set server berth-prod-web-9090/a state maint']);
+  });
+
+  it('counts a slot it could never look at as carrying something when the time runs out', async () => {
+    const { host, fake, proxy } = await serving(WEB);
+    const command = fake.command.bind(fake);
+    fake.command = async (line) => {
+      if (line === 'show stat') {
+        throw new Error('connect ECONNREFUSED');
+      }
+      return command(line);
+    };
+    expect(await drainSlot(proxy, WEB, 'a', 1, host.context)).toBe(1);
+    expect(settings(fake)).toEqual(['set server berth-prod-web-8080/a state maint']);
+  });
+
+  it('does not take a pid it could not read (the socket changing hands) for a reload', async () => {
+    const { host, fake, proxy } = await serving(WEB);
+    fake.setSessions('berth-prod-web-8080', 'a', 1, { endsAfterPolls: 3 });
+    // The first look at the serving process fails, and so does the second poll's.
+    fake.unavailable = 1;
+    host.afterSleep = () => {
+      if (host.clock.sleeps.length === 1) {
+        fake.unavailable = 1;
+      }
+    };
+    expect(await drainSlot(proxy, WEB, 'a', 30, host.context)).toBe(0);
+    // The poll whose pid could not be read proves nothing: one more poll.
+    expect(fake.calls).toEqual(['show info', ...times(5, POLL), 'set server berth-prod-web-8080/a state maint']);
+    expect(host.clock.sleeps).toEqual([100, 100, 100, 100]);
   });
 });
 
@@ -706,17 +745,7 @@ describe('drainSlot after a reload', () => {
     });
     expect(oldProcess).toBe(101);
     expect(await drainSlot(proxy, route, 'a', 30, host.context, oldProcess)).toBe(0);
-    expect(fake.calls).toEqual([
-      'show stat',
-      'show proc',
-      'show stat',
-      'show proc',
-      'show stat',
-      'show proc',
-      'show stat',
-      'show proc',
-      'set server berth-prod-web-8080/a state maint',
-    ]);
+    expect(fake.calls).toEqual(['show info', ...times(4, POLL_OLD), 'set server berth-prod-web-8080/a state maint']);
     expect(host.clock.sleeps).toEqual([100, 100, 100]);
   });
 
@@ -728,8 +757,7 @@ describe('drainSlot after a reload', () => {
     fake.setSessions('berth-prod-web-8080', 'a', 2);
     expect(await drainSlot(proxy, route, 'a', 1, host.context, oldProcess)).toBe(3);
     expect(host.clock.sleeps).toEqual(Array(10).fill(100));
-    expect(fake.calls.filter((call) => call === 'show proc').length).toBe(11);
-    expect(changes(fake).slice(-1)).toEqual(['set server berth-prod-web-8080/a state maint']);
+    expect(fake.calls).toEqual(['show info', ...times(11, POLL_OLD), 'set server berth-prod-web-8080/a state maint']);
   });
 
   it('counts only the sessions when the replaced process is gone, or is not among the old ones', async () => {
@@ -737,11 +765,273 @@ describe('drainSlot after a reload', () => {
       fake.oldProcessLife = 100;
     });
     expect(await drainSlot(proxy, route, 'a', 30, host.context, oldProcess! + 7)).toBe(0);
-    expect(fake.calls).toEqual(['show stat', 'show proc', 'set server berth-prod-web-8080/a state maint']);
+    expect(fake.calls).toEqual(['show info', ...POLL_OLD, 'set server berth-prod-web-8080/a state maint']);
     const gone = await reloaded();
     expect(await drainSlot(gone.proxy, gone.route, 'a', 30, gone.host.context, gone.oldProcess)).toBe(0);
-    expect(gone.fake.calls).toEqual(['show stat', 'show proc', 'set server berth-prod-web-8080/a state maint']);
+    expect(gone.fake.calls).toEqual(['show info', ...POLL_OLD, 'set server berth-prod-web-8080/a state maint']);
     expect(gone.host.clock.sleeps).toEqual([]);
+  });
+
+  it('once the replaced process has gone, asks no more about old processes', async () => {
+    const { host, fake, proxy, route, oldProcess } = await reloaded((fake) => {
+      fake.oldProcessLife = 1;
+    });
+    // Sessions on the serving process outlast the replaced one.
+    fake.setSessions('berth-prod-web-8080', 'a', 1, { endsAfterPolls: 3 });
+    expect(await drainSlot(proxy, route, 'a', 30, host.context, oldProcess)).toBe(0);
+    expect(fake.calls).toEqual(['show info', ...times(2, POLL_OLD), ...times(2, POLL), 'set server berth-prod-web-8080/a state maint']);
+  });
+});
+
+// Another service's deploy reloads the proxy while this one drains: the process it replaced carries
+// the slot's sessions, which the new process cannot count.
+describe('drainSlot while another reload happens', () => {
+  /** WEB switched from slot a to b without a reload (pid 101), `sessions` held on slot a for good. */
+  async function draining(sessions: number): Promise<ReturnType<typeof proxyHost>> {
+    const made = proxyHost();
+    await applyRoute(made.proxy, made.dir, { ...WEB, active: 'a' }, made.host.context);
+    await applyRoute(made.proxy, made.dir, { ...WEB, active: 'b' }, made.host.context);
+    made.fake.setSessions('berth-prod-web-8080', 'a', sessions);
+    made.fake.clearCalls();
+    made.host.clock.sleeps.length = 0;
+    return made;
+  }
+
+  /** Runs `step` after the `n`th pause of the drain. */
+  function after(host: TestHost, steps: Record<number, () => void | Promise<void>>): void {
+    host.afterSleep = async () => {
+      await steps[host.clock.sleeps.length]?.();
+    };
+  }
+
+  it('waits for the replaced process, one in flight, while it is among the old ones, and ends when it goes', async () => {
+    const { host, fake, proxy } = await draining(2);
+    expect(fake.pid).toBe(101);
+    after(host, {
+      2: () => fake.reload(),
+      5: () => fake.finishOld(101),
+    });
+    expect(await drainSlot(proxy, { ...WEB, active: 'b' }, 'a', 30, host.context)).toBe(0);
+    expect(fake.pid).toBe(102);
+    // The new process carries none of the sessions; the replaced one is asked about from the poll
+    // that sees the new pid until it is not listed any more.
+    expect(fake.server('berth-prod-web-8080', 'a')).toMatchObject({ state: 'maint', current: 0 });
+    expect(fake.calls).toEqual(['show info', ...POLL, ...POLL, 'reload', ...times(4, POLL_OLD), 'set server berth-prod-web-8080/a state maint']);
+    expect(host.clock.sleeps).toEqual(Array(5).fill(100));
+  });
+
+  it('returns the replaced process as one still in flight when the drain time runs out', async () => {
+    const { host, fake, proxy } = await draining(2);
+    after(host, { 1: () => fake.reload() });
+    expect(await drainSlot(proxy, WEB, 'a', 1, host.context)).toBe(1);
+    expect(fake.calls).toEqual(['show info', ...POLL, 'reload', ...times(10, POLL_OLD), 'set server berth-prod-web-8080/a state maint']);
+    expect(await fake.oldProcesses()).toEqual([101]);
+  });
+
+  it('counts each process replaced during the drain as one, beside the one its own reload replaced', async () => {
+    const made = proxyHost();
+    const { host, fake, proxy, dir } = made;
+    await applyRoute(proxy, dir, { ...WEB, active: 'a' }, host.context);
+    fake.oldProcessLife = 10_000;
+    // Its own reload (a new mode) replaced 101; the drain starts on 102.
+    const route: ProxyRoute = { ...WEB, mode: 'http', active: 'b' };
+    const { oldProcess } = await applyRoute(proxy, dir, route, host.context);
+    expect([oldProcess, fake.pid]).toEqual([101, 102]);
+    fake.clearCalls();
+    host.clock.sleeps.length = 0;
+    after(host, {
+      1: () => fake.reload(),
+      3: () => fake.reload(),
+    });
+    // 101, 102 and 103 are still finishing their connections when the time runs out.
+    expect(await drainSlot(proxy, route, 'a', 1, host.context, oldProcess)).toBe(3);
+    expect(fake.pid).toBe(104);
+    expect(await fake.oldProcesses()).toEqual([101, 102, 103]);
+  });
+
+  it('ends once every replaced process has gone, one by one', async () => {
+    // The session on slot a goes with the first reload's replaced process; both replaced ones stay listed.
+    const { host, fake, proxy } = await draining(1);
+    fake.oldProcessLife = 10_000;
+    after(host, {
+      1: () => fake.reload(),
+      2: () => fake.reload(),
+      4: () => fake.finishOld(102),
+      6: () => fake.finishOld(101),
+    });
+    expect(await drainSlot(proxy, WEB, 'a', 30, host.context)).toBe(0);
+    // Polls: 1 (the session), 2 (101), 3-5 (101 and 102), 6 (101), done at 7.
+    expect(fake.calls).toEqual(['show info', ...POLL, 'reload', ...POLL_OLD, 'reload', ...times(5, POLL_OLD), 'set server berth-prod-web-8080/a state maint']);
+    expect(host.clock.sleeps).toEqual(Array(6).fill(100));
+  });
+
+  it('takes the pid from before a poll that could not read one (the socket changing hands) for the replaced process', async () => {
+    const { host, fake, proxy } = await draining(1);
+    fake.reloadLag = 1;
+    after(host, {
+      1: async () => {
+        await fake.reload();
+        fake.unavailable = 1;
+      },
+      4: () => fake.finishOld(101),
+    });
+    expect(await drainSlot(proxy, WEB, 'a', 30, host.context)).toBe(0);
+    // Poll 2 reads no pid, and 101 answers its show stat (the session); poll 3 sees 102, and waits for 101.
+    expect(fake.calls).toEqual(['show info', ...POLL, 'reload', ...POLL, ...times(3, POLL_OLD), 'set server berth-prod-web-8080/a state maint']);
+    expect(host.clock.sleeps).toEqual(Array(4).fill(100));
+  });
+
+  // BUG: proxy.ts drainSlot reads the serving pid (`show info`) BEFORE `show stat` in each poll. When
+  // another reload's new process takes over between the two (the old one answered show info, the new
+  // one answers show stat), or when show info fails while the socket changes hands and show stat is
+  // answered by the new process, the poll counts the new process's sessions (none) and no replaced
+  // process, and the drain ends while the replaced process still carries the slot's connections (the
+  // deploy then stops the old container under them). Input: WEB draining slot a with 1 session held,
+  // another reload during the drain (fake reloadLag 3, so poll 3's show info is answered by 101 and
+  // its show stat by 102; or reloadLag 0 with the next show info refused). Expected: the drain waits
+  // for 101 (returns 0 only after finishOld(101)); actual: returns 0 at poll 3 (resp. poll 2) with 101
+  // among the old processes. A fix: read the pid after show stat (a process the stat came from has
+  // replaced, or is, the one read after it).
+  it('is not misled when the new process takes over between the pid and the stat of one poll', async () => {
+    for (const setUp of [
+      (fake: FakeProxy) => {
+        fake.reloadLag = 3;
+        return fake.reload();
+      },
+      async (fake: FakeProxy) => {
+        await fake.reload();
+        // The next show info only is refused.
+        const command = fake.command.bind(fake);
+        let refuse = true;
+        fake.command = async (line) => {
+          if (line === 'show info' && refuse) {
+            refuse = false;
+            throw new Error('connect ECONNREFUSED');
+          }
+          return command(line);
+        };
+      },
+    ]) {
+      const { host, fake, proxy } = await draining(1);
+      after(host, {
+        1: () => setUp(fake),
+        6: () => fake.finishOld(101),
+      });
+      expect(await drainSlot(proxy, WEB, 'a', 30, host.context)).toBe(0);
+      expect(host.clock.sleeps).toEqual(Array(6).fill(100));
+    }
+  });
+
+  it('does not wait for a replaced process that carried nothing: it has gone at once', async () => {
+    const { host, fake, proxy } = await draining(1);
+    fake.setSessions('berth-prod-web-8080', 'a', 1, { endsAfterPolls: 1 });
+    after(host, { 1: () => fake.reload() });
+    expect(await drainSlot(proxy, WEB, 'a', 30, host.context)).toBe(0);
+    expect(fake.calls).toEqual(['show info', ...POLL, 'reload', ...POLL_OLD, 'set server berth-prod-web-8080/a state maint']);
+  });
+
+  it('waits through a reload the proxy is still making (the old process answers a few more commands)', async () => {
+    const { host, fake, proxy } = await draining(1);
+    fake.reloadLag = 2;
+    after(host, {
+      1: () => fake.reload(),
+      4: () => fake.finishOld(101),
+    });
+    expect(await drainSlot(proxy, WEB, 'a', 30, host.context)).toBe(0);
+    // Poll 2 is answered by 101 still (its pid, the session); poll 3 by 102, which replaced it.
+    expect(fake.calls).toEqual(['show info', ...POLL, 'reload', ...POLL, ...times(3, POLL_OLD), 'set server berth-prod-web-8080/a state maint']);
+  });
+});
+
+// BUG: proxy.ts drainSlot passes a refused `show stat` (the stats socket changing hands while another
+// service's deploy reloads the proxy, which reloadFor and servingProcess tolerate) straight out: the
+// drain, and the deploy with it, fails although the switch was done. Input: WEB draining slot a, the
+// poll's show stat refused once. Expected: the poll is taken again and the drain ends (0); actual:
+// rejects with "connect ECONNREFUSED …". (In a start-first deploy, converge then warns that "the
+// previous container is running" while the proxy sends to the new one, slot a left draining.)
+describe('drainSlot and a refused show stat', () => {
+  it('polls again', async () => {
+    const made = proxyHost();
+    await applyRoute(made.proxy, made.dir, { ...WEB, active: 'a' }, made.host.context);
+    await applyRoute(made.proxy, made.dir, { ...WEB, active: 'b' }, made.host.context);
+    made.fake.setSessions('berth-prod-web-8080', 'a', 1, { endsAfterPolls: 2 });
+    made.host.afterSleep = () => {
+      if (made.host.clock.sleeps.length === 1) {
+        // Poll 2: its show info answers, its show stat is refused.
+        const command = made.fake.command.bind(made.fake);
+        let refuse = true;
+        made.fake.command = async (line) => {
+          if (line === 'show stat' && refuse) {
+            refuse = false;
+            throw new Error('connect ECONNREFUSED');
+          }
+          return command(line);
+        };
+      }
+    };
+    expect(await drainSlot(made.proxy, WEB, 'a', 30, made.host.context)).toBe(0);
+  });
+});
+
+describe('drainSlot progress', () => {
+  /** WEB serving slot b, 3 sessions held on slot a, and what `progress` was told (left, waited, ms since the start). */
+  async function watched(): Promise<ReturnType<typeof proxyHost> & { said: string[]; progress: (left: number, waited: number) => void }> {
+    const made = proxyHost();
+    await applyRoute(made.proxy, made.dir, { ...WEB, active: 'a' }, made.host.context);
+    await applyRoute(made.proxy, made.dir, { ...WEB, active: 'b' }, made.host.context);
+    made.fake.setSessions('berth-prod-web-8080', 'a', 3);
+    made.host.clock.sleeps.length = 0;
+    const start = made.host.clock.now();
+    const said: string[] = [];
+    return { ...made, said, progress: (left, waited) => said.push(`${left} after ${waited}s at ${made.host.clock.now() - start}ms`) };
+  }
+
+  it('says what is still in flight every 60 s of waiting: none before 60 s, one at 60, one at 120', async () => {
+    const { host, proxy, said, progress } = await watched();
+    const when: number[] = [];
+    expect(await drainSlot(proxy, WEB, 'a', 150, host.context, undefined, (left, waited) => {
+      when.push(host.clock.sleeps.length);
+      progress(left, waited);
+    })).toBe(3);
+    expect(said).toEqual(['3 after 60s at 60000ms', '3 after 120s at 120000ms']);
+    // Said before the poll's pause: after 600 and 1200 pauses of 100 ms.
+    expect(when).toEqual([600, 1200]);
+    expect(host.clock.sleeps.length).toBe(1500);
+  });
+
+  it('says nothing when the drain time runs out at 60 s, or the slot drains just before', async () => {
+    const timedOut = await watched();
+    expect(await drainSlot(timedOut.proxy, WEB, 'a', 60, timedOut.host.context, undefined, timedOut.progress)).toBe(3);
+    expect(timedOut.said).toEqual([]);
+    // The sessions end with the 600th answer: the 601st poll, at 60 s, finds the slot empty.
+    const drained = await watched();
+    drained.fake.setSessions('berth-prod-web-8080', 'a', 3, { endsAfterPolls: 600 });
+    expect(await drainSlot(drained.proxy, WEB, 'a', 300, drained.host.context, undefined, drained.progress)).toBe(0);
+    expect(drained.said).toEqual([]);
+    // One answer more: said once, at 60 s.
+    const once = await watched();
+    once.fake.setSessions('berth-prod-web-8080', 'a', 3, { endsAfterPolls: 601 });
+    expect(await drainSlot(once.proxy, WEB, 'a', 300, once.host.context, undefined, once.progress)).toBe(0);
+    expect(once.said).toEqual(['3 after 60s at 60000ms']);
+  });
+
+  it('counts a replaced process in what it says', async () => {
+    const { host, fake, proxy, said, progress } = await watched();
+    host.afterSleep = async () => {
+      if (host.clock.sleeps.length === 1) {
+        await fake.reload();
+      }
+    };
+    expect(await drainSlot(proxy, WEB, 'a', 70, host.context, undefined, progress)).toBe(1);
+    expect(said).toEqual(['1 after 60s at 60000ms']);
+  });
+
+  it('keeps to the 60 s cadence from the start, whole seconds rounded, when polls take longer than their pause', async () => {
+    const { host, proxy, said, progress } = await watched();
+    // Each poll takes 450 ms besides its pause of 100.
+    host.afterSleep = () => host.clock.advance(450);
+    expect(await drainSlot(proxy, WEB, 'a', 150, host.context, undefined, progress)).toBe(3);
+    expect(said).toEqual(['3 after 61s at 60500ms', '3 after 120s at 120450ms']);
   });
 });
 
@@ -750,7 +1040,7 @@ describe('startDrain and restoreSlot', () => {
     const { host, fake, proxy, dir } = proxyHost();
     await applyRoute(proxy, dir, { ...TWO, active: 'a' }, host.context);
     fake.clearCalls();
-    await startDrain(proxy, TWO, 'a');
+    await startDrain(proxy, { ...TWO, active: 'a' }, 'a');
     expect(fake.states()).toEqual(['berth-prod-web-8080/a drain', 'berth-prod-web-8080/b maint', 'berth-prod-web-9090/a drain', 'berth-prod-web-9090/b maint']);
     await restoreSlot(proxy, TWO, 'a');
     expect(fake.calls).toEqual([
@@ -760,8 +1050,50 @@ describe('startDrain and restoreSlot', () => {
       'set server berth-prod-web-9090/a state ready',
     ]);
     expect(fake.states()).toEqual(['berth-prod-web-8080/a ready', 'berth-prod-web-8080/b maint', 'berth-prod-web-9090/a ready', 'berth-prod-web-9090/b maint']);
+    expect(fake.reloads).toBe(1);
     await expectFailed(startDrain(proxy, { ...TWO, name: 'gone' }, 'a'), 'the proxy refused "set server berth-prod-gone-8080/a state drain": No such backend.');
     await expectFailed(restoreSlot(proxy, { ...TWO, name: 'gone' }, 'b'), 'the proxy refused "set server berth-prod-gone-8080/b state ready": No such backend.');
+  });
+
+  it('startDrain first writes the file with no slot serving, so a reload meanwhile (another service) sends nothing to the drained slot', async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    await applyRoute(proxy, dir, { ...TWO, active: 'a' }, host.context);
+    const file = configFileOf(proxy, TWO);
+    // What the file says when the proxy is told to drain.
+    const seen: string[] = [];
+    const command = fake.command.bind(fake);
+    fake.command = async (line) => {
+      seen.push(`${line}: ${fs.readFileSync(file, 'utf8') === renderProxyConfig({ ...TWO, active: undefined }) ? 'none serving' : 'other'}`);
+      return command(line);
+    };
+    await startDrain(proxy, { ...TWO, active: 'a' }, 'a');
+    expect(seen).toEqual(['set server berth-prod-web-8080/a state drain: none serving', 'set server berth-prod-web-9090/a state drain: none serving']);
+    expect(fs.readFileSync(file, 'utf8')).toBe(renderProxyConfig({ ...TWO, active: undefined }));
+    expect(mode(file)).toBe(0o644);
+    // The recorded route still names the slot that served (the drain is not a switch).
+    expect(readRoute(dir)).toEqual({ ...TWO, active: 'a' });
+    await fake.reload();
+    expect(fake.states()).toEqual(['berth-prod-web-8080/a maint', 'berth-prod-web-8080/b maint', 'berth-prod-web-9090/a maint', 'berth-prod-web-9090/b maint']);
+  });
+
+  it('restoreSlot first writes the file with the slot serving again, so a reload after it keeps it serving', async () => {
+    const { host, fake, proxy, dir } = proxyHost();
+    await applyRoute(proxy, dir, { ...TWO, active: 'b' }, host.context);
+    await startDrain(proxy, { ...TWO, active: 'b' }, 'b');
+    const file = configFileOf(proxy, TWO);
+    const seen: string[] = [];
+    const command = fake.command.bind(fake);
+    fake.command = async (line) => {
+      seen.push(`${line}: ${fs.readFileSync(file, 'utf8') === renderProxyConfig({ ...TWO, active: 'b' }) ? 'b serving' : 'other'}`);
+      return command(line);
+    };
+    // Whatever the route it is given says serves.
+    await restoreSlot(proxy, { ...TWO, active: undefined }, 'b');
+    expect(seen).toEqual(['set server berth-prod-web-8080/b state ready: b serving', 'set server berth-prod-web-9090/b state ready: b serving']);
+    expect(fs.readFileSync(file, 'utf8')).toBe(renderProxyConfig({ ...TWO, active: 'b' }));
+    expect(mode(file)).toBe(0o644);
+    await fake.reload();
+    expect(fake.states()).toEqual(['berth-prod-web-8080/a maint', 'berth-prod-web-8080/b ready', 'berth-prod-web-9090/a maint', 'berth-prod-web-9090/b ready']);
   });
 });
 
@@ -893,6 +1225,43 @@ describe('HaproxyRuntime', () => {
     const before = Date.now();
     await expectFailed(short.reload(), `the host proxy (${masterSocket}) did not answer "reload": connect ENOENT ${masterSocket}`);
     expect(Date.now() - before).toBeGreaterThanOrEqual(290);
+  });
+
+  // HAProxy 2.7 and later answer a reload on the master CLI with its outcome, then `--` and the
+  // startup logs; 2.6 answers nothing (held to a real 2.6.12: an empty answer).
+  const STARTUP = '[NOTICE]   (2186) : haproxy version is 2.8.3-1~bpo12+1\n[NOTICE]   (2186) : path to executable is /usr/sbin/haproxy\n';
+  const FAILED_STARTUP =
+    "[NOTICE]   (2186) : haproxy version is 2.8.3-1~bpo12+1\n[ALERT]    (2186) : config : parsing [/etc/berth/proxy/services/prod-web.cfg:3] : unknown keyword 'bnid' in 'listen' section\n[ALERT]    (2186) : config : Fatal errors found in configuration.\n";
+
+  it.each([
+    ['nothing (2.6)', ''],
+    ['Success=1 and the startup logs (2.7 and later)', `Success=1\n--\n${STARTUP}\n`],
+    ['Success=1 with a log line that names Success=0 inside it', `Success=1\n--\n[WARNING]  (2186) : a log line about Success=0\n`],
+  ])('takes a reload the master answers with %s', async (_what, answer) => {
+    const { host } = proxyHost();
+    const masterSocket = path.join(host.scratch, 'master.sock');
+    const master = await socketServer(masterSocket, () => answer);
+    try {
+      await new HaproxyRuntime({ socket: '', masterSocket, binary: '/nonexistent', configs: [] }).reload();
+      expect(master.lines).toEqual(['reload\n']);
+    } finally {
+      await master.close();
+    }
+  });
+
+  it.each([
+    ['at the start of the answer', `Success=0\n--\n${FAILED_STARTUP}\n`],
+    ['on a line of its own after another', `\nSuccess=0\n--\n${FAILED_STARTUP}`],
+  ])('fails with the answer, and does not try again, when the master answers Success=0 %s', async (_what, answer) => {
+    const { host } = proxyHost();
+    const masterSocket = path.join(host.scratch, 'master.sock');
+    const master = await socketServer(masterSocket, () => answer);
+    try {
+      await expectFailed(new HaproxyRuntime({ socket: '', masterSocket, binary: '/nonexistent', configs: [] }).reload(), `the proxy did not reload:\n${answer.trim()}`);
+      expect(master.lines).toEqual(['reload\n']);
+    } finally {
+      await master.close();
+    }
   });
 
   it('fails naming the socket when the proxy cannot be reached or does not answer in time', async () => {

@@ -42,6 +42,11 @@ export interface TestHost {
   locks: HostLocks;
   /** The fake host proxy, with `testHost({ proxy: true })`; its calls go into the engine's too, as `proxy <call>`. */
   proxy?: FakeProxy;
+  /**
+   * Runs after each pause the agent asks for (`context.sleep`), once the fake clock moved on: what
+   * happens on the host meanwhile (another service's deploy reloads the proxy while a drain polls).
+   */
+  afterSleep?: (ms: number) => void | Promise<void>;
 }
 
 const scratches: string[] = [];
@@ -73,17 +78,22 @@ export function testHost(options: { lockWaitMs?: number; auth?: RegistryAuth; pr
     },
     say: (line) => out.push(line),
     warn: (text) => err.push(text),
-    sleep: clock.sleep,
+    sleep: async (ms) => {
+      await clock.sleep(ms);
+      await host.afterSleep?.(ms);
+    },
     now: clock.now,
   };
+  const host: TestHost = { context, engine, clock, roots, scratch, out, err, credentialRequests, locks };
   if (options.proxy !== true) {
-    return { context, engine, clock, roots, scratch, out, err, credentialRequests, locks };
+    return host;
   }
   // The proxy's services folder, as the readiness step makes it (the proxy reads it at start).
   const proxy = new FakeProxy(path.join(scratch, 'proxy', 'services'), engine.calls);
   fs.mkdirSync(proxy.servicesDir, { recursive: true });
   context.proxy = { runtime: proxy, servicesDir: proxy.servicesDir };
-  return { context, engine, clock, roots, scratch, out, err, credentialRequests, locks, proxy };
+  host.proxy = proxy;
+  return host;
 }
 
 /** Removes every scratch host made so far (call in afterEach). */
