@@ -155,6 +155,14 @@ export interface DockerHostGroupArgs {
    */
   serviceIngressSecurityGroupIds?: pulumi.Input<string>[];
   /**
+   * Security groups each host joins beside the group's own (e.g. the ones that let it call the
+   * service names). Changing them updates the hosts in place (no replacement). A network
+   * interface takes 5 security groups by default (an EC2 quota), the group's own included.
+   * @default []
+   * @example traffic.hostSecurityGroupIds("app", [])
+   */
+  additionalSecurityGroupIds?: pulumi.Input<string>[];
+  /**
    * ECR repository ARNs the hosts may pull from — this project's only.
    * @example registry.repositoryArns
    */
@@ -363,7 +371,7 @@ export class DockerHostGroup extends pulumi.ComponentResource {
           instanceType: args.instanceType,
           subnetId,
           keyName: keyPair.keyName,
-          vpcSecurityGroupIds: [securityGroup.id],
+          vpcSecurityGroupIds: [securityGroup.id, ...(args.additionalSecurityGroupIds ?? [])],
           iamInstanceProfile: profile.name,
           associatePublicIpAddress: args.associatePublicIp ?? false,
           metadataOptions: { httpTokens: 'required', httpEndpoint: 'enabled', httpPutResponseHopLimit: 1, instanceMetadataTags: 'enabled' },

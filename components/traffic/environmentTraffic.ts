@@ -119,7 +119,10 @@ export interface EnvironmentTrafficArgs {
  * (`<name>` is the component's name, `<role>` is `edge` or `service-names`).
  */
 export interface EnvironmentTrafficTransform {
-  /** Each load balancer's security group `<name>-<role>-lb`. */
+  /**
+   * Each load balancer's security group `<name>-<role>-lb`, the callers' group `<name>-callers` and
+   * each host group's TCP services' group `<name>-<group>-tcp`.
+   */
   securityGroup?: Transform<aws.ec2.SecurityGroupArgs>;
   /** Each load balancer `<name>-<role>`. */
   loadBalancer?: Transform<aws.lb.LoadBalancerArgs>;
@@ -160,7 +163,10 @@ export interface TrafficHost {
  *   env: "prod", vpcId, subnetIds, certificateArn, ingressCidrs: ["10.0.0.0/8"], serviceNameCidrs: ["10.20.0.0/16"],
  *   services: [{ name: "api-service", web: { port: 8080, healthCheckPath: "/health" }, route: { hosts: ["api.example.com"] } }],
  * });
- * const app = new DockerHostGroup("app", { ...args, servicePorts: [8080], serviceIngressSecurityGroupIds: traffic.securityGroupIds });
+ * const app = new DockerHostGroup("app", {
+ *   ...args, servicePorts: [8080], serviceIngressSecurityGroupIds: traffic.securityGroupIds,
+ *   additionalSecurityGroupIds: traffic.hostSecurityGroupIds("app", []),
+ * });
  * traffic.registerHosts({ "api-service": app.hosts });
  * ```
  *
@@ -180,13 +186,30 @@ export interface TrafficHost {
  * its hosts' private IPs. Access logs of every load balancer go to one bucket (SSE-S3, the
  * only encryption ALB log delivery supports; public access blocked; bucket owner enforced).
  *
+ * Callers: hosts that join the callers' security group (`hostSecurityGroupIds`) may call every
+ * service name: the load balancer that carries the names takes HTTP:80 from that group, and each
+ * host group's TCP services take their host ports from it. A membership group with no rules of its
+ * own, not the hosts' own groups, is the source: the hosts' groups take service ports from the load
+ * balancers' groups, so the load balancers' groups cannot name the hosts' (a cycle), and adding
+ * separate rule resources to groups that keep their rules inline is what the provider warns against
+ * (rules overwritten, perpetual diffs). Every rule stays inline; nothing depends on declaration order.
+ *
  * Lifecycle: target groups and load balancers are named `<project>-<env>-<role>[-<service>]-<hash>`,
- * the hash taken from the inputs whose change replaces them (port, protocol, target type, VPC;
- * scheme), so a replacement gets a new name and is created before the old one is deleted.
+ * cut to 32 characters, the hash taken from the whole untruncated base and the inputs whose change
+ * replaces them (port, protocol, target type, VPC; scheme), so two services or envs that share a
+ * prefix never share a name, and a replacement gets a new name and is created before the old one is
+ * deleted. (This release's hash form renamed every target group and load balancer once; the
+ * component was deployed nowhere before it.)
  */
 export class EnvironmentTraffic extends pulumi.ComponentResource {
   /** The load balancers' security groups: hosts accept service ports from them. */
   readonly securityGroupIds: pulumi.Output<string>[];
+  /**
+   * The callers' security group: hosts in it may call the service names (HTTP:80 of the load
+   * balancer that carries them, and the TCP services' host ports). Undefined when no service
+   * publishes a port.
+   */
+  readonly callerSecurityGroupId?: pulumi.Output<string>;
   /** What was decided: load balancers, target groups, rules and names. */
   readonly plan: TrafficPlan;
   readonly zoneId: pulumi.Output<string>;
@@ -200,6 +223,7 @@ export class EnvironmentTraffic extends pulumi.ComponentResource {
   private readonly args: EnvironmentTrafficArgs;
   private readonly tags: Record<string, string>;
   private registered = false;
+  private readonly hostGroupsJoined = new Set<string>();
 
   constructor(name: string, args: EnvironmentTrafficArgs, opts?: pulumi.ComponentResourceOptions) {
     super('berth:traffic:EnvironmentTraffic', name, {}, opts);
@@ -214,12 +238,17 @@ export class EnvironmentTraffic extends pulumi.ComponentResource {
     const parent = { parent: this };
 
     const identity = aws.getCallerIdentityOutput({}, parent);
+    // The provider's Region, where the load balancers and their log bucket are: it decides who delivers the logs.
+    const region = aws.getRegionOutput({}, parent).region;
     this.loadBalancers = {};
     this.targetGroups = [];
     const securityGroups: aws.ec2.SecurityGroup[] = [];
+    if (this.plan.serviceNamesOn || this.plan.hostNames.length > 0) {
+      this.callerSecurityGroupId = this.callerSecurityGroup(name, project, args).id;
+    }
     let logs: { bucket: aws.s3.Bucket; ready: pulumi.Resource[] } | undefined;
     if (this.plan.loadBalancers.length > 0) {
-      logs = this.accessLogBucket(name, project, args, identity.accountId);
+      logs = this.accessLogBucket(name, project, args, identity.accountId, region);
     }
     for (const { role, internal } of this.plan.loadBalancers) {
       const securityGroup = this.securityGroup(name, project, role, args);
@@ -229,7 +258,8 @@ export class EnvironmentTraffic extends pulumi.ComponentResource {
         args.transform?.loadBalancer,
         lbName,
         {
-          // `internal` and the name replace a load balancer: the name changes with the scheme.
+          // `internal` and the name replace a load balancer: the name changes with the scheme. The hash covers the
+          // whole base too (replaceableName): envs of up to 48 characters are cut to fit, and must not share a name.
           name: replaceableName(envName(project, args.env, role === 'edge' ? 'edge' : 'names'), [internal]),
           loadBalancerType: 'application',
           internal,
@@ -255,7 +285,8 @@ export class EnvironmentTraffic extends pulumi.ComponentResource {
         {
           // port, protocol, targetType and vpcId replace a target group: its name follows them. So does
           // its load balancer's scheme: a replaced load balancer's rules cannot forward to a target
-          // group the old one still uses (a target group serves one load balancer).
+          // group the old one still uses (a target group serves one load balancer). The service and env, cut to
+          // fit in the name, are hashed in full (replaceableName), so two services sharing a prefix differ.
           name: replaceableName(envName(project, args.env, plan.role === 'edge' ? 'e' : 'n', plan.service), [plan.port, 'HTTP', 'instance', args.vpcId, internalOf(plan.role)]),
           port: plan.port,
           protocol: 'HTTP',
@@ -354,6 +385,62 @@ export class EnvironmentTraffic extends pulumi.ComponentResource {
     }
   }
 
+  /**
+   * The security groups a host group's hosts join beside their own (DockerHostGroup's
+   * `additionalSecurityGroupIds`), so that they may call every service name: the callers'
+   * group and, when the group runs TCP services, a group `<name>-<group>-tcp` that lets the
+   * callers in on those services' host ports (and on no other port). Call once per host group,
+   * before the group is declared; `tcpServices` are the TCP services (no `web`) it runs, with
+   * their published host ports. Empty when no service publishes a port.
+   *
+   * Security groups per network interface are limited (5 by default): this adds at most two.
+   */
+  hostSecurityGroupIds(group: string, tcpServices: { name: string; ports: number[] }[]): pulumi.Output<string>[] {
+    const fail = (message: string) => {
+      throw new pulumi.ResourceError(`${this.componentName}: hostSecurityGroupIds(${JSON.stringify(group)}): ${message}`, this);
+    };
+    if (this.hostGroupsJoined.has(group)) {
+      fail('called twice for one host group');
+    }
+    this.hostGroupsJoined.add(group);
+    const tcpNames = new Set(this.plan.hostNames);
+    for (const service of tcpServices) {
+      if (!tcpNames.has(service.name)) {
+        fail(`"${service.name}" is not a TCP service of services (a service without web)`);
+      }
+    }
+    if (!this.callerSecurityGroupId) {
+      return [];
+    }
+    const ports = [...new Set(tcpServices.flatMap((service) => service.ports))].sort((a, b) => a - b);
+    if (ports.length === 0) {
+      return [this.callerSecurityGroupId];
+    }
+    const portServices = (port: number) =>
+      tcpServices
+        .filter((service) => service.ports.includes(port))
+        .map((service) => service.name)
+        .sort(compareStrings)
+        .join(', ');
+    const project = this.args.project ?? DEFAULT_PROJECT;
+    const sgName = `${this.componentName}-${group}-tcp`;
+    const [sgArgs, sgOpts] = applyTransform(
+      this.args.transform?.securityGroup,
+      sgName,
+      {
+        namePrefix: `${envName(project, this.args.env, group, 'tcp')}-`,
+        description: `Berth ${this.args.env} ${group} TCP services, from the callers`,
+        vpcId: this.args.vpcId,
+        ingress: ports.map((port) => ({ description: `TCP service port ${port} (${portServices(port)}) from the callers`, protocol: 'tcp', fromPort: port, toPort: port, securityGroups: [this.callerSecurityGroupId!] })),
+        // Membership adds ingress only; the hosts' own group carries their outbound rules.
+        egress: [],
+        tags: { ...this.tags, 'berth:role': 'tcp-services', 'berth:host-group': group, Name: envName(project, this.args.env, group, 'tcp') },
+      },
+      { parent: this },
+    );
+    return [this.callerSecurityGroupId, new aws.ec2.SecurityGroup(sgName, sgArgs, sgOpts).id];
+  }
+
   private checkArgs(name: string, args: EnvironmentTrafficArgs, scheme: LoadBalancerScheme): void {
     const fail = (message: string) => {
       throw new pulumi.ResourceError(`${name}: ${message}`, this);
@@ -396,10 +483,11 @@ export class EnvironmentTraffic extends pulumi.ComponentResource {
   /**
    * The access-log bucket, with what ALB log delivery needs: SSE-S3 (the only encryption it
    * supports), bucket owner enforced (no ACLs), public access blocked, and the policy that lets
-   * log delivery write under each load balancer's `alb/<role>/AWSLogs/<account>/`. A lifecycle rule expires logs.
+   * log delivery (the service principal, and the Region's ELB account where it has one) write under each load
+   * balancer's `alb/<role>/AWSLogs/<account>/`. A lifecycle rule expires logs.
    * The bucket's name is a prefix plus a generated suffix: bucket names are global.
    */
-  private accessLogBucket(name: string, project: string, args: EnvironmentTrafficArgs, accountId: pulumi.Output<string>) {
+  private accessLogBucket(name: string, project: string, args: EnvironmentTrafficArgs, accountId: pulumi.Output<string>, region: pulumi.Output<string>) {
     const bucketName = `${name}-access-logs`;
     const parent = { parent: this };
     const [bucketArgs, bucketOpts] = applyTransform(
@@ -448,8 +536,10 @@ export class EnvironmentTraffic extends pulumi.ComponentResource {
         {
           bucket: bucket.id,
           policy: pulumi
-            .all([bucket.arn, accountId])
-            .apply(([bucketArn, account]) => accessLogBucketPolicy({ bucketArn, prefixes: this.plan.loadBalancers.map((lb) => accessLogPrefix(lb.role)), accountId: account })),
+            .all([bucket.arn, accountId, region])
+            .apply(([bucketArn, account, regionName]) =>
+              accessLogBucketPolicy({ bucketArn, prefixes: this.plan.loadBalancers.map((lb) => accessLogPrefix(lb.role)), accountId: account, region: regionName }),
+            ),
         },
         // S3 refuses a policy while public access settings are being changed.
         { parent: this, dependsOn: [publicAccess] },
@@ -460,8 +550,8 @@ export class EnvironmentTraffic extends pulumi.ComponentResource {
 
   /**
    * A load balancer's security group: the edge takes 443 and 80 from `ingressCidrs`; the
-   * load balancer that carries the service names takes 80 from `serviceNameCidrs` and
-   * `serviceNameSecurityGroupIds` too. Outbound only to the web services' ports.
+   * load balancer that carries the service names takes 80 from `serviceNameCidrs`,
+   * `serviceNameSecurityGroupIds` and the callers' group too. Outbound only to the web services' ports.
    */
   private securityGroup(name: string, project: string, role: LoadBalancerRole, args: EnvironmentTrafficArgs): aws.ec2.SecurityGroup {
     const ingress: aws.types.input.ec2.SecurityGroupIngress[] = [];
@@ -478,6 +568,7 @@ export class EnvironmentTraffic extends pulumi.ComponentResource {
       if ((args.serviceNameSecurityGroupIds ?? []).length > 0) {
         ingress.push({ description: 'HTTP service names from the service security groups', protocol: 'tcp', fromPort: 80, toPort: 80, securityGroups: args.serviceNameSecurityGroupIds });
       }
+      ingress.push({ description: 'HTTP service names from the callers (the Berth hosts)', protocol: 'tcp', fromPort: 80, toPort: 80, securityGroups: [this.callerSecurityGroupId!] });
     }
     const ports = [...new Set(this.plan.targetGroups.filter((group) => group.role === role).map((group) => group.port))].sort((a, b) => a - b);
     const sgName = `${name}-${role}-lb`;
@@ -492,6 +583,30 @@ export class EnvironmentTraffic extends pulumi.ComponentResource {
         ingress,
         egress: ports.map((port) => ({ description: `to the hosts on service port ${port}`, protocol: 'tcp', fromPort: port, toPort: port, cidrBlocks: ['0.0.0.0/0'] })),
         tags: { ...this.tags, 'berth:role': role, Name: envName(project, args.env, role, 'lb') },
+      },
+      { parent: this },
+    );
+    return new aws.ec2.SecurityGroup(sgName, sgArgs, sgOpts);
+  }
+
+  /**
+   * The callers' group `<name>-callers`: a membership group with no rules of its own. What its
+   * members may reach is said by the groups that name it as a source (the service-names load
+   * balancer's, each host group's TCP services').
+   */
+  private callerSecurityGroup(name: string, project: string, args: EnvironmentTrafficArgs): aws.ec2.SecurityGroup {
+    const sgName = `${name}-callers`;
+    const [sgArgs, sgOpts] = applyTransform(
+      args.transform?.securityGroup,
+      sgName,
+      {
+        // A prefix, not a name: a replacement (a new VPC) is created before the old group is deleted.
+        namePrefix: `${envName(project, args.env, 'callers')}-`,
+        description: `Berth ${args.env} service-name callers`,
+        vpcId: args.vpcId,
+        ingress: [],
+        egress: [],
+        tags: { ...this.tags, 'berth:role': 'callers', Name: envName(project, args.env, 'callers') },
       },
       { parent: this },
     );

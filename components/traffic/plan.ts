@@ -286,17 +286,65 @@ export function ingressCidrProblems(scheme: LoadBalancerScheme, cidrs: string[])
 }
 
 /**
+ * The Elastic Load Balancing account that delivers access logs in each Region
+ * opened before August 2022 (ELB User Guide, "Enable access logs for your
+ * Application Load Balancer", step 2, the policy for those Regions; the same
+ * table as the AWS CDK's region facts and the provider's `aws.elb.getServiceAccount`).
+ * Regions opened since then are not in it: there log delivery is the service
+ * principal `logdelivery.elasticloadbalancing.amazonaws.com`. The set of Regions
+ * opened before a past date is closed, so this table cannot go stale: a Region
+ * AWS adds is always one of the service principal's.
+ */
+export const ELB_LOG_DELIVERY_ACCOUNTS: Readonly<Record<string, string>> = {
+  'af-south-1': '098369216593',
+  'ap-east-1': '754344448648',
+  'ap-northeast-1': '582318560864',
+  'ap-northeast-2': '600734575887',
+  'ap-northeast-3': '383597477331',
+  'ap-south-1': '718504428378',
+  'ap-southeast-1': '114774131450',
+  'ap-southeast-2': '783225319266',
+  'ap-southeast-3': '589379963580',
+  'ca-central-1': '985666609251',
+  'cn-north-1': '638102146993',
+  'cn-northwest-1': '037604701340',
+  'eu-central-1': '054676820928',
+  'eu-north-1': '897822967062',
+  'eu-south-1': '635631232127',
+  'eu-west-1': '156460612806',
+  'eu-west-2': '652711504416',
+  'eu-west-3': '009996457667',
+  'me-south-1': '076674570225',
+  'sa-east-1': '507241528517',
+  'us-east-1': '127311923021',
+  'us-east-2': '033677994240',
+  'us-gov-east-1': '190560391635',
+  'us-gov-west-1': '048591011584',
+  'us-west-1': '027434742980',
+  'us-west-2': '797873946194',
+};
+
+/** The IAM partition of a Region: `aws-cn` for China, `aws-us-gov` for GovCloud, else `aws`. */
+function partitionOf(region: string): string {
+  return region.startsWith('cn-') ? 'aws-cn' : region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws';
+}
+
+/**
  * The access-log bucket's policy: Elastic Load Balancing's log delivery may put
  * objects under `<prefix>/AWSLogs/<account>/` of each load balancer's prefix, and
- * nothing else. The principal
- * is the service principal `logdelivery.elasticloadbalancing.amazonaws.com`
- * (ELB User Guide, "Enable access logs for your Application Load Balancer",
- * step 2). Regions opened before August 2022 accepted, and older guides show,
- * a per-region ELB account (`arn:aws:iam::<elb-account>:root`, the provider's
- * `aws.elb.getServiceAccount`) instead; the service principal is what AWS now
- * documents, and it needs no region table. Uploads without TLS are refused.
+ * nothing else. Who delivers depends on the Region (ELB User Guide, "Enable
+ * access logs for your Application Load Balancer", step 2): in Regions opened
+ * since August 2022 the service principal
+ * `logdelivery.elasticloadbalancing.amazonaws.com`; in the older ones
+ * (eu-west-1, us-east-1, …) the Region's ELB account
+ * `arn:<partition>:iam::<elb-account>:root` ({@link ELB_LOG_DELIVERY_ACCOUNTS}).
+ * The service principal's statement is always there; the account's is added
+ * where the Region has one, so delivery works in both kinds of Region.
+ * Uploads without TLS are refused.
  */
-export function accessLogBucketPolicy(args: { bucketArn: string; prefixes: string[]; accountId: string }): string {
+export function accessLogBucketPolicy(args: { bucketArn: string; prefixes: string[]; accountId: string; region: string }): string {
+  const resources = [...args.prefixes].sort(compareStrings).map((prefix) => `${args.bucketArn}/${prefix}/AWSLogs/${args.accountId}/*`);
+  const elbAccount = ELB_LOG_DELIVERY_ACCOUNTS[args.region];
   return JSON.stringify({
     Version: '2012-10-17',
     Statement: [
@@ -305,8 +353,19 @@ export function accessLogBucketPolicy(args: { bucketArn: string; prefixes: strin
         Effect: 'Allow',
         Principal: { Service: 'logdelivery.elasticloadbalancing.amazonaws.com' },
         Action: 's3:PutObject',
-        Resource: [...args.prefixes].sort(compareStrings).map((prefix) => `${args.bucketArn}/${prefix}/AWSLogs/${args.accountId}/*`),
+        Resource: resources,
       },
+      ...(elbAccount
+        ? [
+            {
+              Sid: 'ElbRegionalAccountLogDelivery',
+              Effect: 'Allow',
+              Principal: { AWS: `arn:${partitionOf(args.region)}:iam::${elbAccount}:root` },
+              Action: 's3:PutObject',
+              Resource: resources,
+            },
+          ]
+        : []),
       {
         Sid: 'TlsOnly',
         Effect: 'Deny',
@@ -321,13 +380,29 @@ export function accessLogBucketPolicy(args: { bucketArn: string; prefixes: strin
 
 /**
  * A physical name of at most `max` characters that changes whenever one of
- * `replaceInputs` changes: `<base>-<8 hex of a hash of them>`. For resources
- * whose name must be unique and whose replacement is created before the old one
- * is deleted (a target group, a load balancer), a new name on every
- * replacement is what lets the two exist side by side.
+ * `replaceInputs` changes: `<base, cut to fit>-<8 hex of a hash of the whole base
+ * and of them>`. For resources whose name must be unique and whose replacement
+ * is created before the old one is deleted (a target group, a load balancer), a
+ * new name on every replacement is what lets the two exist side by side.
+ *
+ * The hash covers the whole `base` (project, env, service: everything the name
+ * is made of), not only the replace inputs: a base cut to fit would otherwise
+ * name two resources alike (`payment-gateway` and `payment-gateway-admin` on
+ * one port both became `berth-prod-e-payment-ga-6c7952a7`; two envs of 48
+ * characters sharing their first 17 one load balancer name), and AWS then
+ * hands both resources one target group (CreateTargetGroup is idempotent for
+ * the same settings) or fails with DuplicateTargetGroupName. The base changes
+ * only with a new project, env or service, each of which is a new resource
+ * anyway, so the name still changes exactly when a replacing input does.
+ *
+ * Upgrade note: hashing the base changed every name this function returns
+ * once, i.e. one replacement of each target group and load balancer on the
+ * first `up`. Accepted because the traffic component is new in this release
+ * and deployed nowhere yet; do not change the hashed form again without a plan
+ * for the replacements it causes.
  */
 export function replaceableName(base: string, replaceInputs: unknown[], max = 32): string {
-  const suffix = createHash('sha256').update(JSON.stringify(replaceInputs)).digest('hex').slice(0, 8);
+  const suffix = createHash('sha256').update(JSON.stringify([base, ...replaceInputs])).digest('hex').slice(0, 8);
   const head = base.slice(0, max - suffix.length - 1).replace(/-+$/, '');
   return `${head}-${suffix}`;
 }

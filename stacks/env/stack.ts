@@ -82,6 +82,12 @@ export function declareStack(config: StackConfig, secrets: StackSecrets): StackO
         agentScript,
         sshPrivateKey: secrets.sshPrivateKey,
         loadBalancerSecurityGroupIds: traffic.securityGroupIds,
+        // Every host may call every service name: it joins the callers' group, which the service-names
+        // listener (HTTP:80) and the TCP services' host ports on the hosts that run them let in.
+        callerSecurityGroupIds: traffic.hostSecurityGroupIds(
+          group.name,
+          services.filter((service) => publishesPort(service) && !service.definition.web).map((service) => ({ name: service.name, ports: publishedPorts(service) })),
+        ),
       }),
     );
   }
@@ -137,7 +143,12 @@ export function declareStack(config: StackConfig, secrets: StackSecrets): StackO
 }
 
 function publishesPort(service: ServiceConfig): boolean {
-  return service.definition.ports.some((port) => publishedHostPort(port) !== undefined);
+  return publishedPorts(service).length > 0;
+}
+
+/** The host ports a service publishes, in its definition's order. */
+function publishedPorts(service: ServiceConfig): number[] {
+  return service.definition.ports.map(publishedHostPort).filter((port): port is number => port !== undefined);
 }
 
 function trafficService(service: ServiceConfig): TrafficService {
@@ -156,6 +167,7 @@ function declareHostGroup(
     agentScript: string;
     sshPrivateKey: pulumi.Output<string>;
     loadBalancerSecurityGroupIds: pulumi.Output<string>[];
+    callerSecurityGroupIds: pulumi.Output<string>[];
   },
 ): DockerHostGroup {
   return new DockerHostGroup(group.name, {
@@ -178,6 +190,7 @@ function declareHostGroup(
     serviceIngressCidrs: config.network.serviceIngressCidrs,
     // Service ports only from the named networks, the named security groups and the load balancers.
     serviceIngressSecurityGroupIds: [...config.network.serviceIngressSecurityGroupIds, ...shared.loadBalancerSecurityGroupIds],
+    additionalSecurityGroupIds: shared.callerSecurityGroupIds,
     repositoryArns: pulumi.all([shared.registryUrl, shared.repositoryArns]).apply(([url, arns]) => pullRepositoryArns(config, services, url, arns)),
     logging: config.logging.driver === 'awslogs' ? { driver: 'awslogs' } : { driver: 'local' },
     pruneSchedule: config.prune.schedule,

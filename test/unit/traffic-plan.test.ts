@@ -1,5 +1,5 @@
 /** The traffic decisions, without declaring anything: load balancers, target groups, rule priorities, names. */
-import { planTraffic, replaceableName, routeConflicts, rulePriorities, TrafficService } from '../../components/traffic/plan';
+import { accessLogBucketPolicy, planTraffic, replaceableName, routeConflicts, rulePriorities, TrafficService } from '../../components/traffic/plan';
 
 const API: TrafficService = { name: 'api-service', web: { port: 8080, healthCheckPath: '/health', deregistrationDelaySeconds: 5 }, route: { hosts: ['API.example.com'] } };
 const AUTH: TrafficService = { name: 'auth-service', web: { port: 8081, healthCheckPath: '/actuator/health' }, route: { hosts: ['api.example.com'], paths: ['/auth/*'] } };
@@ -115,5 +115,60 @@ describe('replaceableName', () => {
     expect(name).toMatch(/^berth-stage-n-a-service-[0-9a-f]{8}$/);
     expect(replaceableName('berth-dev-e-api', [8080, 'HTTP', 'instance', 'vpc-1'])).not.toBe(replaceableName('berth-dev-e-api', [8081, 'HTTP', 'instance', 'vpc-1']));
     expect(replaceableName('berth-dev-e-api', [8080, 'HTTP', 'instance', 'vpc-1'])).toBe(replaceableName('berth-dev-e-api', [8080, 'HTTP', 'instance', 'vpc-1']));
+  });
+
+  it('never names two bases alike when their cut heads are the same: the whole base is hashed', () => {
+    const inputs = [8080, 'HTTP', 'instance', 'vpc-0a1b2c3d4e5f60718', true];
+    const gateway = replaceableName('berth-prod-e-payment-gateway', inputs);
+    const admin = replaceableName('berth-prod-e-payment-gateway-admin', inputs);
+    // With only the inputs hashed, both were berth-prod-e-payment-ga-6c7952a7. The suffix is sha256 of
+    // ["<base>",8080,"HTTP","instance","vpc-…",true] (checked with sha256sum): pinned, because a new hashed
+    // form renames, i.e. replaces, every target group and load balancer.
+    expect(gateway).toBe('berth-prod-e-payment-ga-8cfcfa08');
+    expect(admin).toBe('berth-prod-e-payment-ga-43f7ea94');
+    // Load balancers: env names of up to 48 characters are cut the same way.
+    expect(replaceableName('berth-customer-acceptance-eu-a-edge', [true])).not.toBe(replaceableName('berth-customer-acceptance-eu-b-edge', [true]));
+  });
+});
+
+describe('accessLogBucketPolicy', () => {
+  const bucketArn = 'arn:aws:s3:::berth-prod-lb-logs-0a1b2c3d';
+  const tlsOnly = {
+    Sid: 'TlsOnly',
+    Effect: 'Deny',
+    Principal: '*',
+    Action: 's3:*',
+    Resource: ['arn:aws:s3:::berth-prod-lb-logs-0a1b2c3d', 'arn:aws:s3:::berth-prod-lb-logs-0a1b2c3d/*'],
+    Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+  };
+  const resources = ['arn:aws:s3:::berth-prod-lb-logs-0a1b2c3d/alb/edge/AWSLogs/123456789012/*', 'arn:aws:s3:::berth-prod-lb-logs-0a1b2c3d/alb/service-names/AWSLogs/123456789012/*'];
+
+  it('in a Region opened before August 2022, lets the Region’s ELB account deliver too', () => {
+    expect(JSON.parse(accessLogBucketPolicy({ bucketArn, prefixes: ['alb/service-names', 'alb/edge'], accountId: '123456789012', region: 'us-east-1' }))).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        { Sid: 'ElbLogDelivery', Effect: 'Allow', Principal: { Service: 'logdelivery.elasticloadbalancing.amazonaws.com' }, Action: 's3:PutObject', Resource: resources },
+        { Sid: 'ElbRegionalAccountLogDelivery', Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::127311923021:root' }, Action: 's3:PutObject', Resource: resources },
+        tlsOnly,
+      ],
+    });
+  });
+
+  it('names the ELB account in its partition (GovCloud)', () => {
+    const policy = JSON.parse(accessLogBucketPolicy({ bucketArn, prefixes: ['alb/edge'], accountId: '123456789012', region: 'us-gov-west-1' }));
+    expect(policy.Statement[1]).toEqual({
+      Sid: 'ElbRegionalAccountLogDelivery',
+      Effect: 'Allow',
+      Principal: { AWS: 'arn:aws-us-gov:iam::048591011584:root' },
+      Action: 's3:PutObject',
+      Resource: ['arn:aws:s3:::berth-prod-lb-logs-0a1b2c3d/alb/edge/AWSLogs/123456789012/*'],
+    });
+  });
+
+  it('in a Region opened since August 2022, lets only the service principal deliver', () => {
+    expect(JSON.parse(accessLogBucketPolicy({ bucketArn, prefixes: ['alb/edge', 'alb/service-names'], accountId: '123456789012', region: 'ap-southeast-4' }))).toEqual({
+      Version: '2012-10-17',
+      Statement: [{ Sid: 'ElbLogDelivery', Effect: 'Allow', Principal: { Service: 'logdelivery.elasticloadbalancing.amazonaws.com' }, Action: 's3:PutObject', Resource: resources }, tlsOnly],
+    });
   });
 });

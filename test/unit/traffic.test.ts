@@ -9,6 +9,8 @@ import { EnvironmentTraffic, EnvironmentTrafficArgs, TrafficHost } from '../../c
 import { catalogue as defaultCatalogue } from '../../stacks/env/catalogue';
 import { readStackFile, validateStackConfig } from '../../stacks/env/config';
 import { placement } from '../../stacks/env/stack';
+import { fakeHex } from '../../tools/offline/runtime';
+import { runPoliciesOffline } from '../../tools/policy/offline';
 import { synthConfig } from '../../tools/synth/engine';
 import { evaluate, valueOf } from '../support/pulumi';
 
@@ -33,6 +35,11 @@ function trafficArgs(overrides: Partial<EnvironmentTrafficArgs> = {}): Environme
     ],
     ...overrides,
   };
+}
+
+/** The id the offline runtime gives a security group of this logical name. */
+function groupId(name: string): string {
+  return `sg-${fakeHex(`aws:ec2/securityGroup:SecurityGroup/${name}`, 17)}`;
 }
 
 /** Two fake hosts: instances are all registerHosts needs. */
@@ -75,9 +82,9 @@ describe('EnvironmentTraffic, internal', () => {
     });
   });
 
-  it('lets the ingress networks reach 443 and 80, the service networks reach the names on 80, nothing else', async () => {
+  it('lets the ingress networks reach 443 and 80, the service networks and the callers reach the names on 80, nothing else', async () => {
     const { ofType, one } = await evaluate(() => new EnvironmentTraffic('prod', trafficArgs()));
-    expect(ofType('aws:ec2/securityGroup:SecurityGroup').map((group) => group.name)).toEqual(['prod-edge-lb']);
+    expect(ofType('aws:ec2/securityGroup:SecurityGroup').map((group) => group.name)).toEqual(['prod-callers', 'prod-edge-lb']);
     const group = one('aws:ec2/securityGroup:SecurityGroup', 'prod-edge-lb').inputs;
     expect(group.namePrefix).toBe('berth-prod-edge-lb-');
     expect(group.vpcId).toBe('vpc-0a1b2c3d4e5f60718');
@@ -86,7 +93,9 @@ describe('EnvironmentTraffic, internal', () => {
       { description: 'HTTP from the ingress networks (redirected to HTTPS)', protocol: 'tcp', fromPort: 80, toPort: 80, cidrBlocks: ['10.0.0.0/8'], ipv6CidrBlocks: ['fd00::/8'] },
       { description: 'HTTP service names from the service networks', protocol: 'tcp', fromPort: 80, toPort: 80, cidrBlocks: ['10.20.0.0/16'] },
       { description: 'HTTP service names from the service security groups', protocol: 'tcp', fromPort: 80, toPort: 80, securityGroups: ['sg-0123456789abcdef0'] },
+      { description: 'HTTP service names from the callers (the Berth hosts)', protocol: 'tcp', fromPort: 80, toPort: 80, securityGroups: [groupId('prod-callers')] },
     ]);
+    expect(one('aws:ec2/securityGroup:SecurityGroup', 'prod-edge-lb').propertyDependencies?.ingress).toEqual(['prod-callers']);
     expect(group.egress).toEqual([
       { description: 'to the hosts on service port 8080', protocol: 'tcp', fromPort: 8080, toPort: 8080, cidrBlocks: ['0.0.0.0/0'] },
       { description: 'to the hosts on service port 8081', protocol: 'tcp', fromPort: 8081, toPort: 8081, cidrBlocks: ['0.0.0.0/0'] },
@@ -122,6 +131,14 @@ describe('EnvironmentTraffic, internal', () => {
           Resource: [`${bucketArn}/alb/edge/AWSLogs/123456789012/*`],
         },
         {
+          // eu-west-1 opened before August 2022: its ELB account delivers the logs there.
+          Sid: 'ElbRegionalAccountLogDelivery',
+          Effect: 'Allow',
+          Principal: { AWS: 'arn:aws:iam::156460612806:root' },
+          Action: 's3:PutObject',
+          Resource: [`${bucketArn}/alb/edge/AWSLogs/123456789012/*`],
+        },
+        {
           Sid: 'TlsOnly',
           Effect: 'Deny',
           Principal: '*',
@@ -131,6 +148,55 @@ describe('EnvironmentTraffic, internal', () => {
         },
       ],
     });
+  });
+
+  it('lets only the service principal deliver logs in a Region opened since August 2022, which has no ELB account', async () => {
+    // eu-central-2 (Zurich) opened in November 2022.
+    const { one } = await evaluate(() => new EnvironmentTraffic('prod', trafficArgs()), { region: 'eu-central-2' });
+    const bucketArn = 'arn:aws:s3:eu-central-2:123456789012:prod-access-logs';
+    expect(JSON.parse(String(one('aws:s3/bucketPolicy:BucketPolicy', 'prod-access-logs').inputs.policy))).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'ElbLogDelivery',
+          Effect: 'Allow',
+          Principal: { Service: 'logdelivery.elasticloadbalancing.amazonaws.com' },
+          Action: 's3:PutObject',
+          Resource: [`${bucketArn}/alb/edge/AWSLogs/123456789012/*`],
+        },
+        {
+          Sid: 'TlsOnly',
+          Effect: 'Deny',
+          Principal: '*',
+          Action: 's3:*',
+          Resource: [bucketArn, `${bucketArn}/*`],
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        },
+      ],
+    });
+  });
+
+  it('gives two services that share a long prefix, on one port, two target group names', async () => {
+    const payments = [
+      { name: 'payment-gateway', web: { port: 8080, healthCheckPath: '/health' }, route: { hosts: ['pay.example.com'] } },
+      { name: 'payment-gateway-admin', web: { port: 8080, healthCheckPath: '/health' }, route: { hosts: ['pay-admin.example.com'] } },
+    ];
+    const { one } = await evaluate(() => new EnvironmentTraffic('prod', trafficArgs({ services: payments })));
+    const gateway = String(one('aws:lb/targetGroup:TargetGroup', 'prod-edge-payment-gateway').inputs.name);
+    const admin = String(one('aws:lb/targetGroup:TargetGroup', 'prod-edge-payment-gateway-admin').inputs.name);
+    expect(gateway).toMatch(/^berth-prod-e-payment-ga-[0-9a-f]{8}$/);
+    expect(admin).toMatch(/^berth-prod-e-payment-ga-[0-9a-f]{8}$/);
+    // Both were berth-prod-e-payment-ga-6c7952a7 when only the port, protocol, target type, VPC and scheme were hashed.
+    expect(gateway).not.toBe(admin);
+    expect([gateway, admin]).not.toContain('berth-prod-e-payment-ga-6c7952a7');
+  });
+
+  it('gives two long envs that share a prefix two load balancer names', async () => {
+    const lbName = async (env: string) => String((await evaluate(() => new EnvironmentTraffic(env, trafficArgs({ env })))).one('aws:lb/loadBalancer:LoadBalancer', `${env}-edge`).inputs.name);
+    const [a, b] = [await lbName('customer-acceptance-eu-a'), await lbName('customer-acceptance-eu-b')];
+    expect(a).toMatch(/^berth-customer-acceptan-[0-9a-f]{8}$/);
+    expect(b).toMatch(/^berth-customer-acceptan-[0-9a-f]{8}$/);
+    expect(a).not.toBe(b);
   });
 
   it('has one target group per web service on its port with its health check and deregistration delay, tagged with the service', async () => {
@@ -206,6 +272,7 @@ describe('EnvironmentTraffic, internet-facing', () => {
     expect(one('aws:ec2/securityGroup:SecurityGroup', 'prod-service-names-lb').inputs.ingress).toEqual([
       { description: 'HTTP service names from the service networks', protocol: 'tcp', fromPort: 80, toPort: 80, cidrBlocks: ['10.20.0.0/16'] },
       { description: 'HTTP service names from the service security groups', protocol: 'tcp', fromPort: 80, toPort: 80, securityGroups: ['sg-0123456789abcdef0'] },
+      { description: 'HTTP service names from the callers (the Berth hosts)', protocol: 'tcp', fromPort: 80, toPort: 80, securityGroups: [groupId('prod-callers')] },
     ]);
     expect(JSON.parse(String(one('aws:s3/bucketPolicy:BucketPolicy', 'prod-access-logs').inputs.policy)).Statement[0]).toEqual({
       Sid: 'ElbLogDelivery',
@@ -274,6 +341,70 @@ describe('EnvironmentTraffic.registerHosts', () => {
         traffic.registerHosts({ billing: [] });
       }),
     ).rejects.toThrow('prod: registerHosts: no service "billing" in services');
+  });
+});
+
+describe('EnvironmentTraffic.hostSecurityGroupIds', () => {
+  it('puts every host group in the callers group, a membership group without rules of its own', async () => {
+    const { one, result } = await evaluate(() => {
+      const traffic = new EnvironmentTraffic('prod', trafficArgs());
+      return traffic.hostSecurityGroupIds('app', []);
+    });
+    expect(one('aws:ec2/securityGroup:SecurityGroup', 'prod-callers').inputs).toEqual({
+      namePrefix: 'berth-prod-callers-',
+      description: 'Berth prod service-name callers',
+      vpcId: 'vpc-0a1b2c3d4e5f60718',
+      ingress: [],
+      egress: [],
+      tags: { 'berth:project': 'berth', 'berth:env': 'prod', 'berth:role': 'callers', Name: 'berth-prod-callers' },
+    });
+    expect(await Promise.all(result.map(valueOf))).toEqual([groupId('prod-callers')]);
+  });
+
+  it('opens a group’s TCP services’ host ports, and no other port, to the callers', async () => {
+    const { one, ofType, result } = await evaluate(() => {
+      const traffic = new EnvironmentTraffic('prod', trafficArgs({ services: [...trafficArgs().services, { name: 'queue' }] }));
+      return traffic.hostSecurityGroupIds('data', [
+        { name: 'queue', ports: [5672, 15672] },
+        { name: 'cache', ports: [6379, 5672] },
+      ]);
+    });
+    expect(ofType('aws:ec2/securityGroup:SecurityGroup').map((group) => group.name)).toEqual(['prod-callers', 'prod-data-tcp', 'prod-edge-lb']);
+    const tcp = one('aws:ec2/securityGroup:SecurityGroup', 'prod-data-tcp');
+    const callers = groupId('prod-callers');
+    expect(tcp.inputs).toEqual({
+      namePrefix: 'berth-prod-data-tcp-',
+      description: 'Berth prod data TCP services, from the callers',
+      vpcId: 'vpc-0a1b2c3d4e5f60718',
+      ingress: [
+        { description: 'TCP service port 5672 (cache, queue) from the callers', protocol: 'tcp', fromPort: 5672, toPort: 5672, securityGroups: [callers] },
+        { description: 'TCP service port 6379 (cache) from the callers', protocol: 'tcp', fromPort: 6379, toPort: 6379, securityGroups: [callers] },
+        { description: 'TCP service port 15672 (queue) from the callers', protocol: 'tcp', fromPort: 15672, toPort: 15672, securityGroups: [callers] },
+      ],
+      egress: [],
+      tags: { 'berth:project': 'berth', 'berth:env': 'prod', 'berth:role': 'tcp-services', 'berth:host-group': 'data', Name: 'berth-prod-data-tcp' },
+    });
+    expect(tcp.propertyDependencies?.ingress).toEqual(['prod-callers']);
+    expect(await Promise.all(result.map(valueOf))).toEqual([callers, groupId('prod-data-tcp')]);
+  });
+
+  it('declares no callers group when no service publishes a port', async () => {
+    const { ofType, result } = await evaluate(() => new EnvironmentTraffic('prod', trafficArgs({ services: [] })).hostSecurityGroupIds('app', []));
+    expect(ofType('aws:ec2/securityGroup:SecurityGroup')).toEqual([]);
+    expect(result).toEqual([]);
+  });
+
+  it('refuses a web service as a TCP service, and a host group twice', async () => {
+    await expect(evaluate(() => new EnvironmentTraffic('prod', trafficArgs()).hostSecurityGroupIds('app', [{ name: 'api-service', ports: [8080] }]))).rejects.toThrow(
+      'prod: hostSecurityGroupIds("app"): "api-service" is not a TCP service of services (a service without web)',
+    );
+    await expect(
+      evaluate(() => {
+        const traffic = new EnvironmentTraffic('prod', trafficArgs());
+        traffic.hostSecurityGroupIds('app', []);
+        traffic.hostSecurityGroupIds('app', []);
+      }),
+    ).rejects.toThrow('prod: hostSecurityGroupIds("app"): called twice for one host group');
   });
 });
 
@@ -354,6 +485,37 @@ describe('the environment program', () => {
     expect(attachments.filter((name) => name.startsWith('prod-edge-api-service-'))).toHaveLength(2);
     expect(attachments.filter((name) => name.startsWith('prod-edge-auth-service-'))).toHaveLength(3);
     expect(byName('aws:lb/loadBalancer:LoadBalancer').get('prod-edge')!.inputs.enableDeletionProtection).toBe(true);
+  });
+
+  it('lets every host call the service names, and the TCP services on the hosts that run them, through the callers group', async () => {
+    // report-worker as a TCP service: it publishes 9100 and has no web.
+    const catalogue = { ...defaultCatalogue, 'report-worker': { ...defaultCatalogue['report-worker'], ports: ['9100:9100'] } };
+    const { result } = await synth('prod', () => undefined, catalogue);
+    const byName = (type: string) => new Map(result.resources.filter((resource) => resource.type === type).map((resource) => [resource.name, resource]));
+    const groups = byName('aws:ec2/securityGroup:SecurityGroup');
+    const callers = groupId('prod-callers');
+    // The internal edge carries the names on HTTP:80.
+    expect(groups.get('prod-edge-lb')!.inputs.ingress).toContainEqual({
+      description: 'HTTP service names from the callers (the Berth hosts)',
+      protocol: 'tcp',
+      fromPort: 80,
+      toPort: 80,
+      securityGroups: [callers],
+    });
+    expect(groups.get('prod-workers-tcp')!.inputs.ingress).toEqual([
+      { description: 'TCP service port 9100 (report-worker) from the callers', protocol: 'tcp', fromPort: 9100, toPort: 9100, securityGroups: [callers] },
+    ]);
+    // app runs no TCP service: no group of TCP ports for it.
+    expect(groups.has('prod-app-tcp')).toBe(false);
+    const instances = byName('aws:ec2/instance:Instance');
+    expect(instances.get('app-1')!.inputs.vpcSecurityGroupIds).toEqual([groupId('app-hosts'), callers]);
+    expect(instances.get('app-1')!.propertyDependencies?.vpcSecurityGroupIds).toEqual(['app-hosts', 'prod-callers']);
+    expect(instances.get('workers-1')!.inputs.vpcSecurityGroupIds).toEqual([groupId('workers-hosts'), callers, groupId('prod-workers-tcp')]);
+    // No cycle: the callers group names nothing, the load balancers' groups do not name the hosts' groups.
+    expect(groups.get('prod-callers')!.propertyDependencies).toBeUndefined();
+    expect(groups.get('prod-edge-lb')!.propertyDependencies?.ingress).toEqual(['prod-callers']);
+    // berth-no-service-port-from-internet and the other guardrails pass with the new groups.
+    expect(await runPoliciesOffline(result)).toEqual([]);
   });
 
   it('hands each service its update, drain timeout and proxy mode: http for web services, tcp for the others', async () => {
