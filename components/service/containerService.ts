@@ -8,7 +8,7 @@ import { applyTransform, Transform } from '../common/transform';
 import type { DockerHost } from '../host/dockerHostGroup';
 import { DEFAULT_DATA_MOUNT_POINT, HOST_PATHS } from '../host/paths';
 import { DEPLOYMENT_ID_PATTERN } from '../common/names';
-import { AgentServiceSpec, agentSpecJson, PINNED_IMAGE_PATTERN, ProxyMode, TRAFFIC_DEFAULTS, Update } from './spec';
+import { AgentServiceSpec, agentSpecJson, checkAgentSpec, PINNED_IMAGE_PATTERN, ProxyMode, TRAFFIC_DEFAULTS, Update } from './spec';
 
 /** A directory on the host's data volume, mounted into the service's container. */
 export interface ContainerVolume {
@@ -228,6 +228,7 @@ export class ContainerService extends pulumi.ComponentResource {
 
   constructor(name: string, args: ContainerServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super('berth:service:ContainerService', name, {}, opts);
+    checkHostArgs(name, args);
     const project = args.project ?? DEFAULT_PROJECT;
     const service = args.serviceName ?? name;
     const logging = args.logging ?? { driver: 'awslogs' };
@@ -301,6 +302,27 @@ export class ContainerService extends pulumi.ComponentResource {
   }
 }
 
+
+/**
+ * Ports and traffic settings the agent would refuse, found before anything is
+ * declared: checked with the agent's own schema, so the rule lives once.
+ */
+function checkHostArgs(name: string, args: ContainerServiceArgs): void {
+  const probe = {
+    name: 'probe',
+    env: 'probe',
+    image: `probe@sha256:${'0'.repeat(64)}`,
+    health: { cmd: 'true', timeoutSeconds: 1 },
+    ports: args.ports,
+    update: args.update,
+    drainSeconds: args.drainSeconds,
+    proxyMode: args.proxyMode,
+  };
+  const { problems } = checkAgentSpec(JSON.parse(JSON.stringify(probe)));
+  if (problems !== undefined) {
+    throw new Error(`ContainerService ${name}: ${problems.map((problem) => problem.replace(/^spec\./, 'args.')).join('; ')}`);
+  }
+}
 
 /** What a deploy step runs: the spec on stdin, its deployment id and the image it must carry. */
 export function deployCommand(deployment: string, image: string): string {

@@ -152,6 +152,20 @@ describe('ContainerService', () => {
     expect(agentSpecJson(spec)).toContain('"dockerSocket": true');
   });
 
+  it('refuses, before anything is declared, ports and traffic settings the agent would refuse, naming the argument', async () => {
+    await expect(evaluate(() => new ContainerService('auth-service', serviceArgs({ drainSeconds: 3601 })))).rejects.toThrow(
+      'ContainerService auth-service: args.drainSeconds: must be whole seconds, 0 to 3600, got 3601',
+    );
+    await expect(evaluate(() => new ContainerService('auth-service', serviceArgs({ update: 'rolling' as never, proxyMode: 'udp' as never })))).rejects.toThrow(
+      'ContainerService auth-service: args.update: must be start-first or stop-first, got "rolling"; args.proxyMode: must be http or tcp, got "udp"',
+    );
+    await expect(evaluate(() => new ContainerService('auth-service', serviceArgs({ ports: ['8081:8081', '30001:80'] })))).rejects.toThrow(
+      'ContainerService auth-service: args.ports[1]: host port 30001 is in the range the host proxy keeps for containers (30000-32767); publish another',
+    );
+    const { result } = await evaluate(() => new ContainerService('auth-service', serviceArgs({ drainSeconds: 0, update: 'stop-first', proxyMode: 'http' })));
+    expect(JSON.parse(String(await valueOf(result.deployments[0].stdin)))).toMatchObject({ drainSeconds: 0, update: 'stop-first', proxyMode: 'http' });
+  });
+
   it('refuses hosts it cannot reach', async () => {
     const host = { name: 'app-1', instance: undefined as never, dataVolume: undefined as never, attachment: undefined as never, ready: undefined as never, connection: undefined as never };
     await expect(evaluate(() => new ContainerService('auth-service', serviceArgs({ hosts: [host] })))).rejects.toThrow(
