@@ -37,7 +37,8 @@ export interface EnvironmentTrafficArgs {
    */
   env: string;
   /**
-   * VPC of the hosts: the target groups' and the private hosted zone's.
+   * VPC of the hosts: the target groups' and the private hosted zone's. It needs DNS resolution and DNS
+   * hostnames on (`enableDnsSupport`, `enableDnsHostnames`), or the private zone never resolves: the preview fails.
    * @example "vpc-0a1b2c3d4e5f60718"
    */
   vpcId: string;
@@ -326,11 +327,20 @@ export class EnvironmentTraffic extends pulumi.ComponentResource {
       new aws.lb.ListenerRule(ruleName, ruleArgs, ruleOpts);
     }
 
+    // A private zone resolves only in a VPC with DNS support and DNS hostnames on; elsewhere it is created without
+    // error and never answers. The zone takes its VPC through the check, so the preview fails instead (one lookup).
+    const checkedVpcId = aws.ec2.getVpcOutput({ id: args.vpcId }, parent).apply((vpc) => {
+      const problem = vpcDnsProblem(args.vpcId, this.zoneName, vpc);
+      if (problem) {
+        throw new pulumi.ResourceError(`${name}: vpcId: ${problem}`, this);
+      }
+      return args.vpcId;
+    });
     const [zoneArgs, zoneOpts] = applyTransform(
       args.transform?.zone,
       `${name}-zone`,
       // A private zone: the VPC association is updated in place; a new name replaces the zone.
-      { name: this.zoneName, comment: `Berth ${args.env} service names`, vpcs: [{ vpcId: args.vpcId }], tags: this.tags },
+      { name: this.zoneName, comment: `Berth ${args.env} service names`, vpcs: [{ vpcId: checkedVpcId }], tags: this.tags },
       { parent: this },
     );
     const zone = new aws.route53.Zone(`${name}-zone`, zoneArgs, zoneOpts);
@@ -647,6 +657,25 @@ export class EnvironmentTraffic extends pulumi.ComponentResource {
     const recordName = `${this.componentName}-${service}-dns`;
     new aws.route53.Record(recordName, ...applyTransform(this.args.transform?.record, recordName, recordArgs, { parent: this }));
   }
+}
+
+/**
+ * Why a private hosted zone would never resolve in this VPC, with the commands that fix it, or
+ * undefined. DNS hostnames can only be turned on once DNS support is, hence the order.
+ */
+function vpcDnsProblem(vpcId: string, zoneName: string, attributes: { enableDnsSupport: boolean; enableDnsHostnames: boolean }): string | undefined {
+  const off = [
+    ...(attributes.enableDnsSupport ? [] : [['enableDnsSupport', 'DNS resolution', '--enable-dns-support']]),
+    ...(attributes.enableDnsHostnames ? [] : [['enableDnsHostnames', 'DNS hostnames', '--enable-dns-hostnames']]),
+  ];
+  if (off.length === 0) {
+    return undefined;
+  }
+  const commands = off.map(([, , flag]) => `aws ec2 modify-vpc-attribute --vpc-id ${vpcId} ${flag} '{"Value":true}'`);
+  return (
+    `${vpcId} has ${off.map(([attribute, what]) => `${what} off (${attribute})`).join(' and ')}: ` +
+    `the private hosted zone ${zoneName} would never resolve there. Turn ${off.length > 1 ? 'them' : 'it'} on: ${commands.join(' && ')}`
+  );
 }
 
 interface SplitCidrs {

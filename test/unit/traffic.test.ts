@@ -5,11 +5,13 @@
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
+import { spawnSync } from 'child_process';
 import { EnvironmentTraffic, EnvironmentTrafficArgs, TrafficHost } from '../../components/traffic/environmentTraffic';
+import { PROJECT_ROOT } from '../../stacks/common/paths';
 import { catalogue as defaultCatalogue } from '../../stacks/env/catalogue';
 import { readStackFile, validateStackConfig } from '../../stacks/env/config';
 import { placement } from '../../stacks/env/stack';
-import { fakeHex } from '../../tools/offline/runtime';
+import { fakeHex, OfflineVpcAttributes } from '../../tools/offline/runtime';
 import { runPoliciesOffline } from '../../tools/policy/offline';
 import { synthConfig } from '../../tools/synth/engine';
 import { evaluate, valueOf } from '../support/pulumi';
@@ -427,6 +429,86 @@ describe('EnvironmentTraffic refuses bad input', () => {
     ],
   ])('%s', async (_, overrides, message) => {
     await expect(evaluate(() => new EnvironmentTraffic('prod', trafficArgs(overrides)))).rejects.toThrow(message);
+  });
+});
+
+describe('EnvironmentTraffic refuses a VPC where the private zone would never resolve', () => {
+  const VPC = 'vpc-0a1b2c3d4e5f60718';
+
+  /**
+   * What evaluating the traffic in a VPC with these DNS attributes prints, in a child process: the check fails inside
+   * an apply (the zone's `vpcs` waits on it, so a preview fails before the zone exists), and the failure travels as an
+   * unhandled rejection, which jest would also report as a failure of the test that asserts on it (see
+   * test/fixtures/synth-program-error.ts).
+   */
+  function evaluatedIn(vpc: OfflineVpcAttributes): { status: number | null; stdout: string; stderr: string } {
+    const program = `
+      import { EnvironmentTraffic } from './components/traffic/environmentTraffic';
+      import { ProgramError } from './tools/offline/evaluate';
+      import { evaluate } from './test/support/pulumi';
+      evaluate(() => new EnvironmentTraffic('prod', JSON.parse(process.env.BERTH_TRAFFIC_ARGS!)), { vpcs: JSON.parse(process.env.BERTH_VPCS!) }).then(
+        ({ runtime, ofType }) => {
+          const lookups = runtime.calls.filter((call) => call.token === 'aws:ec2/getVpc:getVpc').map((call) => call.inputs);
+          process.stdout.write('lookups: ' + JSON.stringify(lookups) + ' zones: ' + JSON.stringify(ofType('aws:route53/zone:Zone').map((zone) => zone.inputs.vpcs)) + '\\n');
+          process.exit(0);
+        },
+        (error: Error) => {
+          process.stdout.write((error instanceof ProgramError ? 'ProgramError' : error.name) + ': ' + error.message + '\\n');
+          process.exit(1);
+        },
+      );`;
+    return spawnSync(process.execPath, [require.resolve('tsx/cli'), '--eval', program], {
+      cwd: PROJECT_ROOT,
+      encoding: 'utf8',
+      timeout: 25000,
+      env: { ...process.env, BERTH_TRAFFIC_ARGS: JSON.stringify(trafficArgs()), BERTH_VPCS: JSON.stringify({ [VPC]: vpc }) },
+    });
+  }
+
+  /** The whole output of a program that fails on the check; the SDK names the input it was serializing, as a real preview prints it. */
+  const failure = (message: string) => `ProgramError: the program failed while declaring resources:\nerror serializing property "vpcs": ${message}\n`;
+
+  it('fails on DNS hostnames off (a VPC made through the API), saying how to turn it on', () => {
+    expect(evaluatedIn({ enableDnsHostnames: false })).toMatchObject({
+      status: 1,
+      stdout: failure(
+        `prod: vpcId: ${VPC} has DNS hostnames off (enableDnsHostnames): the private hosted zone svc.prod.corp would never resolve there. ` +
+          `Turn it on: aws ec2 modify-vpc-attribute --vpc-id ${VPC} --enable-dns-hostnames '{"Value":true}'`,
+      ),
+    });
+  });
+
+  it('fails on DNS resolution off, saying how to turn it on', () => {
+    expect(evaluatedIn({ enableDnsSupport: false })).toMatchObject({
+      status: 1,
+      stdout: failure(
+        `prod: vpcId: ${VPC} has DNS resolution off (enableDnsSupport): the private hosted zone svc.prod.corp would never resolve there. ` +
+          `Turn it on: aws ec2 modify-vpc-attribute --vpc-id ${VPC} --enable-dns-support '{"Value":true}'`,
+      ),
+    });
+  });
+
+  it('names both when both are off, DNS resolution first (DNS hostnames need it)', () => {
+    expect(evaluatedIn({ enableDnsSupport: false, enableDnsHostnames: false })).toMatchObject({
+      status: 1,
+      stdout: failure(
+        `prod: vpcId: ${VPC} has DNS resolution off (enableDnsSupport) and DNS hostnames off (enableDnsHostnames): the private hosted zone svc.prod.corp would never resolve there. ` +
+          `Turn them on: aws ec2 modify-vpc-attribute --vpc-id ${VPC} --enable-dns-support '{"Value":true}' && aws ec2 modify-vpc-attribute --vpc-id ${VPC} --enable-dns-hostnames '{"Value":true}'`,
+      ),
+    });
+  });
+
+  it('declares the zone when both are on, the same way in a child process', () => {
+    expect(evaluatedIn({ enableDnsSupport: true, enableDnsHostnames: true })).toMatchObject({ status: 0, stdout: `lookups: ${JSON.stringify([{ id: VPC }])} zones: ${JSON.stringify([[{ vpcId: VPC }]])}\n` });
+  });
+
+  it('declares the zone in a VPC with both on, after one lookup of that VPC, and no resource or dependency more', async () => {
+    const { runtime, one } = await evaluate(() => new EnvironmentTraffic('prod', trafficArgs()), { vpcs: { [VPC]: { enableDnsSupport: true, enableDnsHostnames: true } } });
+    expect(runtime.calls.filter((call) => call.token === 'aws:ec2/getVpc:getVpc').map((call) => call.inputs)).toEqual([{ id: VPC }]);
+    const zone = one('aws:route53/zone:Zone', 'prod-zone');
+    expect(zone.inputs.vpcs).toEqual([{ vpcId: VPC }]);
+    expect(zone.propertyDependencies).toBeUndefined();
+    expect(zone.options).toBeUndefined();
   });
 });
 

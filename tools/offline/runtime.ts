@@ -97,6 +97,18 @@ export interface OfflineRuntimeOptions {
   stackOutputs?: Record<string, Record<string, unknown>>;
   /** Extra or replacement invoke mocks, by token. */
   calls?: Record<string, CallHandler>;
+  /**
+   * The DNS attributes `aws.ec2.getVpc` reports, by VPC id; each one absent is on (a VPC
+   * where private hosted zones resolve). Set one false to see what a VPC made through the
+   * API, with DNS hostnames off by default, does to a program.
+   */
+  vpcs?: Record<string, OfflineVpcAttributes>;
+}
+
+/** What the offline runtime's `aws.ec2.getVpc` answers of a VPC's DNS; see OfflineRuntimeOptions.vpcs. */
+export interface OfflineVpcAttributes {
+  enableDnsSupport?: boolean;
+  enableDnsHostnames?: boolean;
 }
 
 /** The physical name the provider generates from `namePrefix` (a stable suffix here), or the given name. */
@@ -143,6 +155,24 @@ export class OfflineRuntime implements pulumi.runtime.Mocks {
       'aws:ec2/getSubnet:getSubnet': (inputs) => {
         const zone = `${region}${'abc'[parseInt(fakeHex(String(inputs.id), 2), 16) % 3]}`;
         return { id: inputs.id, availabilityZone: zone, vpcId: 'vpc-0a1b2c3d4e5f60718', cidrBlock: '10.20.0.0/24', arn: `arn:aws:ec2:${region}:${OFFLINE_ACCOUNT_ID}:subnet/${inputs.id}` };
+      },
+      'aws:ec2/getVpc:getVpc': (inputs) => {
+        if (typeof inputs.id !== 'string') {
+          throw new Error('Mock aws:ec2/getVpc:getVpc answers a lookup by id only');
+        }
+        const attributes = options.vpcs?.[inputs.id] ?? {};
+        return {
+          id: inputs.id,
+          arn: `arn:aws:ec2:${region}:${OFFLINE_ACCOUNT_ID}:vpc/${inputs.id}`,
+          cidrBlock: '10.20.0.0/16',
+          default: false,
+          state: 'available',
+          ownerId: OFFLINE_ACCOUNT_ID,
+          region,
+          enableDnsSupport: attributes.enableDnsSupport ?? true,
+          enableDnsHostnames: attributes.enableDnsHostnames ?? true,
+          tags: {},
+        };
       },
       'aws:ecr/getImage:getImage': (inputs) => {
         const digest = inputs.imageDigest ?? offlineDigest(inputs.repositoryName, inputs.imageTag ?? 'latest');
