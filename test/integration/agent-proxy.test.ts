@@ -8,7 +8,6 @@
  * two services deploying at once get their own slot ports, and remove closes
  * the listener.
  */
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
@@ -16,7 +15,7 @@ import * as path from 'path';
 import { agentScriptPath } from '../../components/service/agentScript';
 import { PROXY_SLOT_PORTS } from '../../components/common/ports';
 import { agentSpecJson, AgentServiceSpec } from '../../components/service/spec';
-import { buildImage, docker, pushImage, run, RunResult, TEST_REGISTRY, uniqueName } from '../support/docker';
+import { buildImage, docker, pushImage, run, runAsync, RunResult, TEST_REGISTRY, uniqueName } from '../support/docker';
 import { freePort } from '../support/ports';
 import { startProxy, TestProxy } from '../support/proxy';
 
@@ -59,6 +58,8 @@ function agent(args: string[], input?: string, withProxy = true): RunResult {
 }
 
 const deploy = (value: AgentServiceSpec, withProxy = true): RunResult => agent(['deploy'], agentSpecJson(value), withProxy);
+/** A deploy that leaves the event loop free, so two run at once. */
+const deployAsync = (value: AgentServiceSpec): Promise<RunResult> => runAsync(AGENT, ['deploy'], { input: agentSpecJson(value), env: { ...process.env, ...roots, ...proxy.environment } });
 
 async function get(onPort = port): Promise<string> {
   const response = await fetch(`http://127.0.0.1:${onPort}/version`);
@@ -225,10 +226,10 @@ describe('berth-agent behind the host proxy', () => {
   it('gives two services deploying at once their own slot ports', async () => {
     const otherPort = await freePort();
     const [one, two] = await Promise.all([
-      runAsync(spec('v1')),
-      runAsync(spec('v2', { name: other, ports: [`127.0.0.1:${otherPort}:8080`] })),
+      deployAsync(spec('v1')),
+      deployAsync(spec('v2', { name: other, ports: [`127.0.0.1:${otherPort}:8080`] })),
     ]);
-    expect([one.code, two.code]).toEqual([0, 0]);
+    expect([one.status, two.status]).toEqual([0, 0]);
     expect(await get()).toBe('v1');
     expect(await get(otherPort)).toBe('v2');
     const slots = [routeFile(service), routeFile(other)].flatMap((route) => [route.listeners[0].slots.a, route.listeners[0].slots.b]);
@@ -269,15 +270,3 @@ describe('berth-agent behind the host proxy', () => {
     expect(await servers(`berth-test-${service}-${port}`)).toEqual([]);
   }, 90_000);
 });
-
-function runAsync(value: AgentServiceSpec): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(AGENT, ['deploy'], { env: { ...process.env, ...roots, ...proxy.environment } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(agentSpecJson(value));
-  });
-}

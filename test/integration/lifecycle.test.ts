@@ -9,12 +9,11 @@
  * "Hosts" are the test bed's two engines (the default one and the second one
  * on SECOND_ENGINE_HOST), each with its own agent folders.
  */
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ContainerService, ContainerServiceArgs } from '../../components/service/containerService';
-import { buildImage, docker, pushImage, run, SECOND_ENGINE_HOST, TEST_REGISTRY, uniqueName } from '../support/docker';
+import { buildImage, docker, pushImage, run, runAsync, SECOND_ENGINE_HOST, TEST_REGISTRY, uniqueName } from '../support/docker';
 import { destroyOrder, replacementOrder, stepFor } from '../support/engine';
 import { fakeHost, LocalHost, localHost } from '../support/hosts';
 import { startOpenLoad } from '../support/openLoad';
@@ -252,13 +251,9 @@ async function get(port: number): Promise<string> {
 }
 
 /** onHost without blocking the event loop, so a load runs meanwhile. */
-function onHostAsync(host: LocalHost, text: string, stdin?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', text], { env: host.env });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk));
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`on ${host.name}: ${text} exited ${code}\n${output}`))));
-    child.stdin.end(stdin ?? '');
-  });
+async function onHostAsync(host: LocalHost, text: string, stdin?: string): Promise<void> {
+  const result = await runAsync('bash', ['-c', text], { input: stdin, env: host.env });
+  if (result.status !== 0) {
+    throw new Error(`on ${host.name}: ${text} exited ${result.status}\n${result.stdout}\n${result.stderr}`);
+  }
 }

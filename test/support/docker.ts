@@ -3,7 +3,7 @@
  * registry that test/testbed/setup.sh starts. Test images are built FROM the
  * busybox image the test bed builds FROM scratch.
  */
-import { execFileSync, spawnSync, SpawnSyncReturns } from 'child_process';
+import { execFileSync, spawn, spawnSync, SpawnSyncReturns } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -38,6 +38,20 @@ export function run(command: string, args: string[], options: { input?: string; 
     throw result.error;
   }
   return { status: result.status ?? 1, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** `run` without blocking the event loop (a load or a probe loop runs meanwhile); never rejects on a non-zero exit. */
+export function runAsync(command: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ status: code ?? 1, stdout, stderr }));
+    child.stdin.end(options.input ?? '');
+  });
 }
 
 /** Runs docker and returns trimmed stdout; throws with docker's stderr when it fails. */

@@ -6,9 +6,9 @@
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as path from 'path';
 import { renderProxyBaseConfig } from '../../components/host/proxyConfig';
+import { HaproxyRuntime } from '../../components/service/agent/proxy';
 
 export interface TestProxy {
   dir: string;
@@ -81,7 +81,7 @@ export function startProxy(dir: string): TestProxy {
       BERTH_PROXY_CONFIG: config,
       BERTH_PROXY_SERVICES: servicesDir,
     },
-    command: (line) => runtimeCommand(socket, line),
+    command: (line) => new HaproxyRuntime({ socket, masterSocket, binary: HAPROXY, configs: [config, servicesDir] }).command(line),
     files: () => Object.fromEntries(fs.readdirSync(servicesDir).sort().map((name) => [name, fs.readFileSync(path.join(servicesDir, name), 'utf8')])),
     stop,
     restart: () => {
@@ -102,14 +102,4 @@ export function stopProxyIn(dir: string): void {
   } catch {
     // Gone already.
   }
-}
-
-export function runtimeCommand(socket: string, line: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const connection = net.createConnection(socket, () => connection.end(`${line}\n`));
-    connection.on('data', (chunk: Buffer) => chunks.push(chunk));
-    connection.on('error', reject);
-    connection.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
-  });
 }

@@ -15,14 +15,13 @@
  * Everything that runs while the load does is asynchronous (the load shares
  * this process's event loop). Nothing here asserts on time.
  */
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { performance } from 'perf_hooks';
 import { agentScriptPath } from '../../components/service/agentScript';
 import { agentSpecJson, AgentServiceSpec } from '../../components/service/spec';
-import { buildImage, docker, pushImage, run, TEST_REGISTRY, uniqueName } from './docker';
+import { buildImage, docker, pushImage, run, runAsync, RunResult, TEST_REGISTRY, uniqueName } from './docker';
 import { LoadResult, RequestClass, startOpenLoad } from './openLoad';
 import { freePort } from './ports';
 import { stopProxyIn } from './proxy';
@@ -136,30 +135,12 @@ export interface SwapScenarioResult {
   deployOutput: string;
 }
 
-interface CommandResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command without blocking the event loop; resolves its exit code and output, never rejects on a non-zero exit. */
-function runAsync(command: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CommandResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.input ?? '');
-  });
-}
+type CommandResult = RunResult;
 
 async function mustRun(command: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CommandResult> {
   const result = await runAsync(command, args, options);
-  if (result.code !== 0) {
-    throw new Error(`${command} ${args.join(' ')} exited ${result.code}:\n${result.stdout}${result.stderr}`);
+  if (result.status !== 0) {
+    throw new Error(`${command} ${args.join(' ')} exited ${result.status}:\n${result.stdout}${result.stderr}`);
   }
   return result;
 }
@@ -213,7 +194,7 @@ function baselineSide(images: SlowBootImages, port: number, name: string): Side 
     swap: async () => {
       const stop = await mustRun('docker', ['stop', containers.v1]);
       const start = await mustRun('docker', ['run', '-d', '--name', containers.v2, ...publish, images.v2]);
-      return { code: 0, stdout: stop.stdout + start.stdout, stderr: stop.stderr + start.stderr };
+      return { status: 0, stdout: stop.stdout + start.stdout, stderr: stop.stderr + start.stderr };
     },
     cleanUp: () => {
       run('docker', ['rm', '-f', containers.v1, containers.v2]);

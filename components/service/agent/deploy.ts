@@ -438,6 +438,20 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
     // The old container was drained behind the proxy before a stop-first start: traffic goes back to it on failure.
     let drainedSlot: Slot | undefined;
     const oldBehindRoute = plan?.behind;
+    // The proxy refused a step: the new container goes, the old one serves again (its slot too).
+    const giveBack = async (what: string, error: Error): Promise<never> => {
+      await context.engine.removeContainer(created).catch(() => undefined);
+      fs.rmSync(path.join(service.dir, 'next'), { recursive: true, force: true });
+      if (old?.running && stoppedOld) {
+        await restoreAfterError(context, label, old, error);
+      }
+      if (drainedSlot !== undefined) {
+        await restoreSlot(context.proxy!, plan!.recorded!, drainedSlot).catch(() => undefined);
+      }
+      settled = true;
+      audit(old === undefined ? 'failed' : 'failed-restored', old?.image);
+      throw new Failed(`${label}: ${what}: ${error.message}`);
+    };
     // From here the old container may be stopped: whatever goes wrong, it is started again.
     try {
       if (old?.running) {
@@ -465,14 +479,7 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
         try {
           await removeRoute(context.proxy!, service.dir, plan.recorded, context);
         } catch (error) {
-          // The proxy keeps the ports: the new container goes, the old one serves again.
-          await context.engine.removeContainer(created).catch(() => undefined);
-          if (old?.running && stoppedOld) {
-            await restoreAfterError(context, label, old, error as Error);
-          }
-          settled = true;
-          audit(old === undefined ? 'failed' : 'failed-restored', old?.image);
-          throw new Failed(`${label}: the host proxy did not let the service's ports go: ${(error as Error).message}`);
+          return await giveBack('the host proxy did not let the service\'s ports go', error as Error);
         } finally {
           await held.release();
         }
@@ -503,18 +510,7 @@ export async function converge(context: AgentContext, loaded: LoadedSpec, action
           try {
             switched = await routeTo(context, service, plan, plan.slot!);
           } catch (error) {
-            // The proxy did not take the new route: the new container goes, the old one serves again.
-            await context.engine.removeContainer(created).catch(() => undefined);
-            fs.rmSync(path.join(service.dir, 'next'), { recursive: true, force: true });
-            if (old?.running && stoppedOld) {
-              await restoreAfterError(context, label, old, error as Error);
-            }
-            if (drainedSlot !== undefined) {
-              await restoreSlot(context.proxy!, plan.recorded!, drainedSlot).catch(() => undefined);
-            }
-            settled = true;
-            audit(old === undefined ? 'failed' : 'failed-restored', old?.image);
-            throw new Failed(`${label}: the host proxy did not take the new container: ${(error as Error).message}`);
+            return await giveBack('the host proxy did not take the new container', error as Error);
           }
           if (old?.running && !stoppedOld && oldBehindRoute !== undefined) {
             await drainOld(context, label, switched.route, oldBehindRoute, drainSeconds, switched.oldProcess);

@@ -145,23 +145,34 @@ export function readRoute(serviceDir: string): ProxyRoute | undefined {
 }
 
 /** Every slot port the routes under the state root hold. */
-function slotPortsInUse(stateRoot: string): Set<number> {
-  const used = new Set<number>();
-  for (const env of safeList(stateRoot)) {
-    for (const name of safeList(path.join(stateRoot, env))) {
-      // The route that serves, and one a deploy in progress reserved.
-      for (const dir of [path.join(stateRoot, env, name), path.join(stateRoot, env, name, 'next')]) {
+/**
+ * Every route recorded under the state root, sorted by env and name: the one
+ * that serves (`reserved` false) and one a deploy in progress reserved
+ * (`<service dir>/next`, `reserved` true). A damaged route of another service
+ * is that service's problem: it is left out.
+ */
+function recordedRoutes(stateRoot: string): { env: string; name: string; route: ProxyRoute; reserved: boolean }[] {
+  const routes = [];
+  for (const env of safeList(stateRoot).sort()) {
+    for (const name of safeList(path.join(stateRoot, env)).sort()) {
+      for (const reserved of [false, true]) {
         try {
-          for (const listener of readRoute(dir)?.listeners ?? []) {
-            used.add(listener.slots.a).add(listener.slots.b);
+          const route = readRoute(reserved ? path.join(stateRoot, env, name, 'next') : path.join(stateRoot, env, name));
+          if (route !== undefined) {
+            routes.push({ env, name, route, reserved });
           }
         } catch {
-          // A damaged route of another service is that service's problem; its ports stay unknown.
+          // Left out, as said above.
         }
       }
     }
   }
-  return used;
+  return routes;
+}
+
+/** Every slot port the routes under the state root hold, serving or reserved. */
+function slotPortsInUse(stateRoot: string): Set<number> {
+  return new Set(recordedRoutes(stateRoot).flatMap(({ route }) => route.listeners.flatMap((listener) => [listener.slots.a, listener.slots.b])));
 }
 
 function safeList(dir: string): string[] {
@@ -179,26 +190,9 @@ function safeList(dir: string): string[] {
  */
 export function routesHolding(stateRoot: string, own: { env: string; name: string }, ports: readonly ProxiedPort[]): string[] {
   const wanted = new Set(ports.map((port) => port.hostPort));
-  const holders: string[] = [];
-  for (const env of safeList(stateRoot).sort()) {
-    for (const name of safeList(path.join(stateRoot, env)).sort()) {
-      if (env === own.env && name === own.name) {
-        continue;
-      }
-      let route: ProxyRoute | undefined;
-      try {
-        route = readRoute(path.join(stateRoot, env, name));
-      } catch {
-        continue;
-      }
-      for (const listener of route?.listeners ?? []) {
-        if (wanted.has(listener.hostPort)) {
-          holders.push(`${env}/${name} (port ${listener.hostPort})`);
-        }
-      }
-    }
-  }
-  return holders;
+  return recordedRoutes(stateRoot)
+    .filter(({ env, name, reserved }) => !reserved && !(env === own.env && name === own.name))
+    .flatMap(({ env, name, route }) => route.listeners.filter((listener) => wanted.has(listener.hostPort)).map((listener) => `${env}/${name} (port ${listener.hostPort})`));
 }
 
 /** True when nothing listens on 127.0.0.1:port now. */
