@@ -17,3 +17,25 @@ export function publishedHostPort(publication: string): number | undefined {
 export const PROXY_SLOT_PORTS = { first: 30000, last: 32767 } as const;
 
 export const isProxySlotPort = (port: number): boolean => port >= PROXY_SLOT_PORTS.first && port <= PROXY_SLOT_PORTS.last;
+
+/**
+ * The container side of a docker `-p` publication (`[ip:][hostPort:]containerPort[/proto]`),
+ * or an error for a range (`8000-8010`), which ECS's bridge port mappings do not take one by one.
+ */
+export function publishedContainerPort(publication: string): { containerPort: number; protocol: 'tcp' | 'udp' | 'sctp' } | { error: string } {
+  const [address, protocol = 'tcp'] = publication.split('/');
+  const containerPart = address.split(':').pop() ?? '';
+  if (!/^[0-9]+$/.test(containerPart)) {
+    return { error: `a single container port, not a range or anything else, got "${publication}"` };
+  }
+  return { containerPort: Number(containerPart), protocol: protocol as 'tcp' | 'udp' | 'sctp' };
+}
+
+/**
+ * The host ports ECS gives a task's container ports in bridge mode with `hostPort: 0`. Set in
+ * the agent's configuration (ECS_DYNAMIC_HOST_PORT_RANGE) rather than left to the agent, which
+ * reads the kernel's ephemeral range and falls back to 49153-65535 when it cannot: the instances'
+ * security group then opens exactly this range to the load balancers. It is Linux's default
+ * ephemeral range.
+ */
+export const ECS_DYNAMIC_HOST_PORTS = { first: 32768, last: 60999 } as const;

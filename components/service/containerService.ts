@@ -132,11 +132,13 @@ export interface ContainerServiceArgs {
    */
   pidsLimit?: number;
   /**
-   * Where the container logs. `awslogs` writes to `/<project>/<env>/<service>`, one stream per container.
-   * @default { driver: "awslogs", retentionDays: 30 }
+   * Where the container logs. `awslogs` writes to `/<project>/<env>/<service>`, one stream per
+   * container, a group created here unless `createGroup` is false (another component owns it,
+   * e.g. the EcsService the service moves away from).
+   * @default { driver: "awslogs", retentionDays: 30, createGroup: true }
    * @example { driver: "local" }
    */
-  logging?: { driver: 'awslogs'; retentionDays?: number } | { driver: 'local' };
+  logging?: { driver: 'awslogs'; retentionDays?: number; createGroup?: boolean } | { driver: 'local' };
   /**
    * Run privileged or with the Docker socket mounted; refused unless `reason` says why.
    * @default none
@@ -235,7 +237,7 @@ export class ContainerService extends pulumi.ComponentResource {
     const region = args.region ?? aws.getRegionOutput({}, { parent: this }).name;
 
     let logGroup: aws.cloudwatch.LogGroup | undefined;
-    if (logging.driver === 'awslogs') {
+    if (logging.driver === 'awslogs' && logging.createGroup !== false) {
       const [groupArgs, groupOpts] = applyTransform(
         args.transform?.logGroup,
         `${name}-logs`,

@@ -1,6 +1,7 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { berthTags, DEFAULT_PROJECT, envName } from '../common/naming';
+import { ECS_DYNAMIC_HOST_PORTS } from '../common/ports';
 import { compareStrings } from '../common/records';
 import { applyTransform, Transform } from '../common/transform';
 import { parseCidr } from '../host/validate';
@@ -580,7 +581,9 @@ export class EnvironmentTraffic extends pulumi.ComponentResource {
       }
       ingress.push({ description: 'HTTP service names from the callers (the Berth hosts)', protocol: 'tcp', fromPort: 80, toPort: 80, securityGroups: [this.callerSecurityGroupId!] });
     }
-    const ports = [...new Set(this.plan.targetGroups.filter((group) => group.role === role).map((group) => group.port))].sort((a, b) => a - b);
+    const roleGroups = this.plan.targetGroups.filter((group) => group.role === role);
+    const ports = [...new Set(roleGroups.map((group) => group.port))].sort((a, b) => a - b);
+    const dynamic = roleGroups.filter((group) => group.dynamicPorts).map((group) => group.service);
     const sgName = `${name}-${role}-lb`;
     const [sgArgs, sgOpts] = applyTransform(
       args.transform?.securityGroup,
@@ -591,7 +594,12 @@ export class EnvironmentTraffic extends pulumi.ComponentResource {
         description: `Berth ${args.env} ${role} load balancer`,
         vpcId: args.vpcId,
         ingress,
-        egress: ports.map((port) => ({ description: `to the hosts on service port ${port}`, protocol: 'tcp', fromPort: port, toPort: port, cidrBlocks: ['0.0.0.0/0'] })),
+        egress: [
+          ...ports.map((port) => ({ description: `to the hosts on service port ${port}`, protocol: 'tcp', fromPort: port, toPort: port, cidrBlocks: ['0.0.0.0/0'] })),
+          ...(dynamic.length > 0
+            ? [{ description: `to ECS tasks on their dynamic host ports (${dynamic.join(', ')})`, protocol: 'tcp', fromPort: ECS_DYNAMIC_HOST_PORTS.first, toPort: ECS_DYNAMIC_HOST_PORTS.last, cidrBlocks: ['0.0.0.0/0'] }]
+            : []),
+        ],
         tags: { ...this.tags, 'berth:role': role, Name: envName(project, args.env, role, 'lb') },
       },
       { parent: this },
@@ -646,6 +654,20 @@ export class EnvironmentTraffic extends pulumi.ComponentResource {
       listener('service-names-http', 'service-names', { port: 80, protocol: 'HTTP', defaultActions: [notFound] });
     }
     return listeners;
+  }
+
+  /**
+   * The target groups a service's ECS tasks register in (EcsService's `targets`), one per load
+   * balancer that forwards to it, each with its load balancer and the service's web port. Empty for
+   * a service without `web`.
+   */
+  targetsOf(service: string): { targetGroup: aws.lb.TargetGroup; loadBalancer: aws.lb.LoadBalancer; port: number }[] {
+    if (!this.args.services.some((candidate) => candidate.name === service)) {
+      throw new pulumi.ResourceError(`${this.componentName}: targetsOf: no service "${service}" in services`, this);
+    }
+    return this.targetGroups
+      .filter((group) => group.service === service)
+      .map((group) => ({ targetGroup: group.targetGroup, loadBalancer: this.loadBalancers[group.role]!, port: group.port }));
   }
 
   private targetGroupOf(role: LoadBalancerRole, service: string): aws.lb.TargetGroup {

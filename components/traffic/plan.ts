@@ -55,6 +55,12 @@ export interface TrafficService {
   web?: WebEndpoint;
   /** Only for a web service. */
   route?: ServiceRoute;
+  /**
+   * Some of its targets are ECS tasks, which listen on dynamic host ports (ECS_DYNAMIC_HOST_PORTS)
+   * rather than on `web.port`: the load balancers may reach that range too. Only for a web service.
+   * @default false
+   */
+  dynamicPorts?: boolean;
 }
 
 export interface TargetGroupPlan {
@@ -63,6 +69,8 @@ export interface TargetGroupPlan {
   port: number;
   healthCheckPath: string;
   deregistrationDelaySeconds: number;
+  /** ECS tasks register on dynamic host ports. */
+  dynamicPorts: boolean;
 }
 
 export interface RulePlan {
@@ -121,6 +129,7 @@ export function planTraffic(services: TrafficService[], scheme: LoadBalancerSche
     port: service.web!.port,
     healthCheckPath: service.web!.healthCheckPath,
     deregistrationDelaySeconds: service.web!.deregistrationDelaySeconds ?? DEFAULT_DEREGISTRATION_DELAY_SECONDS,
+    dynamicPorts: service.dynamicPorts ?? false,
   });
   const targetGroups: TargetGroupPlan[] = [];
   const rules: RulePlan[] = [];

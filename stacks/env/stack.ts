@@ -9,16 +9,18 @@ import { parseImageRef, splitRegistryHost } from '../../components/common/image'
 import { DEFAULT_PROJECT } from '../../components/common/naming';
 import { compareStrings } from '../../components/common/records';
 import { publishedHostPort } from '../../components/common/ports';
+import { EcsCluster } from '../../components/cluster/ecsCluster';
 import { DockerHost, DockerHostGroup } from '../../components/host/dockerHostGroup';
 import { EnvironmentMonitoring } from '../../components/monitoring/environmentMonitoring';
 import { RegistryStackOutputs } from '../../components/registry/contract';
 import { resolveServiceImage } from '../../components/registry/resolveImage';
 import { readAgentScript } from '../../components/service/agentScript';
 import { ContainerService } from '../../components/service/containerService';
+import { EcsService } from '../../components/task/ecsService';
 import { EnvironmentTraffic, TrafficService } from '../../components/traffic/environmentTraffic';
 import { serviceHostName } from '../../components/traffic/plan';
 import { stackFileName } from '../common/stackFile';
-import { HostGroupConfig, ServiceConfig, StackConfig } from './config';
+import { EcsGroupConfig, HostGroupConfig, HostsGroupConfig, ServiceConfig, StackConfig } from './config';
 
 export interface StackSecrets {
   /** The SSH private key the deploy steps use to reach the hosts. */
@@ -30,7 +32,10 @@ export interface StackSecrets {
 export interface StackOutputs {
   env: string;
   registryUrl: pulumi.Output<string>;
+  /** The instance ids of each hosts group. */
   hosts: Record<string, pulumi.Output<string>[]>;
+  /** The ECS cluster name of each ecs group. */
+  clusters: Record<string, pulumi.Output<string>>;
   images: Record<string, pulumi.Output<string>>;
   /** The edge load balancer's DNS name, when a service has a route. */
   loadBalancer?: pulumi.Output<string>;
@@ -51,7 +56,7 @@ export function declareStack(config: StackConfig, secrets: StackSecrets): StackO
   });
 
   // Before the hosts: they accept service ports from the load balancers' security groups.
-  const trafficServices = config.services.filter(publishesPort).map(trafficService);
+  const trafficServices = config.services.filter(publishesPort).map((service) => trafficService(config, service));
   const traffic = new EnvironmentTraffic(config.env, {
     project: DEFAULT_PROJECT,
     env: config.env,
@@ -71,8 +76,13 @@ export function declareStack(config: StackConfig, secrets: StackSecrets): StackO
 
   const agentScript = readAgentScript();
   const groups = new Map<string, DockerHostGroup>();
+  const clusters = new Map<string, EcsCluster>();
   for (const group of config.hostGroups) {
-    const services = config.services.filter((service) => service.hostGroup === group.name);
+    const services = servicesOn(config, group.name);
+    if (group.engine === 'ecs') {
+      clusters.set(group.name, declareCluster(config, group, services, traffic));
+      continue;
+    }
     groups.set(
       group.name,
       declareHostGroup(config, group, services, {
@@ -95,38 +105,26 @@ export function declareStack(config: StackConfig, secrets: StackSecrets): StackO
   const images: Record<string, pulumi.Output<string>> = {};
   const hostsByService: Record<string, DockerHost[]> = {};
   for (const service of config.services) {
-    const group = groups.get(service.hostGroup)!;
     const image = resolveServiceImage(service.image, registryUrl);
-    const definition = service.definition;
-    const hosts = placement(config, service).map((index) => group.hosts[index]);
-    if (publishesPort(service)) {
-      hostsByService[service.name] = hosts;
+    // While a service moves, the group it leaves comes first and owns its log group (it existed first).
+    const placements = [...(service.movingFrom ? [service.movingFrom] : []), { hostGroup: service.hostGroup, replicas: service.replicas }];
+    const declared: pulumi.Resource[] = [];
+    for (const [index, { hostGroup: groupName, replicas }] of placements.entries()) {
+      const group = config.hostGroups.find((candidate) => candidate.name === groupName)!;
+      const ownsLogGroup = index === 0;
+      const after = { dependsOn: declared.slice() };
+      if (group.engine === 'ecs') {
+        declared.push(
+          declareEcsService(config, service, { image, replicas, registryUrl, repositoryArns, cluster: clusters.get(groupName)!, traffic, secrets, alarmTopicArn: monitoring.alarmTopicArn, ownsLogGroup }, after),
+        );
+        continue;
+      }
+      const hosts = placement(config, service, groupName, replicas).map((hostIndex) => groups.get(groupName)!.hosts[hostIndex]);
+      if (publishesPort(service)) {
+        hostsByService[service.name] = hosts;
+      }
+      declared.push(declareContainerService(config, service, { image, hosts, secrets, ownsLogGroup }, after));
     }
-    new ContainerService(service.name, {
-      project: DEFAULT_PROJECT,
-      env: config.env,
-      image,
-      hosts,
-      ports: definition.ports,
-      health: definition.health,
-      volumes: definition.volumes,
-      configFile: { path: service.configPath, target: definition.configTarget },
-      environment: service.environment,
-      secretEnvironment:
-        Object.keys(service.secretEnvironment).length === 0
-          ? undefined
-          : secrets.secrets.apply((values) =>
-              Object.fromEntries(Object.entries(service.secretEnvironment).map(([variable, key]) => [variable, requireSecret(values, key, service.name)])),
-            ),
-      region: config.region,
-      memoryMiB: definition.memoryMiB,
-      pidsLimit: definition.pidsLimit,
-      logging: config.logging.driver === 'awslogs' ? { driver: 'awslogs', retentionDays: config.logging.retentionDays } : { driver: 'local' },
-      update: service.update,
-      drainSeconds: service.drainSeconds,
-      // A web service's host proxy speaks HTTP (the load balancer's health check and requests); others are passed as TCP.
-      proxyMode: definition.web ? 'http' : 'tcp',
-    });
     images[service.name] = image;
   }
   // After the hosts: the load balancers' targets and the TCP services' names are the instances.
@@ -136,6 +134,7 @@ export function declareStack(config: StackConfig, secrets: StackSecrets): StackO
     env: config.env,
     registryUrl,
     hosts: Object.fromEntries([...groups].map(([name, group]) => [name, group.hosts.map((host) => host.instance.id)])),
+    clusters: Object.fromEntries([...clusters].map(([name, cluster]) => [name, cluster.clusterName])),
     images,
     loadBalancer: traffic.edgeDnsName,
     serviceNames: Object.fromEntries(trafficServices.map((service) => [service.name, serviceHostName(service.name, traffic.zoneName)])),
@@ -151,14 +150,146 @@ function publishedPorts(service: ServiceConfig): number[] {
   return service.definition.ports.map(publishedHostPort).filter((port): port is number => port !== undefined);
 }
 
-function trafficService(service: ServiceConfig): TrafficService {
+function trafficService(config: StackConfig, service: ServiceConfig): TrafficService {
   const web = service.definition.web;
-  return { name: service.name, ...(web ? { web } : {}), ...(service.route ? { route: service.route } : {}) };
+  // Validation keeps TCP services off ECS groups: only a web service runs on dynamic ports.
+  const onEcs = [service.hostGroup, service.movingFrom?.hostGroup].some((name) => engineOf(config, name) === 'ecs');
+  return { name: service.name, ...(web ? { web } : {}), ...(service.route ? { route: service.route } : {}), ...(web && onEcs ? { dynamicPorts: true } : {}) };
+}
+
+function engineOf(config: StackConfig, groupName: string | undefined): HostGroupConfig['engine'] | undefined {
+  return config.hostGroups.find((group) => group.name === groupName)?.engine;
+}
+
+/** The services a host group runs: those placed on it, and those moving away from it. */
+export function servicesOn(config: StackConfig, groupName: string): ServiceConfig[] {
+  return config.services.filter((service) => service.hostGroup === groupName || service.movingFrom?.hostGroup === groupName);
+}
+
+/**
+ * The log group's logical name is the same under either engine's component (`<service>-logs`): each
+ * names the other's as an alias, so a service that moves keeps its log group, updated in place,
+ * instead of creating a second group of the same physical name before the first is deleted.
+ */
+const LOG_GROUP_OWNERS = { hosts: 'berth:service:ContainerService', ecs: 'berth:task:EcsService' } as const;
+
+function logGroupAlias(service: string, from: keyof typeof LOG_GROUP_OWNERS) {
+  return (_args: unknown, opts: pulumi.CustomResourceOptions) => {
+    opts.aliases = [...(opts.aliases ?? []), { parent: pulumi.createUrn(service, LOG_GROUP_OWNERS[from]) }];
+  };
+}
+
+function secretEnvironmentOf(service: ServiceConfig, secrets: StackSecrets): Record<string, pulumi.Output<string>> {
+  return Object.fromEntries(
+    Object.entries(service.secretEnvironment).map(([variable, key]) => [variable, secrets.secrets.apply((values) => requireSecret(values, key, service.name))]),
+  );
+}
+
+function declareContainerService(
+  config: StackConfig,
+  service: ServiceConfig,
+  placed: { image: pulumi.Output<string>; hosts: DockerHost[]; secrets: StackSecrets; ownsLogGroup: boolean },
+  opts: pulumi.ComponentResourceOptions,
+): ContainerService {
+  const definition = service.definition;
+  const secretEnvironment = secretEnvironmentOf(service, placed.secrets);
+  return new ContainerService(
+    service.name,
+    {
+      project: DEFAULT_PROJECT,
+      env: config.env,
+      image: placed.image,
+      hosts: placed.hosts,
+      ports: definition.ports,
+      health: definition.health,
+      volumes: definition.volumes,
+      configFile: { path: service.configPath, target: definition.configTarget },
+      environment: service.environment,
+      secretEnvironment: Object.keys(secretEnvironment).length === 0 ? undefined : pulumi.all(secretEnvironment),
+      region: config.region,
+      memoryMiB: definition.memoryMiB,
+      pidsLimit: definition.pidsLimit,
+      logging: config.logging.driver === 'awslogs' ? { driver: 'awslogs', retentionDays: config.logging.retentionDays, createGroup: placed.ownsLogGroup } : { driver: 'local' },
+      update: service.update,
+      drainSeconds: service.drainSeconds,
+      // A web service's host proxy speaks HTTP (the load balancer's health check and requests); others are passed as TCP.
+      proxyMode: definition.web ? 'http' : 'tcp',
+      transform: { logGroup: logGroupAlias(service.name, 'ecs') },
+    },
+    opts,
+  );
+}
+
+function declareEcsService(
+  config: StackConfig,
+  service: ServiceConfig,
+  shared: {
+    image: pulumi.Output<string>;
+    replicas: number;
+    registryUrl: pulumi.Output<string>;
+    repositoryArns: pulumi.Output<Record<string, string>>;
+    cluster: EcsCluster;
+    traffic: EnvironmentTraffic;
+    secrets: StackSecrets;
+    alarmTopicArn: pulumi.Output<string>;
+    ownsLogGroup: boolean;
+  },
+  opts: pulumi.ComponentResourceOptions,
+): EcsService {
+  const definition = service.definition;
+  return new EcsService(
+    service.name,
+    {
+      project: DEFAULT_PROJECT,
+      env: config.env,
+      cluster: shared.cluster,
+      image: shared.image,
+      repositoryArns: pulumi.all([shared.registryUrl, shared.repositoryArns]).apply(([url, arns]) => pullRepositoryArns(config, [service], url, arns)),
+      ports: definition.ports,
+      health: definition.health,
+      replicas: shared.replicas,
+      volumes: definition.volumes,
+      configFile: { path: service.configPath, target: definition.configTarget },
+      environment: service.environment,
+      secretEnvironment: secretEnvironmentOf(service, shared.secrets),
+      region: config.region,
+      memoryMiB: definition.memoryMiB,
+      pidsLimit: definition.pidsLimit,
+      update: service.update,
+      targets: definition.web ? shared.traffic.targetsOf(service.name) : [],
+      logging: { retentionDays: config.logging.retentionDays, createGroup: shared.ownsLogGroup },
+      alarmTopicArn: shared.alarmTopicArn,
+      transform: { logGroup: logGroupAlias(service.name, 'hosts') },
+    },
+    opts,
+  );
+}
+
+function declareCluster(config: StackConfig, group: EcsGroupConfig, services: ServiceConfig[], traffic: EnvironmentTraffic): EcsCluster {
+  return new EcsCluster(group.name, {
+    project: DEFAULT_PROJECT,
+    env: config.env,
+    minSize: group.count,
+    maxSize: group.maxCount,
+    instanceType: group.instanceType,
+    vpcId: config.network.vpcId,
+    subnetIds: config.network.subnetIds,
+    ami: group.ami,
+    rootVolumeGiB: group.rootVolumeGiB,
+    associatePublicIp: group.associatePublicIp,
+    publicIpReason: group.publicIpReason,
+    serviceIngressSecurityGroupIds: traffic.securityGroupIds,
+    // The tasks call the service names like hosts do. (TCP services do not run on ECS.)
+    additionalSecurityGroupIds: traffic.hostSecurityGroupIds(group.name, []),
+    ...(group.efs ? { efs: { retain: group.retainDataVolume } } : {}),
+    // ECS caps every task of an instance alike: the largest limit of the services it may run.
+    ...(services.length > 0 ? { taskPidsLimit: Math.max(...services.map((service) => service.definition.pidsLimit)) } : {}),
+  });
 }
 
 function declareHostGroup(
   config: StackConfig,
-  group: HostGroupConfig,
+  group: HostsGroupConfig,
   services: ServiceConfig[],
   shared: {
     registryUrl: pulumi.Output<string>;
@@ -213,10 +344,10 @@ function declareHostGroup(
  * (the rollout order). The offset depends on nothing else, so adding or
  * removing another service never moves this one.
  */
-export function placement(config: StackConfig, service: ServiceConfig): number[] {
-  const group = config.hostGroups.find((candidate) => candidate.name === service.hostGroup)!;
+export function placement(config: StackConfig, service: ServiceConfig, groupName: string = service.hostGroup, replicas: number = service.replicas): number[] {
+  const group = config.hostGroups.find((candidate) => candidate.name === groupName)!;
   const offset = parseInt(createHash('sha256').update(service.name).digest('hex').slice(0, 8), 16) % group.count;
-  return Array.from({ length: service.replicas }, (_, k) => (offset + k) % group.count).sort((a, b) => a - b);
+  return Array.from({ length: replicas }, (_, k) => (offset + k) % group.count).sort((a, b) => a - b);
 }
 
 /**

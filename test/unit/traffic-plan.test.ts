@@ -12,9 +12,9 @@ describe('planTraffic', () => {
     expect(plan.loadBalancers).toEqual([{ role: 'edge', internal: true }]);
     expect(plan.serviceNamesOn).toBe('edge');
     expect(plan.targetGroups).toEqual([
-      { role: 'edge', service: 'admin', port: 9000, healthCheckPath: '/', deregistrationDelaySeconds: 30 },
-      { role: 'edge', service: 'api-service', port: 8080, healthCheckPath: '/health', deregistrationDelaySeconds: 5 },
-      { role: 'edge', service: 'auth-service', port: 8081, healthCheckPath: '/actuator/health', deregistrationDelaySeconds: 30 },
+      { role: 'edge', service: 'admin', port: 9000, healthCheckPath: '/', deregistrationDelaySeconds: 30, dynamicPorts: false },
+      { role: 'edge', service: 'api-service', port: 8080, healthCheckPath: '/health', deregistrationDelaySeconds: 5, dynamicPorts: false },
+      { role: 'edge', service: 'auth-service', port: 8081, healthCheckPath: '/actuator/health', deregistrationDelaySeconds: 30, dynamicPorts: false },
     ]);
     expect(plan.rules.map((rule) => [rule.role, rule.listener, rule.service, rule.hosts, rule.paths])).toEqual([
       ['edge', 'https', 'api-service', ['api.example.com'], []],

@@ -131,6 +131,9 @@ const ID_PREFIXES: Record<string, string> = {
   'aws:ebs/volume:Volume': 'vol',
   'aws:ec2/securityGroup:SecurityGroup': 'sg',
   'aws:ec2/launchTemplate:LaunchTemplate': 'lt',
+  'aws:efs/fileSystem:FileSystem': 'fs',
+  'aws:efs/accessPoint:AccessPoint': 'fsap',
+  'aws:efs/mountTarget:MountTarget': 'fsmt',
 };
 
 export class OfflineRuntime implements pulumi.runtime.Mocks {
@@ -195,6 +198,42 @@ export class OfflineRuntime implements pulumi.runtime.Mocks {
       'aws:ec2/securityGroup:SecurityGroup': (args) => ({ name: generatedName(args) }),
       'aws:iam/role:Role': (args) => ({ name: generatedName(args) }),
       'aws:iam/instanceProfile:InstanceProfile': (args) => ({ name: generatedName(args) }),
+      // ECS and its neighbours, with ARNs of the provider's form: policies and alarms are rendered from them.
+      'aws:ecs/cluster:Cluster': (args) => ({ name: args.inputs.name ?? args.name, arn: `arn:aws:ecs:${region}:${OFFLINE_ACCOUNT_ID}:cluster/${args.inputs.name ?? args.name}` }),
+      'aws:ecs/capacityProvider:CapacityProvider': (args) => {
+        const name = args.inputs.name ?? `${args.name}-${fakeHex(args.name, 7)}`;
+        return { name, arn: `arn:aws:ecs:${region}:${OFFLINE_ACCOUNT_ID}:capacity-provider/${name}` };
+      },
+      'aws:ecs/taskDefinition:TaskDefinition': (args) => ({
+        revision: 1,
+        arn: `arn:aws:ecs:${region}:${OFFLINE_ACCOUNT_ID}:task-definition/${args.inputs.family}:1`,
+        arnWithoutRevision: `arn:aws:ecs:${region}:${OFFLINE_ACCOUNT_ID}:task-definition/${args.inputs.family}`,
+      }),
+      'aws:autoscaling/group:Group': (args) => {
+        const name = generatedName(args);
+        return { name, arn: `arn:aws:autoscaling:${region}:${OFFLINE_ACCOUNT_ID}:autoScalingGroup:${fakeHex(name, 8)}-0000-4000-8000-000000000000:autoScalingGroupName/${name}` };
+      },
+      'aws:ec2/launchTemplate:LaunchTemplate': () => ({ latestVersion: 1, defaultVersion: 1 }),
+      'aws:efs/fileSystem:FileSystem': (args) => {
+        const id = `fs-${fakeHex(`${args.type}/${args.name}`, 17)}`;
+        return { arn: `arn:aws:elasticfilesystem:${region}:${OFFLINE_ACCOUNT_ID}:file-system/${id}` };
+      },
+      'aws:efs/accessPoint:AccessPoint': (args) => ({
+        arn: `arn:aws:elasticfilesystem:${region}:${OFFLINE_ACCOUNT_ID}:access-point/fsap-${fakeHex(`${args.type}/${args.name}`, 17)}`,
+      }),
+      'aws:ssm/parameter:Parameter': (args) => ({
+        version: 1,
+        arn: `arn:aws:ssm:${region}:${OFFLINE_ACCOUNT_ID}:parameter/${String(args.inputs.name ?? args.name).replace(/^\//, '')}`,
+      }),
+      'aws:cloudwatch/logGroup:LogGroup': (args) => ({ arn: `arn:aws:logs:${region}:${OFFLINE_ACCOUNT_ID}:log-group:${args.inputs.name ?? args.name}` }),
+      'aws:lb/targetGroup:TargetGroup': (args) => ({
+        arnSuffix: `targetgroup/${args.inputs.name ?? args.name}/${fakeHex(args.name, 16)}`,
+        arn: `arn:aws:elasticloadbalancing:${region}:${OFFLINE_ACCOUNT_ID}:targetgroup/${args.inputs.name ?? args.name}/${fakeHex(args.name, 16)}`,
+      }),
+      'aws:lb/loadBalancer:LoadBalancer': (args) => ({
+        arnSuffix: `app/${args.inputs.name ?? args.name}/${fakeHex(args.name, 16)}`,
+        arn: `arn:aws:elasticloadbalancing:${region}:${OFFLINE_ACCOUNT_ID}:loadbalancer/app/${args.inputs.name ?? args.name}/${fakeHex(args.name, 16)}`,
+      }),
       'docker:index/image:Image': (args) => {
         // A pushed image: repoDigest is `<repository>@<digest>`, the digest stable per image name.
         const imageName = String(args.inputs.imageName);

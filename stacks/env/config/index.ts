@@ -18,4 +18,4 @@ export type { StackFile } from '../../common/stackFile';
 export { CONFIG_NAMESPACE } from './schema';
 export { readStackFile } from './stackFile';
 export { SERVICE_CONFIG_DIR, SERVICE_CONFIG_PATH, validateStackConfig } from './validate';
-export type { HostGroupConfig, ServiceConfig, StackConfig, TrafficConfig, ValidateOptions } from './validate';
+export type { EcsGroupConfig, HostGroupConfig, HostsGroupConfig, ServiceConfig, StackConfig, TrafficConfig, ValidateOptions } from './validate';

@@ -41,18 +41,33 @@ export const networkSchema = z
   })
   .strict();
 
+/** What runs a host group's services: Berth's agent on fixed hosts, or ECS on EC2 capacity. */
+export const HOST_GROUP_ENGINES = ['hosts', 'ecs'] as const;
+export type HostGroupEngine = (typeof HOST_GROUP_ENGINES)[number];
+
 const hostGroupSchema = z
   .object({
+    /**
+     * `hosts` (Berth's agent deploys to fixed hosts over SSH) or `ecs` (an ECS cluster on an Auto
+     * Scaling group schedules the services). Keys that apply to one engine only are checked in ./validate.
+     */
+    engine: z.enum(HOST_GROUP_ENGINES, { errorMap: () => ({ message: `one of ${HOST_GROUP_ENGINES.join(', ')}` }) }).default('hosts'),
+    /** hosts: the number of hosts. ecs: the fewest instances the Auto Scaling group keeps. */
     count: z.number().int().min(1, 'at least 1 host').max(50, 'at most 50 hosts'),
+    /** ecs only: the most instances managed scaling may grow the group to. Default: count. */
+    maxCount: z.number().int().min(1, 'at least 1 instance').max(50, 'at most 50 instances').optional(),
     instanceType: z.string().refine(isInstanceType, 'an EC2 instance type like t3.small or m7g.large'),
-    dataVolumeGiB: z.number().int('a whole number of GiB').min(1, 'a data volume of at least 1 GiB').max(16384, 'at most 16384 GiB'),
+    /** hosts only (required there): each host's data volume. */
+    dataVolumeGiB: z.number().int('a whole number of GiB').min(1, 'a data volume of at least 1 GiB').max(16384, 'at most 16384 GiB').optional(),
+    /** ecs only: an encrypted EFS file system for the services' data volumes. */
+    efs: z.boolean().optional(),
     rootVolumeGiB: z.number().int().min(8, 'a root volume of at least 8 GiB').max(16384).default(30),
     /**
      * An AMI id to pin (Amazon Linux 2023 of the group's architecture). Without it the hosts follow
      * the latest AL2023 release, and each release replaces them, one at a time, on the next `up`.
      */
     ami: z.string().regex(/^ami-[0-9a-f]{8,17}$/, 'an AMI id like ami-0123456789abcdef0').optional(),
-    /** Keep the data volume when its host is deleted or replaced. Default: true in stage and prod. */
+    /** Keep the data volume when its host is deleted or replaced (ecs: the EFS file system when the group goes). Default: true in stage and prod. */
     retainDataVolume: z.boolean().optional(),
     associatePublicIp: z.boolean().default(false),
     /** Why a prod host needs a public IP; required for associatePublicIp in prod. */
@@ -64,8 +79,13 @@ const serviceSchema = z
   .object({
     image: z.string({ required_error: 'required: an image, repo@sha256:<64 hex>' }),
     hostGroup: z.string({ required_error: 'required: the host group that runs the service' }),
-    /** How many hosts of the group run one container of the service. Default: every host. */
+    /** How many hosts of the group run one container of the service (ecs: how many tasks). Default: the group's count. */
     replicas: z.number().int().min(1, 'at least 1').optional(),
+    /**
+     * While a service moves to another host group: the group it runs on until now, which keeps
+     * running it beside hostGroup (both behind the same target group). Remove it once hostGroup serves.
+     */
+    movingFrom: z.string().optional(),
     /** File name under stacks/env/service-config/<service>/, e.g. application-prod.properties. */
     configFile: z.string({ required_error: 'required: the per-environment config file, e.g. application-dev.properties' }),
     environment: z.record(z.string().regex(ENV_VAR, 'an environment variable name'), z.string()).default({}),

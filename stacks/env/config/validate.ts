@@ -57,6 +57,11 @@ export interface ServiceConfig {
   drainSeconds: number;
   /** What the edge load balancer routes to the service (berth:services.<name>.route), host names lowercased. */
   route?: { hosts: string[]; paths: string[] };
+  /**
+   * The host group (of the other engine) the service keeps running on, beside hostGroup, while it
+   * moves there (berth:services.<name>.movingFrom), with as many replicas as it had there.
+   */
+  movingFrom?: { hostGroup: string; replicas: number };
 }
 
 /** The environment's traffic (berth:traffic), defaults applied. */
@@ -71,18 +76,34 @@ export interface TrafficConfig {
   zoneName: string;
 }
 
-export interface HostGroupConfig {
+interface HostGroupBase {
   name: string;
   count: number;
   instanceType: string;
-  dataVolumeGiB: number;
   rootVolumeGiB: number;
-  /** A pinned AMI id; undefined follows the latest Amazon Linux 2023. */
+  /** A pinned AMI id; undefined follows the latest Amazon Linux 2023 (ecs: the latest ECS-optimised AL2023). */
   ami?: string;
+  /** hosts: keep each host's data volume; ecs: keep the EFS file system. */
   retainDataVolume: boolean;
   associatePublicIp: boolean;
   publicIpReason?: string;
 }
+
+/** A group of fixed hosts the agent deploys to over SSH. */
+export interface HostsGroupConfig extends HostGroupBase {
+  engine: 'hosts';
+  dataVolumeGiB: number;
+}
+
+/** A group that is an ECS cluster on an Auto Scaling group of `count` to `maxCount` instances. */
+export interface EcsGroupConfig extends HostGroupBase {
+  engine: 'ecs';
+  maxCount: number;
+  /** Whether the group has an EFS file system for its services' data volumes. */
+  efs: boolean;
+}
+
+export type HostGroupConfig = HostsGroupConfig | EcsGroupConfig;
 
 /** A stack's configuration after validation: complete, defaults applied, names sorted. */
 export interface StackConfig {
@@ -199,6 +220,13 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
     if (isRecord(group) && group.associatePublicIp === true && env === 'prod' && !group.publicIpReason) {
       fail(`hostGroups.${groupName}.associatePublicIp`, 'prod hosts get no public IP unless publicIpReason says why');
     }
+    if (isRecord(group)) {
+      errors.push(...engineKeyProblems(file, groupName, group));
+    }
+  }
+  const ecsGroups = Object.entries(hostGroups).filter(([, group]) => isRecord(group) && group.engine === 'ecs').map(([groupName]) => groupName).sort();
+  if (ecsGroups.length > 0 && isRecord(partial.logging) && partial.logging.driver === 'local') {
+    fail('logging.driver', `awslogs: ECS host groups (${ecsGroups.join(', ')}) send their tasks' logs to CloudWatch, with the stack's retention; local logs would be lost with each task`);
   }
 
   const portsByGroup = new Map<string, Map<number, string>>();
@@ -217,15 +245,41 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
         fail(`${key}.image`, imageError);
       }
     }
-    if (typeof service.hostGroup === 'string') {
-      const group = hostGroups[service.hostGroup];
-      if (!group) {
-        fail(`${key}.hostGroup`, `no host group "${service.hostGroup}"; host groups are: ${Object.keys(hostGroups).sort().join(', ') || '(none)'}`);
-      } else if (typeof service.replicas === 'number' && isRecord(group) && typeof group.count === 'number' && service.replicas > group.count) {
-        fail(`${key}.replicas`, `at most ${group.count}, the number of hosts in host group "${service.hostGroup}"; got ${service.replicas}`);
+    if (service.movingFrom !== undefined && service.movingFrom === service.hostGroup) {
+      fail(`${key}.movingFrom`, `the host group the service moves away from, not hostGroup itself ("${service.hostGroup}"); remove movingFrom once the move is done`);
+    }
+    const engineOf = (groupName: unknown) => {
+      const group = typeof groupName === 'string' ? hostGroups[groupName] : undefined;
+      return isRecord(group) ? (group.engine === 'ecs' ? 'ecs' : 'hosts') : undefined;
+    };
+    if (typeof service.movingFrom === 'string' && service.movingFrom !== service.hostGroup && engineOf(service.movingFrom) !== undefined && engineOf(service.movingFrom) === engineOf(service.hostGroup)) {
+      fail(
+        `${key}.movingFrom`,
+        `a host group of the other engine than hostGroup "${service.hostGroup}" (${engineOf(service.hostGroup)}): movingFrom runs a service on both engines while it moves; between two ${engineOf(service.hostGroup)} groups change hostGroup alone`,
+      );
+    }
+    const placedOn = [
+      ...(typeof service.hostGroup === 'string' ? [['hostGroup', service.hostGroup]] : []),
+      ...(typeof service.movingFrom === 'string' && service.movingFrom !== service.hostGroup ? [['movingFrom', service.movingFrom]] : []),
+    ];
+    for (const [groupKey, groupName] of placedOn) {
+      const group = hostGroups[groupName];
+      if (!group || !isRecord(group)) {
+        fail(`${key}.${groupKey}`, `no host group "${groupName}"; host groups are: ${Object.keys(hostGroups).sort().join(', ') || '(none)'}`);
+        continue;
+      }
+      if (group.engine === 'ecs') {
+        if (entry) {
+          errors.push(...ecsServiceProblems(file, serviceName, `${key}.${groupKey}`, groupName, group, entry));
+        }
+        // ECS gives each task a dynamic host port and packs tasks by memory: neither the host-count nor the port rule applies.
+        continue;
+      }
+      if (typeof service.replicas === 'number' && typeof group.count === 'number' && service.replicas > group.count) {
+        fail(`${key}.replicas`, `at most ${group.count}, the number of hosts in host group "${groupName}"; got ${service.replicas}`);
       }
       if (entry) {
-        const taken = portsByGroup.get(service.hostGroup) ?? new Map<number, string>();
+        const taken = portsByGroup.get(groupName) ?? new Map<number, string>();
         for (const port of entry.ports) {
           const hostPort = publishedHostPort(port);
           if (hostPort === undefined) {
@@ -233,12 +287,12 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
           }
           const holder = taken.get(hostPort);
           if (holder) {
-            fail(`${key}.hostGroup`, `host port ${hostPort} on host group "${service.hostGroup}" is already published by ${holder}`);
+            fail(`${key}.${groupKey}`, `host port ${hostPort} on host group "${groupName}" is already published by ${holder}`);
           } else {
             taken.set(hostPort, serviceName);
           }
         }
-        portsByGroup.set(service.hostGroup, taken);
+        portsByGroup.set(groupName, taken);
       }
     }
     if (typeof service.configFile === 'string') {
@@ -252,6 +306,7 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
   }
 
   const warnings = trafficProblems(file, env, partial, services, catalogue, errors);
+  warnings.push(...circuitBreakerWarnings(file, services, hostGroups));
 
   if (errors.length > 0 || !parsed.success) {
     throw new ConfigError(errors);
@@ -266,17 +321,21 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
     registryStack: data.registryStack,
     registryHost: data.registryHost,
     allowedRegistries: [...new Set(data.allowedRegistries)].sort(),
-    hostGroups: sortedEntries(data.hostGroups).map(([groupName, group]) => ({
-      name: groupName,
-      count: group.count,
-      instanceType: group.instanceType,
-      dataVolumeGiB: group.dataVolumeGiB,
-      rootVolumeGiB: group.rootVolumeGiB,
-      ami: group.ami,
-      retainDataVolume: group.retainDataVolume ?? retainByDefault,
-      associatePublicIp: group.associatePublicIp,
-      publicIpReason: group.publicIpReason,
-    })),
+    hostGroups: sortedEntries(data.hostGroups).map(([groupName, group]): HostGroupConfig => {
+      const base = {
+        name: groupName,
+        count: group.count,
+        instanceType: group.instanceType,
+        rootVolumeGiB: group.rootVolumeGiB,
+        ami: group.ami,
+        retainDataVolume: group.retainDataVolume ?? retainByDefault,
+        associatePublicIp: group.associatePublicIp,
+        publicIpReason: group.publicIpReason,
+      };
+      return group.engine === 'ecs'
+        ? { ...base, engine: 'ecs', maxCount: group.maxCount ?? group.count, efs: group.efs ?? false }
+        : { ...base, engine: 'hosts', dataVolumeGiB: group.dataVolumeGiB! };
+    }),
     services: sortedEntries(data.services).map(([serviceName, service]) => ({
       name: serviceName,
       definition: catalogue[serviceName],
@@ -290,6 +349,8 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
       update: catalogue[serviceName].update ?? DEFAULT_UPDATE,
       drainSeconds: catalogue[serviceName].drainSeconds ?? DEFAULT_DRAIN_SECONDS,
       ...(service.route ? { route: { hosts: (service.route.hosts ?? []).map((host) => host.toLowerCase()), paths: service.route.paths ?? [] } } : {}),
+      // Unless replicas is set, the group it leaves keeps running it as before: on its count.
+      ...(service.movingFrom ? { movingFrom: { hostGroup: service.movingFrom, replicas: service.replicas ?? data.hostGroups[service.movingFrom].count } } : {}),
     })),
     logging: data.logging,
     monitoring: data.monitoring,
@@ -393,6 +454,89 @@ function trafficProblems(
   }
   if (env === 'prod' && traffic.deletionProtection === false) {
     fail('traffic.deletionProtection', 'prod load balancers keep deletion protection on; turn it off by hand (and say why) before removing one');
+  }
+  return warnings;
+}
+
+/**
+ * Keys that belong to the other engine, and what an engine needs: a hosts group its data
+ * volume; an ECS group room to grow (maxCount at least count) and no per-host volume.
+ */
+function engineKeyProblems(file: string, groupName: string, group: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  const fail = (key: string, message: string) => problems.push(configProblem(file, `${CONFIG_NAMESPACE}:hostGroups.${groupName}.${key}`, message));
+  if (group.engine === 'ecs') {
+    if (group.dataVolumeGiB !== undefined) {
+      fail('dataVolumeGiB', 'only for engine hosts: an ECS group has no per-host data volume (tasks move between instances); its services keep data on EFS (efs: true)');
+    }
+    if (typeof group.maxCount === 'number' && typeof group.count === 'number' && group.maxCount < group.count) {
+      fail('maxCount', `at least count (${group.count}): the Auto Scaling group grows from count to maxCount; got ${group.maxCount}`);
+    }
+  } else if (group.engine === undefined || group.engine === 'hosts') {
+    if (group.dataVolumeGiB === undefined) {
+      fail('dataVolumeGiB', 'required for engine hosts: the size (GiB) of the data volume each host keeps, e.g. 100');
+    }
+    for (const key of ['maxCount', 'efs']) {
+      if (group[key] !== undefined) {
+        fail(key, `only for engine ecs: a hosts group has exactly count hosts, each with its own data volume (set engine: ecs to use ${key})`);
+      }
+    }
+  }
+  return problems;
+}
+
+/**
+ * What a service cannot bring to an ECS group: data volumes without EFS (the volumes ECS
+ * manages belong to one task and go with it), and TCP ports without a web endpoint (tasks get
+ * dynamic host ports, which a service name of host addresses cannot carry).
+ */
+function ecsServiceProblems(file: string, serviceName: string, key: string, groupName: string, group: Record<string, unknown>, entry: CatalogueService): string[] {
+  const problems: string[] = [];
+  const fail = (message: string) => problems.push(configProblem(file, `${CONFIG_NAMESPACE}:${key}`, message));
+  if (entry.volumes.length > 0 && group.efs !== true) {
+    fail(
+      `${serviceName} keeps data in volumes (${entry.volumes.map((volume) => volume.name).join(', ')}: ${CATALOGUE_FILE}), and host group "${groupName}" runs ECS without EFS: ` +
+        'a volume ECS manages belongs to one task and is deleted with it by default, so the data would be lost at the next deploy; ' +
+        `set hostGroups.${groupName}.efs: true, or keep ${serviceName} on a hosts group`,
+    );
+  }
+  const published = entry.ports.map(publishedHostPort).filter((port) => port !== undefined);
+  if (published.length > 0 && !entry.web) {
+    fail(
+      `${serviceName} is a TCP service (ports ${published.join(', ')}, no web in ${CATALOGUE_FILE}), and ECS gives each task a dynamic host port, ` +
+        'which its service name (the addresses of the hosts that run it) cannot carry; give it web, or keep it on a hosts group',
+    );
+  }
+  return problems;
+}
+
+/**
+ * ECS's deployment circuit breaker stops a deployment only after max(3, half the desired tasks)
+ * failed task starts: with fewer replicas than that minimum, a broken image is retried more
+ * times than there are tasks before the rollback.
+ */
+export const CIRCUIT_BREAKER_MIN_FAILURES = 3;
+
+function circuitBreakerWarnings(file: string, services: Record<string, unknown>, hostGroups: Record<string, unknown>): string[] {
+  const warnings: string[] = [];
+  for (const [serviceName, service] of sortedEntries(services)) {
+    if (!isRecord(service) || typeof service.hostGroup !== 'string') {
+      continue;
+    }
+    const group = hostGroups[service.hostGroup];
+    if (!isRecord(group) || group.engine !== 'ecs') {
+      continue;
+    }
+    const replicas = typeof service.replicas === 'number' ? service.replicas : typeof group.count === 'number' ? group.count : undefined;
+    if (replicas !== undefined && replicas < CIRCUIT_BREAKER_MIN_FAILURES) {
+      warnings.push(
+        configProblem(
+          file,
+          `${CONFIG_NAMESPACE}:services.${serviceName}.replicas`,
+          `${replicas} task${replicas === 1 ? '' : 's'} on ECS: the deployment circuit breaker rolls back only after ${CIRCUIT_BREAKER_MIN_FAILURES} failed task starts (its minimum), more than the service has; a broken image is retried that long before the rollback (at least ${CIRCUIT_BREAKER_MIN_FAILURES} replicas trip it sooner)`,
+        ),
+      );
+    }
   }
   return warnings;
 }
