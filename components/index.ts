@@ -27,6 +27,13 @@ export type { HostLoggingConfig } from './host/dockerConfig';
 export { ContainerService } from './service/containerService';
 export type { ContainerServiceArgs, ContainerServiceTransform, ContainerVolume } from './service/containerService';
 
+// Services on ECS with EC2 capacity: a host group with `engine: "ecs"`
+export { EcsCluster } from './cluster/ecsCluster';
+export type { EcsCapacity, EcsClusterArgs, EcsClusterTransform } from './cluster/ecsCluster';
+export type { ImageCleanup } from './cluster/render';
+export { EcsService } from './task/ecsService';
+export type { EcsServiceArgs, EcsServiceTarget, EcsServiceTransform } from './task/ecsService';
+
 // Monitoring
 export { EnvironmentMonitoring } from './monitoring/environmentMonitoring';
 export type { EnvironmentMonitoringArgs, EnvironmentMonitoringTransform } from './monitoring/environmentMonitoring';
