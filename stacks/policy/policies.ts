@@ -7,7 +7,7 @@
  * Exported apart from the pack (index.ts) because constructing a PolicyPack
  * starts the policy server.
  */
-import type { Policies, PolicyResource, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy } from '@pulumi/policy';
+import type { Policies, PolicyResource, ReportViolation, ResourceValidation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy } from '@pulumi/policy';
 import { PINNED_ENVIRONMENTS } from '../../components/common/environments';
 import { parseImageRef } from '../../components/common/image';
 import { checkAgentSpec } from '../../components/service/spec';
@@ -25,6 +25,8 @@ export const TYPES = {
   loadBalancer: 'aws:lb/loadBalancer:LoadBalancer',
   listener: 'aws:lb/listener:Listener',
   listenerRule: 'aws:lb/listenerRule:ListenerRule',
+  taskDefinition: 'aws:ecs/taskDefinition:TaskDefinition',
+  launchTemplate: 'aws:ec2/launchTemplate:LaunchTemplate',
 } as const;
 
 /** The same resources under the provider's older `alb` module: policies treat both alike. */
@@ -39,6 +41,10 @@ const OPEN_TO_WORLD = ['0.0.0.0/0', '::/0'];
 const SSH_PORT = 22;
 /** The only ports anyone may reach from anywhere: an internet-facing load balancer's. */
 const PUBLIC_LB_PORTS = [80, 443];
+/** Capabilities that make a container root on its host; Docker also takes them with a `CAP_` prefix, in any case. */
+const ROOT_CAPABILITIES = /^(CAP_)?(SYS_ADMIN|ALL)$/i;
+/** A task definition has no way to say why it needs root on the host, so nothing exempts it. */
+const NO_ECS_EXEMPTION = '(a task definition has no allowPrivilegedReason to exempt it)';
 
 /** Policy configuration (`pulumi policy enable … --config`, or the defaults below). */
 export interface BerthPolicyConfig {
@@ -126,7 +132,7 @@ function volumeSource(volume: unknown): string {
   return '';
 }
 
-function forType(type: string, validate: (args: ResourceValidationArgs, report: ReportViolation) => void): ResourceValidationPolicy['validateResource'] {
+function forType(type: string, validate: (args: ResourceValidationArgs, report: ReportViolation) => void): ResourceValidation {
   return (args, reportViolation) => {
     if (args.type === type) {
       validate(args, reportViolation);
@@ -134,7 +140,7 @@ function forType(type: string, validate: (args: ResourceValidationArgs, report: 
   };
 }
 
-function forTypes(types: string[], validate: (args: ResourceValidationArgs, report: ReportViolation) => void): ResourceValidationPolicy['validateResource'] {
+function forTypes(types: string[], validate: (args: ResourceValidationArgs, report: ReportViolation) => void): ResourceValidation {
   return (args, reportViolation) => {
     if (types.includes(args.type)) {
       validate(args, reportViolation);
@@ -142,28 +148,105 @@ function forTypes(types: string[], validate: (args: ResourceValidationArgs, repo
   };
 }
 
+const UNKNOWN = Symbol('unknown');
+
+/**
+ * `read()`, or UNKNOWN when it reads a value a preview cannot know yet (an
+ * output of a resource not created yet). The engine's input proxy then throws
+ * @pulumi/policy's UnknownValueError, a class the package exports without its
+ * type, hence the test by name. Caught, so that the value yields no violation,
+ * and an unknown input of one resource does not end a stack policy for all.
+ */
+function readKnown<T>(read: () => T): T | typeof UNKNOWN {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof Error && error.constructor.name === 'UnknownValueError') {
+      return UNKNOWN;
+    }
+    throw error;
+  }
+}
+
+function arrayOf(value: unknown): any[] {
+  return Array.isArray(value) ? value : [];
+}
+
+/** One container of an ECS task definition: the fields of its container definition the policies read. */
+export interface EcsContainer {
+  name?: string;
+  image?: string;
+  privileged?: boolean;
+  mountPoints?: { sourceVolume?: string; containerPath?: string }[];
+  linuxParameters?: { capabilities?: { add?: string[] } };
+  logConfiguration?: { logDriver?: string; options?: Record<string, string> };
+}
+
+/**
+ * The containers of a task definition (its containerDefinitions, a JSON
+ * string); undefined while they cannot be known. In a preview the whole string
+ * is unknown as soon as one part of it is an output not known yet (offline
+ * synth shows "[unknown]"), and then no policy can say anything about them.
+ */
+export function taskContainers(props: Record<string, any>): EcsContainer[] | undefined {
+  const text = readKnown(() => props.containerDefinitions);
+  if (typeof text !== 'string') {
+    return undefined;
+  }
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    return Array.isArray(parsed) ? parsed.filter((container): container is EcsContainer => Boolean(container) && typeof container === 'object') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function containerName(container: EcsContainer): string {
+  return typeof container.name === 'string' ? container.name : '(unnamed)';
+}
+
+/** Whether an image reference names a digest: one rule for the host agent's containers and for ECS's. */
+function pinnedByDigest(image: unknown): boolean {
+  const ref = typeof image === 'string' ? parseImageRef(image) : undefined;
+  return ref !== undefined && !('error' in ref) && ref.digest !== undefined;
+}
+
+/**
+ * Dev's host agent may follow a tag (it resolves it at deploy time), so the
+ * agent's containers are checked in the pinned stacks only. On ECS, dev's tags
+ * are resolved to a digest before the task definition is written: a tag there
+ * is a bug in any stack.
+ */
 export const imagesPinnedByDigest: ResourceValidationPolicy = {
   name: 'berth-images-pinned-by-digest',
-  description: 'In stage and prod every container runs an image pinned by digest (repo@sha256:<64 hex>), never a tag.',
+  description:
+    'Every container runs an image pinned by digest (repo@sha256:<64 hex>), never a tag: in stage and prod those the host agent runs, in every stack those of an ECS task definition.',
   enforcementLevel: 'mandatory',
   configSchema,
-  validateResource: forType(TYPES.command, (args, report) => {
-    const spec = agentSpecOf(args.props);
-    if (!spec || !stackIn(args.urn, configOf(args).pinnedStacks)) {
-      return;
-    }
-    const ref = typeof spec.image === 'string' ? parseImageRef(spec.image) : { error: 'no image' };
-    if ('error' in ref || !ref.digest) {
-      report(`${args.name}: container ${spec.name ?? '(unnamed)'} runs image ${JSON.stringify(spec.image)}, not pinned by digest; ${stackOf(args.urn)} runs only repo@sha256:<64 hex>`);
-    }
-  }),
+  validateResource: [
+    forType(TYPES.command, (args, report) => {
+      const spec = agentSpecOf(args.props);
+      if (spec && stackIn(args.urn, configOf(args).pinnedStacks) && !pinnedByDigest(spec.image)) {
+        report(`${args.name}: container ${spec.name ?? '(unnamed)'} runs image ${JSON.stringify(spec.image)}, not pinned by digest; ${stackOf(args.urn)} runs only repo@sha256:<64 hex>`);
+      }
+    }),
+    forType(TYPES.taskDefinition, (args, report) => {
+      for (const container of taskContainers(args.props) ?? []) {
+        if (!pinnedByDigest(container.image)) {
+          report(
+            `${args.name}: container ${containerName(container)} runs image ${JSON.stringify(container.image ?? null)}, not pinned by digest; a task definition runs only repo@sha256:<64 hex>, in every stack (resolve the tag to its digest before writing it)`,
+          );
+        }
+      }
+    }),
+  ],
 };
 
 export const imdsv2Required: ResourceValidationPolicy = {
   name: 'berth-imdsv2-required',
-  description: 'EC2 instances require IMDSv2 session tokens (metadataOptions.httpTokens = "required").',
+  description: 'EC2 instances and launch templates require IMDSv2 session tokens (metadataOptions.httpTokens = "required").',
   enforcementLevel: 'mandatory',
-  validateResource: forType(TYPES.instance, (args, report) => {
+  validateResource: forTypes([TYPES.instance, TYPES.launchTemplate], (args, report) => {
     const tokens = args.props.metadataOptions?.httpTokens;
     if (tokens !== 'required') {
       report(`${args.name}: metadataOptions.httpTokens is ${JSON.stringify(tokens ?? null)}; IMDSv2 needs "required"`);
@@ -171,15 +254,37 @@ export const imdsv2Required: ResourceValidationPolicy = {
   }),
 };
 
+/**
+ * A launch template does not say which of its mappings is the root device (that
+ * is the AMI's), so every EBS volume it maps must be encrypted, and one that
+ * maps none leaves the root volume to the AMI's snapshot.
+ */
 export const encryptedRootVolume: ResourceValidationPolicy = {
   name: 'berth-encrypted-root-volume',
-  description: 'EC2 instances have an encrypted root volume (rootBlockDevice.encrypted = true).',
+  description:
+    'EC2 instances have an encrypted root volume (rootBlockDevice.encrypted = true); launch templates map the root device and encrypt every EBS volume they map (blockDeviceMappings[].ebs.encrypted = "true").',
   enforcementLevel: 'mandatory',
-  validateResource: forType(TYPES.instance, (args, report) => {
-    if (args.props.rootBlockDevice?.encrypted !== true) {
-      report(`${args.name}: root volume is not encrypted; set rootBlockDevice.encrypted to true`);
-    }
-  }),
+  validateResource: [
+    forType(TYPES.instance, (args, report) => {
+      if (args.props.rootBlockDevice?.encrypted !== true) {
+        report(`${args.name}: root volume is not encrypted; set rootBlockDevice.encrypted to true`);
+      }
+    }),
+    forType(TYPES.launchTemplate, (args, report) => {
+      const mappings = arrayOf(args.props.blockDeviceMappings);
+      if (!mappings.some((mapping) => mapping?.ebs)) {
+        report(`${args.name}: launch template maps no EBS volume, so nothing encrypts the root volume; add blockDeviceMappings for the AMI's root device with ebs.encrypted "true"`);
+      }
+      mappings.forEach((mapping, index) => {
+        // The provider takes `encrypted` as a string here; true is what a reader would write.
+        const encrypted = mapping?.ebs?.encrypted;
+        if (mapping?.ebs && encrypted !== true && encrypted !== 'true') {
+          const device = typeof mapping.deviceName === 'string' ? mapping.deviceName : `blockDeviceMappings[${index}]`;
+          report(`${args.name}: EBS volume ${device} is not encrypted; set blockDeviceMappings[${index}].ebs.encrypted to "true"`);
+        }
+      });
+    }),
+  ],
 };
 
 export const encryptedDataVolume: ResourceValidationPolicy = {
@@ -288,36 +393,171 @@ export const ecrLifecyclePolicy: StackValidationPolicy = {
   },
 };
 
+/** Whether a log group's retentionInDays expires its logs (0 or none: never). */
+function hasRetention(days: unknown): boolean {
+  return typeof days === 'number' && days > 0;
+}
+
 export const logRetention: ResourceValidationPolicy = {
   name: 'berth-log-retention',
   description: 'CloudWatch log groups set a retention period (retentionInDays), so logs do not grow forever.',
   enforcementLevel: 'mandatory',
   validateResource: forType(TYPES.logGroup, (args, report) => {
-    const days = args.props.retentionInDays;
-    if (typeof days !== 'number' || days <= 0) {
+    if (!hasRetention(args.props.retentionInDays)) {
       report(`${args.name}: log group has no retention; set retentionInDays`);
     }
   }),
 };
 
+/**
+ * The task volumes that are the Docker socket, by name, with their host path:
+ * the provider's `hostPath`, or `host.sourcePath` as the ECS API and its JSON
+ * spell it. EFS and Docker volumes have neither.
+ */
+function dockerSocketVolumes(volumes: unknown): Map<string, string> {
+  const sockets = new Map<string, string>();
+  for (const volume of arrayOf(volumes)) {
+    const hostPath = volume?.hostPath ?? volume?.host?.sourcePath;
+    if (typeof volume?.name === 'string' && typeof hostPath === 'string' && DOCKER_SOCKET.test(hostPath)) {
+      sockets.set(volume.name, hostPath);
+    }
+  }
+  return sockets;
+}
+
 export const noPrivilegedContainers: ResourceValidationPolicy = {
   name: 'berth-no-privileged-containers',
-  description: 'Containers run unprivileged and without the Docker socket, unless the spec says why (allowPrivilegedReason).',
+  description:
+    'Containers run unprivileged and without the Docker socket, unless the agent spec says why (allowPrivilegedReason); containers of an ECS task definition also add no SYS_ADMIN or ALL capability, and nothing exempts them.',
   enforcementLevel: 'mandatory',
-  validateResource: forType(TYPES.command, (args, report) => {
-    const spec = agentSpecOf(args.props);
-    if (!spec || (typeof spec.allowPrivilegedReason === 'string' && spec.allowPrivilegedReason.trim() !== '')) {
-      return;
-    }
-    const container = spec.name ?? '(unnamed)';
-    if (spec.privileged === true) {
-      report(`${args.name}: container ${container} is privileged; drop privileged or set allowPrivilegedReason`);
-    }
-    const socket = (spec.volumes ?? []).map(volumeSource).find((source) => DOCKER_SOCKET.test(source));
-    if (spec.dockerSocket === true || socket) {
-      report(`${args.name}: container ${container} mounts the Docker socket${socket ? ` (${socket})` : ''}; remove it or set allowPrivilegedReason`);
+  validateResource: [
+    forType(TYPES.command, (args, report) => {
+      const spec = agentSpecOf(args.props);
+      if (!spec || (typeof spec.allowPrivilegedReason === 'string' && spec.allowPrivilegedReason.trim() !== '')) {
+        return;
+      }
+      const container = spec.name ?? '(unnamed)';
+      if (spec.privileged === true) {
+        report(`${args.name}: container ${container} is privileged; drop privileged or set allowPrivilegedReason`);
+      }
+      const socket = (spec.volumes ?? []).map(volumeSource).find((source) => DOCKER_SOCKET.test(source));
+      if (spec.dockerSocket === true || socket) {
+        report(`${args.name}: container ${container} mounts the Docker socket${socket ? ` (${socket})` : ''}; remove it or set allowPrivilegedReason`);
+      }
+    }),
+    forType(TYPES.taskDefinition, (args, report) => {
+      const containers = taskContainers(args.props);
+      if (!containers) {
+        return;
+      }
+      // Volumes a preview cannot know yet are checked when they are known, at update.
+      const known = readKnown(() => dockerSocketVolumes(args.props.volumes));
+      const sockets = known === UNKNOWN ? new Map<string, string>() : known;
+      for (const container of containers) {
+        const name = containerName(container);
+        if (container.privileged === true) {
+          report(`${args.name}: container ${name} is privileged; drop privileged ${NO_ECS_EXEMPTION}`);
+        }
+        for (const mount of arrayOf(container.mountPoints)) {
+          const socket = sockets.get(mount?.sourceVolume);
+          if (socket) {
+            report(`${args.name}: container ${name} mounts the Docker socket (${socket}, task volume ${mount.sourceVolume}); remove the mount ${NO_ECS_EXEMPTION}`);
+          }
+        }
+        for (const capability of arrayOf(container.linuxParameters?.capabilities?.add)) {
+          if (ROOT_CAPABILITIES.test(String(capability))) {
+            report(`${args.name}: container ${name} adds capability ${capability}; remove it from linuxParameters.capabilities.add ${NO_ECS_EXEMPTION}`);
+          }
+        }
+      }
+    }),
+  ],
+};
+
+const HOST_NAMESPACES = [
+  { field: 'networkMode', shares: "the host's network stack", instead: 'use "bridge"' },
+  { field: 'pidMode', shares: "the host's processes", instead: 'leave pidMode unset, or "task"' },
+  { field: 'ipcMode', shares: "the host's shared memory", instead: 'leave ipcMode unset, or "task" or "none"' },
+] as const;
+
+export const noHostNamespaces: ResourceValidationPolicy = {
+  name: 'berth-no-host-namespaces',
+  description: 'ECS task definitions keep their containers out of the host\'s namespaces: networkMode, pidMode and ipcMode are never "host".',
+  enforcementLevel: 'mandatory',
+  validateResource: forType(TYPES.taskDefinition, (args, report) => {
+    for (const { field, shares, instead } of HOST_NAMESPACES) {
+      if (readKnown(() => args.props[field]) === 'host') {
+        report(`${args.name}: ${field} is "host", so its containers share ${shares}; ${instead}`);
+      }
     }
   }),
+};
+
+/** The log group a container's awslogs driver writes to, when it names one. */
+function awslogsGroup(container: EcsContainer): string | undefined {
+  const group = container.logConfiguration?.logDriver === 'awslogs' ? container.logConfiguration.options?.['awslogs-group'] : undefined;
+  return nonEmptyString(group) ? group : undefined;
+}
+
+export const ecsAwslogs: ResourceValidationPolicy = {
+  name: 'berth-ecs-awslogs',
+  description: 'Every container of an ECS task definition logs to CloudWatch: logConfiguration.logDriver "awslogs" with an awslogs-group option.',
+  enforcementLevel: 'mandatory',
+  validateResource: forType(TYPES.taskDefinition, (args, report) => {
+    for (const container of taskContainers(args.props) ?? []) {
+      const driver = container.logConfiguration?.logDriver;
+      if (driver !== 'awslogs') {
+        const using = typeof driver === 'string' ? `log driver ${JSON.stringify(driver)}` : 'no log driver';
+        report(`${args.name}: container ${containerName(container)} has ${using}; set logConfiguration.logDriver to "awslogs" with an awslogs-group option`);
+      } else if (awslogsGroup(container) === undefined) {
+        report(`${args.name}: container ${containerName(container)} logs with awslogs to no log group; set logConfiguration.options["awslogs-group"]`);
+      }
+    }
+  }),
+};
+
+/**
+ * A stack policy, to find the group by name among the stack's resources. A
+ * group the stack does not declare is one nobody set a retention on (awslogs
+ * creates groups that keep logs forever). Containers without an awslogs group
+ * are berth-ecs-awslogs' to report; retention is read with berth-log-retention's rule.
+ */
+export const ecsLogGroupRetention: StackValidationPolicy = {
+  name: 'berth-ecs-log-group-retention',
+  description: 'The log group each ECS container writes to (awslogs-group) is an aws.cloudwatch.LogGroup declared in the same stack, with retentionInDays set.',
+  enforcementLevel: 'mandatory',
+  validateStack: (args, report) => {
+    const groups = new Map<string, PolicyResource>();
+    // A group whose name a preview cannot know yet may be the one a container names.
+    let someNameUnknown = false;
+    for (const group of args.resources.filter((resource) => resource.type === TYPES.logGroup)) {
+      const name = readKnown(() => group.props.name);
+      if (name === UNKNOWN) {
+        someNameUnknown = true;
+      } else if (typeof name === 'string' && !groups.has(name)) {
+        groups.set(name, group);
+      }
+    }
+    for (const task of args.resources.filter((resource) => resource.type === TYPES.taskDefinition)) {
+      for (const container of taskContainers(task.props) ?? []) {
+        const name = awslogsGroup(container);
+        if (name === undefined) {
+          continue;
+        }
+        const group = groups.get(name);
+        if (!group) {
+          if (!someNameUnknown) {
+            report(`${task.name}: container ${containerName(container)} logs to log group ${name}, which this stack does not declare; declare it (aws.cloudwatch.LogGroup with name = ${name}) with retentionInDays`, task.urn);
+          }
+          continue;
+        }
+        const days = readKnown(() => group.props.retentionInDays);
+        if (days !== UNKNOWN && !hasRetention(days)) {
+          report(`${task.name}: container ${containerName(container)} logs to log group ${name} (${group.name}), which has no retention; set retentionInDays on ${group.name}`, task.urn);
+        }
+      }
+    }
+  },
 };
 
 export const agentSpecValid: ResourceValidationPolicy = {
@@ -536,4 +776,7 @@ export const policies: Policies = [
   loadBalancerDeletionProtection,
   httpsOnly,
   noServicePortFromInternet,
+  noHostNamespaces,
+  ecsAwslogs,
+  ecsLogGroupRetention,
 ];

@@ -3,11 +3,15 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as YAML from 'yaml';
 import { ENVIRONMENTS } from '../../stacks/env/config';
+import { UNKNOWN_MARKER } from '../../tools/offline/runtime';
 import type { RecordedResource, SynthResult } from '../../tools/offline/types';
 import { runPoliciesOffline, urnOf } from '../../tools/policy/offline';
 import {
   agentSpecOf,
+  ecsAwslogs,
+  ecsLogGroupRetention,
   httpsOnly,
+  noHostNamespaces,
   loadBalancerAccessLogs,
   loadBalancerDeletionProtection,
   noServicePortFromInternet,
@@ -24,6 +28,7 @@ import {
   noSshFromInternet,
   policies,
   stackOf,
+  taskContainers,
   TYPES,
 } from '../../stacks/policy/policies';
 import { synthStack } from '../../tools/synth/engine';
@@ -467,12 +472,299 @@ describe('policy: no service port from the internet', () => {
   });
 });
 
+/** The engine's own proxy over a resource's inputs (@pulumi/policy ships it untyped): reading a value a preview cannot know throws. */
+const engine = require('@pulumi/policy/proxy') as { unknownCheckingProxy<T extends object>(props: T): T; unknownStringValue: string; unknownNumberValue: string };
+
+const API_LOGS = '/berth/prod/api-service';
+const awslogs = (group: string) => ({ logDriver: 'awslogs', options: { 'awslogs-group': group, 'awslogs-region': 'eu-west-1', 'awslogs-stream-prefix': 'ecs' } });
+const ecsContainer = (fields: Record<string, unknown> = {}) => ({ name: 'api-service', image: PINNED, essential: true, memory: 512, logConfiguration: awslogs(API_LOGS), ...fields });
+const taskProps = (containers: Record<string, unknown>[], props: Record<string, any> = {}) => ({ family: 'berth-prod-api-service', networkMode: 'bridge', containerDefinitions: JSON.stringify(containers), ...props });
+const task = (containers: Record<string, unknown>[], props: Record<string, any> = {}, stack = 'prod') => ({ type: TYPES.taskDefinition, name: 'api-service-task', stack, props: taskProps(containers, props) });
+
+/** containerDefinitions as a preview may show it: unknown to the engine (its proxy throws on reading it), unknown offline, or not set. */
+const unknownContainers = (): Record<string, any>[] => [
+  engine.unknownCheckingProxy({ family: 'berth-prod-api-service', networkMode: 'bridge', containerDefinitions: engine.unknownStringValue }),
+  { family: 'berth-prod-api-service', networkMode: 'bridge', containerDefinitions: UNKNOWN_MARKER },
+  { family: 'berth-prod-api-service', networkMode: 'bridge' },
+];
+
+describe('ECS policies over task definitions whose containers a preview cannot know', () => {
+  it('the engine proxy in these tests throws on reading an unknown input, as it does in a preview', () => {
+    expect(() => unknownContainers()[0].containerDefinitions).toThrow("string value at .containerDefinitions can't be known during preview");
+  });
+
+  it.each([imagesPinnedByDigest, noPrivilegedContainers, ecsAwslogs, noHostNamespaces])('$name reports nothing', async (policy) => {
+    for (const props of unknownContainers()) {
+      expect(await violationsOf(policy, { type: TYPES.taskDefinition, props })).toEqual([]);
+    }
+  });
+
+  it('berth-ecs-log-group-retention reports nothing, and still checks the stack\'s other task definitions', async () => {
+    const undeclared = linked(TYPES.taskDefinition, 'report-worker-task', taskProps([ecsContainer({ name: 'report-worker', logConfiguration: awslogs('/berth/prod/report-worker') })]));
+    for (const props of unknownContainers()) {
+      expect(await stackViolationsOf(ecsLogGroupRetention, [linked(TYPES.taskDefinition, 'api-service-task', props), undeclared])).toEqual([
+        {
+          message: 'report-worker-task: container report-worker logs to log group /berth/prod/report-worker, which this stack does not declare; declare it (aws.cloudwatch.LogGroup with name = /berth/prod/report-worker) with retentionInDays',
+          urn: undeclared.urn,
+        },
+      ]);
+    }
+  });
+
+  it('reads the containers of a known containerDefinitions, and nothing from anything else', () => {
+    expect(taskContainers(taskProps([ecsContainer()]))).toEqual([ecsContainer()]);
+    expect(taskContainers({ containerDefinitions: '{"name":"api-service"}' })).toBeUndefined();
+    expect(taskContainers({ containerDefinitions: '[null, {"name":"api-service"}]' })).toEqual([{ name: 'api-service' }]);
+  });
+});
+
+describe('policy: images pinned by digest, in ECS task definitions', () => {
+  it('passes pinned images in every stack, with or without a tag before the digest', async () => {
+    expect(await violationsOf(imagesPinnedByDigest, task([ecsContainer()], {}, 'dev'))).toEqual([]);
+    expect(await violationsOf(imagesPinnedByDigest, task([ecsContainer({ image: `berth/api-service:main@${DIGEST}` })], {}, 'prod'))).toEqual([]);
+  });
+
+  it('reports a tag, a malformed digest and no image, in dev too, naming each container', async () => {
+    const containers = [
+      ecsContainer({ image: 'berth/api-service:main' }),
+      ecsContainer({ name: 'envoy', image: 'envoyproxy/envoy@sha256:abc' }),
+      { essential: false, logConfiguration: awslogs(API_LOGS) },
+    ];
+    const tail = 'not pinned by digest; a task definition runs only repo@sha256:<64 hex>, in every stack (resolve the tag to its digest before writing it)';
+    expect(await violationsOf(imagesPinnedByDigest, task(containers, {}, 'dev'))).toEqual([
+      `api-service-task: container api-service runs image "berth/api-service:main", ${tail}`,
+      `api-service-task: container envoy runs image "envoyproxy/envoy@sha256:abc", ${tail}`,
+      `api-service-task: container (unnamed) runs image null, ${tail}`,
+    ]);
+  });
+});
+
+describe('policy: no privileged containers, in ECS task definitions', () => {
+  const exemption = '(a task definition has no allowPrivilegedReason to exempt it)';
+  const volumes = [
+    { name: 'data', hostPath: '/srv/berth/prod/api-service' },
+    { name: 'shared', efsVolumeConfiguration: { fileSystemId: 'fs-0a1b2c3d', transitEncryption: 'ENABLED' } },
+    { name: 'docker', hostPath: '/var/run/docker.sock' },
+    { name: 'docker-api', host: { sourcePath: '/run/docker.sock' } },
+  ];
+
+  it('passes mounts of data and EFS volumes, a socket volume no container mounts, and harmless capabilities', async () => {
+    const container = ecsContainer({
+      mountPoints: [
+        { sourceVolume: 'data', containerPath: '/data' },
+        { sourceVolume: 'shared', containerPath: '/shared', readOnly: true },
+      ],
+      linuxParameters: { capabilities: { add: ['NET_BIND_SERVICE'], drop: ['ALL'] } },
+    });
+    expect(await violationsOf(noPrivilegedContainers, task([container, ecsContainer({ name: 'envoy', privileged: false })], { volumes }))).toEqual([]);
+  });
+
+  it('reports a privileged container, with no exemption', async () => {
+    expect(await violationsOf(noPrivilegedContainers, task([ecsContainer({ privileged: true })]))).toEqual([`api-service-task: container api-service is privileged; drop privileged ${exemption}`]);
+  });
+
+  it('reports a mount of a task volume that is the Docker socket, by hostPath or host.sourcePath', async () => {
+    const container = ecsContainer({
+      name: 'log-router',
+      mountPoints: [
+        { sourceVolume: 'data', containerPath: '/data' },
+        { sourceVolume: 'docker', containerPath: '/var/run/docker.sock' },
+        { sourceVolume: 'docker-api', containerPath: '/run/docker.sock', readOnly: true },
+      ],
+    });
+    expect(await violationsOf(noPrivilegedContainers, task([container], { volumes }))).toEqual([
+      `api-service-task: container log-router mounts the Docker socket (/var/run/docker.sock, task volume docker); remove the mount ${exemption}`,
+      `api-service-task: container log-router mounts the Docker socket (/run/docker.sock, task volume docker-api); remove the mount ${exemption}`,
+    ]);
+  });
+
+  it('reports SYS_ADMIN and ALL added, however Docker would take them', async () => {
+    const container = ecsContainer({ linuxParameters: { capabilities: { add: ['NET_ADMIN', 'SYS_ADMIN', 'ALL', 'cap_sys_admin'] } } });
+    expect(await violationsOf(noPrivilegedContainers, task([container]))).toEqual([
+      `api-service-task: container api-service adds capability SYS_ADMIN; remove it from linuxParameters.capabilities.add ${exemption}`,
+      `api-service-task: container api-service adds capability ALL; remove it from linuxParameters.capabilities.add ${exemption}`,
+      `api-service-task: container api-service adds capability cap_sys_admin; remove it from linuxParameters.capabilities.add ${exemption}`,
+    ]);
+  });
+
+  it('still checks the containers when the volumes are not known yet', async () => {
+    const props = engine.unknownCheckingProxy(taskProps([ecsContainer({ privileged: true, mountPoints: [{ sourceVolume: 'docker', containerPath: '/var/run/docker.sock' }] })], { volumes: engine.unknownStringValue }));
+    expect(await violationsOf(noPrivilegedContainers, { type: TYPES.taskDefinition, name: 'api-service-task', props })).toEqual([`api-service-task: container api-service is privileged; drop privileged ${exemption}`]);
+  });
+});
+
+describe('policy: ECS containers log to CloudWatch', () => {
+  it('passes awslogs with a log group', async () => {
+    expect(await violationsOf(ecsAwslogs, task([ecsContainer(), ecsContainer({ name: 'envoy' })]))).toEqual([]);
+  });
+
+  it('reports no log driver, another driver, and awslogs with no or an empty group', async () => {
+    const containers = [
+      ecsContainer({ logConfiguration: undefined }),
+      ecsContainer({ name: 'envoy', logConfiguration: { logDriver: 'json-file', options: { 'max-size': '10m' } } }),
+      ecsContainer({ name: 'log-router', logConfiguration: { logDriver: 'awslogs' } }),
+      ecsContainer({ name: 'sidecar', logConfiguration: { logDriver: 'awslogs', options: { 'awslogs-group': ' ', 'awslogs-region': 'eu-west-1' } } }),
+    ];
+    expect(await violationsOf(ecsAwslogs, task(containers))).toEqual([
+      'api-service-task: container api-service has no log driver; set logConfiguration.logDriver to "awslogs" with an awslogs-group option',
+      'api-service-task: container envoy has log driver "json-file"; set logConfiguration.logDriver to "awslogs" with an awslogs-group option',
+      'api-service-task: container log-router logs with awslogs to no log group; set logConfiguration.options["awslogs-group"]',
+      'api-service-task: container sidecar logs with awslogs to no log group; set logConfiguration.options["awslogs-group"]',
+    ]);
+  });
+
+  it('ignores other resource types', async () => {
+    expect(await violationsOf(ecsAwslogs, { type: TYPES.command, props: spec({}) })).toEqual([]);
+  });
+});
+
+describe('policy: ECS log groups are declared with retention', () => {
+  const group = (name: string, props: Record<string, any>) => linked(TYPES.logGroup, name, props);
+  const apiLogs = group('api-service-logs', { name: API_LOGS, retentionInDays: 90 });
+  const taskOf = (containers: Record<string, unknown>[]) => linked(TYPES.taskDefinition, 'api-service-task', taskProps(containers));
+
+  it('passes containers that log to groups the stack declares with retention', async () => {
+    const envoyLogs = group('envoy-logs', { name: '/berth/prod/envoy', retentionInDays: 7 });
+    expect(await stackViolationsOf(ecsLogGroupRetention, [apiLogs, envoyLogs, taskOf([ecsContainer(), ecsContainer({ name: 'envoy', logConfiguration: awslogs('/berth/prod/envoy') })])])).toEqual([]);
+  });
+
+  it('reports a group the stack does not declare, against the task definition', async () => {
+    const definition = taskOf([ecsContainer({ logConfiguration: awslogs('/berth/prod/api') })]);
+    expect(await stackViolationsOf(ecsLogGroupRetention, [apiLogs, group('unnamed-logs', { retentionInDays: 90 }), definition])).toEqual([
+      { message: 'api-service-task: container api-service logs to log group /berth/prod/api, which this stack does not declare; declare it (aws.cloudwatch.LogGroup with name = /berth/prod/api) with retentionInDays', urn: definition.urn },
+    ]);
+  });
+
+  it("reports a declared group without retention, by berth-log-retention's rule (0 never expires)", async () => {
+    const definition = taskOf([ecsContainer(), ecsContainer({ name: 'envoy', logConfiguration: awslogs('/berth/prod/envoy') })]);
+    const resources = [group('api-service-logs', { name: API_LOGS }), group('envoy-logs', { name: '/berth/prod/envoy', retentionInDays: 0 }), definition];
+    expect(await stackViolationsOf(ecsLogGroupRetention, resources)).toEqual([
+      { message: `api-service-task: container api-service logs to log group ${API_LOGS} (api-service-logs), which has no retention; set retentionInDays on api-service-logs`, urn: definition.urn },
+      { message: 'api-service-task: container envoy logs to log group /berth/prod/envoy (envoy-logs), which has no retention; set retentionInDays on envoy-logs', urn: definition.urn },
+    ]);
+  });
+
+  it('leaves containers without an awslogs group to berth-ecs-awslogs', async () => {
+    const containers = [ecsContainer({ logConfiguration: undefined }), ecsContainer({ name: 'envoy', logConfiguration: { logDriver: 'json-file', options: { 'awslogs-group': '/berth/prod/envoy' } } })];
+    expect(await stackViolationsOf(ecsLogGroupRetention, [taskOf(containers)])).toEqual([]);
+  });
+
+  it('reports neither while a group name or retention is not known yet', async () => {
+    const unknownName = linked(TYPES.logGroup, 'other-logs', engine.unknownCheckingProxy({ name: engine.unknownStringValue, retentionInDays: 30 }));
+    const unknownDays = linked(TYPES.logGroup, 'api-service-logs', engine.unknownCheckingProxy({ name: API_LOGS, retentionInDays: engine.unknownNumberValue }));
+    expect(await stackViolationsOf(ecsLogGroupRetention, [unknownName, taskOf([ecsContainer({ logConfiguration: awslogs('/berth/prod/api') })])])).toEqual([]);
+    expect(await stackViolationsOf(ecsLogGroupRetention, [unknownDays, taskOf([ecsContainer()])])).toEqual([]);
+  });
+});
+
+describe('policy: no host namespaces', () => {
+  it('passes bridge networking and task-scoped pid and ipc namespaces', async () => {
+    expect(await violationsOf(noHostNamespaces, task([ecsContainer()]))).toEqual([]);
+    expect(await violationsOf(noHostNamespaces, task([ecsContainer()], { pidMode: 'task', ipcMode: 'none' }))).toEqual([]);
+  });
+
+  it('reports each of networkMode, pidMode and ipcMode set to host', async () => {
+    expect(await violationsOf(noHostNamespaces, task([ecsContainer()], { networkMode: 'host', pidMode: 'host', ipcMode: 'host' }))).toEqual([
+      'api-service-task: networkMode is "host", so its containers share the host\'s network stack; use "bridge"',
+      'api-service-task: pidMode is "host", so its containers share the host\'s processes; leave pidMode unset, or "task"',
+      'api-service-task: ipcMode is "host", so its containers share the host\'s shared memory; leave ipcMode unset, or "task" or "none"',
+    ]);
+  });
+
+  it('reports nothing for a mode not known yet', async () => {
+    const props = engine.unknownCheckingProxy(taskProps([ecsContainer()], { networkMode: engine.unknownStringValue, pidMode: 'host' }));
+    expect(await violationsOf(noHostNamespaces, { type: TYPES.taskDefinition, name: 'api-service-task', props })).toEqual([
+      'api-service-task: pidMode is "host", so its containers share the host\'s processes; leave pidMode unset, or "task"',
+    ]);
+  });
+
+  it('ignores other resource types', async () => {
+    expect(await violationsOf(noHostNamespaces, { type: TYPES.instance, props: { networkMode: 'host' } })).toEqual([]);
+  });
+});
+
+describe('policy: IMDSv2 and encrypted volumes, in launch templates', () => {
+  const template = (props: Record<string, any>) => ({
+    type: TYPES.launchTemplate,
+    name: 'prod-ecs-hosts',
+    props: { imageId: 'ami-0a1b2c3d4e5f60718', metadataOptions: { httpTokens: 'required', httpEndpoint: 'enabled' }, blockDeviceMappings: [{ deviceName: '/dev/xvda', ebs: { encrypted: 'true', volumeSize: 30 } }], ...props },
+  });
+
+  it('passes a template that requires tokens and encrypts every EBS volume, with encrypted as the provider\'s string or as true', async () => {
+    expect(await violationsOf(imdsv2Required, template({}))).toEqual([]);
+    const mappings = [{ deviceName: '/dev/xvda', ebs: { encrypted: true } }, { deviceName: '/dev/sdb', ebs: { encrypted: 'true', volumeSize: 100 } }, { deviceName: '/dev/sdc', virtualName: 'ephemeral0' }];
+    expect(await violationsOf(encryptedRootVolume, template({ blockDeviceMappings: mappings }))).toEqual([]);
+  });
+
+  it('reports optional or missing IMDSv2 tokens, as for an instance', async () => {
+    expect(await violationsOf(imdsv2Required, template({ metadataOptions: { httpTokens: 'optional' } }))).toEqual(['prod-ecs-hosts: metadataOptions.httpTokens is "optional"; IMDSv2 needs "required"']);
+    expect(await violationsOf(imdsv2Required, template({ metadataOptions: undefined }))).toEqual(['prod-ecs-hosts: metadataOptions.httpTokens is null; IMDSv2 needs "required"']);
+  });
+
+  it('reports each EBS volume not encrypted, by device name or else by index', async () => {
+    const mappings = [{ deviceName: '/dev/xvda', ebs: { encrypted: 'false', volumeSize: 30 } }, { deviceName: '/dev/sdc', virtualName: 'ephemeral0' }, { ebs: { volumeSize: 100 } }];
+    expect(await violationsOf(encryptedRootVolume, template({ blockDeviceMappings: mappings }))).toEqual([
+      'prod-ecs-hosts: EBS volume /dev/xvda is not encrypted; set blockDeviceMappings[0].ebs.encrypted to "true"',
+      'prod-ecs-hosts: EBS volume blockDeviceMappings[2] is not encrypted; set blockDeviceMappings[2].ebs.encrypted to "true"',
+    ]);
+  });
+
+  it("reports a template that maps no EBS volume, leaving the root volume to the AMI's snapshot", async () => {
+    const none = 'prod-ecs-hosts: launch template maps no EBS volume, so nothing encrypts the root volume; add blockDeviceMappings for the AMI\'s root device with ebs.encrypted "true"';
+    expect(await violationsOf(encryptedRootVolume, template({ blockDeviceMappings: undefined }))).toEqual([none]);
+    expect(await violationsOf(encryptedRootVolume, template({ blockDeviceMappings: [{ deviceName: '/dev/sdc', virtualName: 'ephemeral0' }] }))).toEqual([none]);
+  });
+});
+
+describe('ECS policies over offline synth', () => {
+  const ecsStack = (): SynthResult => ({
+    stack: 'prod',
+    resources: [
+      { type: TYPES.launchTemplate, name: 'prod-ecs-hosts', parent: null, inputs: { metadataOptions: { httpTokens: 'required' }, blockDeviceMappings: [{ deviceName: '/dev/xvda', ebs: { encrypted: 'true' } }] } },
+      { type: TYPES.logGroup, name: 'api-service-logs', parent: null, inputs: { name: API_LOGS, retentionInDays: 90 } },
+      { type: TYPES.taskDefinition, name: 'api-service-task', parent: null, propertyDependencies: { containerDefinitions: ['api-service-logs'] }, inputs: taskProps([ecsContainer()]) },
+    ],
+  });
+
+  it('passes a stack of compliant task definitions, log groups and launch templates', async () => {
+    expect(await runPoliciesOffline(ecsStack())).toEqual([]);
+  });
+
+  it('reports each broken ECS resource through the pack, naming the resource', async () => {
+    const result = ecsStack();
+    const [template, logs, definition] = result.resources;
+    template.inputs.metadataOptions = { httpTokens: 'optional' };
+    template.inputs.blockDeviceMappings = [{ deviceName: '/dev/xvda', ebs: { encrypted: 'false' } }];
+    delete logs.inputs.retentionInDays;
+    definition.inputs = taskProps([ecsContainer({ image: 'berth/api-service:main', privileged: true }), ecsContainer({ name: 'envoy', logConfiguration: undefined })], { networkMode: 'host' });
+    const of = (resource: RecordedResource, policy: string, message: string) => ({ policy, resource: resource.name, type: resource.type, message });
+    expect(await runPoliciesOffline(result)).toEqual([
+      of(definition, 'berth-images-pinned-by-digest', 'api-service-task: container api-service runs image "berth/api-service:main", not pinned by digest; a task definition runs only repo@sha256:<64 hex>, in every stack (resolve the tag to its digest before writing it)'),
+      of(template, 'berth-imdsv2-required', 'prod-ecs-hosts: metadataOptions.httpTokens is "optional"; IMDSv2 needs "required"'),
+      of(template, 'berth-encrypted-root-volume', 'prod-ecs-hosts: EBS volume /dev/xvda is not encrypted; set blockDeviceMappings[0].ebs.encrypted to "true"'),
+      of(logs, 'berth-log-retention', 'api-service-logs: log group has no retention; set retentionInDays'),
+      of(definition, 'berth-no-privileged-containers', 'api-service-task: container api-service is privileged; drop privileged (a task definition has no allowPrivilegedReason to exempt it)'),
+      of(definition, 'berth-no-host-namespaces', 'api-service-task: networkMode is "host", so its containers share the host\'s network stack; use "bridge"'),
+      of(definition, 'berth-ecs-awslogs', 'api-service-task: container envoy has no log driver; set logConfiguration.logDriver to "awslogs" with an awslogs-group option'),
+      of(definition, 'berth-ecs-log-group-retention', `api-service-task: container api-service logs to log group ${API_LOGS} (api-service-logs), which has no retention; set retentionInDays on api-service-logs`),
+    ]);
+  });
+});
+
 describe('the policy pack', () => {
-  it('has fifteen uniquely named, mandatory policies', () => {
+  it('has eighteen uniquely named, mandatory policies', () => {
     const names = policies.map((policy) => policy.name);
-    expect(names).toHaveLength(15);
-    expect(new Set(names).size).toBe(15);
-    expect(names.slice(11)).toEqual(['berth-lb-access-logs', 'berth-lb-deletion-protection-in-prod', 'berth-lb-https-only', 'berth-no-service-port-from-internet']);
+    expect(names).toHaveLength(18);
+    expect(new Set(names).size).toBe(18);
+    expect(names.slice(11)).toEqual([
+      'berth-lb-access-logs',
+      'berth-lb-deletion-protection-in-prod',
+      'berth-lb-https-only',
+      'berth-no-service-port-from-internet',
+      'berth-no-host-namespaces',
+      'berth-ecs-awslogs',
+      'berth-ecs-log-group-retention',
+    ]);
     expect(policies.every((policy) => policy.enforcementLevel === 'mandatory')).toBe(true);
   });
 
@@ -505,6 +797,12 @@ describe('policies over offline synth', () => {
     },
     { type: TYPES.listener, name: 'edge-https', parent: null, propertyDependencies: { loadBalancerArn: ['edge'] }, inputs: { port: 443, protocol: 'HTTPS', certificateArn: CERTIFICATE, defaultActions: FORWARD } },
     { type: TYPES.listener, name: 'edge-http', parent: null, propertyDependencies: { loadBalancerArn: ['edge'] }, inputs: { port: 80, protocol: 'HTTP', defaultActions: REDIRECT_TO_HTTPS } },
+    { type: TYPES.launchTemplate, name: 'ecs-hosts', parent: null, inputs: { metadataOptions: { httpTokens: 'required' }, blockDeviceMappings: [{ deviceName: '/dev/xvda', ebs: { encrypted: 'true' } }] } },
+  ];
+  /** A task definition comes with the log group it writes to (prod has log groups already, so that one cannot be told apart by type). */
+  const taskStandIns: RecordedResource[] = [
+    { type: TYPES.logGroup, name: 'ecs-api-service-logs', parent: null, inputs: { name: '/berth/prod/ecs/api-service', retentionInDays: 90 } },
+    { type: TYPES.taskDefinition, name: 'api-service-task', parent: null, inputs: taskProps([ecsContainer({ logConfiguration: awslogs('/berth/prod/ecs/api-service') })]) },
   ];
 
   async function prodWithEveryKind(): Promise<SynthResult> {
@@ -514,6 +812,9 @@ describe('policies over offline synth', () => {
       if (!present) {
         result.resources.push(structuredClone(standIn));
       }
+    }
+    if (!result.resources.some((resource) => resource.type === TYPES.taskDefinition)) {
+      result.resources.push(...structuredClone(taskStandIns));
     }
     return result;
   }
@@ -525,9 +826,17 @@ describe('policies over offline synth', () => {
     const expected: { policy: string; resource: string }[] = [];
     for (const resource of result.resources) {
       const inputs = resource.inputs as Record<string, any>;
-      if (resource.type === TYPES.instance) {
+      if (resource.type === TYPES.instance || resource.type === TYPES.launchTemplate) {
         inputs.metadataOptions = { ...inputs.metadataOptions, httpTokens: 'optional' };
         expected.push({ policy: 'berth-imdsv2-required', resource: resource.name });
+      } else if (resource.type === TYPES.taskDefinition) {
+        inputs.networkMode = 'host';
+        expected.push({ policy: 'berth-no-host-namespaces', resource: resource.name });
+        const containers = taskContainers(inputs);
+        if (containers) {
+          inputs.containerDefinitions = JSON.stringify(containers.map((container) => ({ ...container, image: String(container.image).replace(/@sha256:[0-9a-f]{64}$/, ':latest'), privileged: true })));
+          expected.push({ policy: 'berth-images-pinned-by-digest', resource: resource.name }, { policy: 'berth-no-privileged-containers', resource: resource.name });
+        }
       } else if (resource.type === TYPES.volume) {
         inputs.encrypted = false;
         expected.push({ policy: 'berth-encrypted-data-volume', resource: resource.name });
@@ -589,6 +898,7 @@ describe('policies over offline synth', () => {
       'berth-lb-deletion-protection-in-prod',
       'berth-lb-https-only',
       'berth-no-service-port-from-internet',
+      'berth-no-host-namespaces',
     ]) {
       expect(found.some((violation) => violation.policy === policy)).toBe(true);
     }
