@@ -120,6 +120,8 @@ export function renderContainerDefinitions(input: ContainerDefinitionsInput): Re
       // The service's own image (already pulled for the service), so no other image is trusted or fetched.
       image: input.image,
       essential: false,
+      // Root writes the file whatever user the image runs as (the volume is root's); umask 022 leaves it readable to all, as on a host.
+      user: '0',
       memory: 32,
       entryPoint: ['/bin/sh', '-c'],
       command: [configWriteScript(config.target)],
@@ -151,6 +153,10 @@ export function configDirectory(target: string): string {
   const directory = target.slice(0, target.lastIndexOf('/'));
   if (directory === '') {
     throw new Error(`configFile.target: a file in a directory other than /, got ${JSON.stringify(target)} (the directory becomes a volume)`);
+  }
+  if (directory.includes(':')) {
+    // The agent mounts the volume as <volume>:<directory>[:ro]: a colon in the directory is read as a mount mode.
+    throw new Error(`configFile.target: a directory without ":" (ECS mounts it as <volume>:<directory>), got ${JSON.stringify(target)}`);
   }
   return directory;
 }

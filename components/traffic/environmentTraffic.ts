@@ -152,6 +152,14 @@ export interface EnvironmentTrafficTransform {
 export interface TrafficHost {
   name: string;
   instance: aws.ec2.Instance;
+  /**
+   * The step that deploys the service on this host (a ContainerService deployment). The host is
+   * registered after it and, on delete, deregistered before it, so the load balancer has stopped
+   * sending requests before the container is removed.
+   * @default none: the registration depends on the instance only
+   * @example service.deployments[0]
+   */
+  deployed?: pulumi.Resource;
 }
 
 /**
@@ -383,7 +391,12 @@ export class EnvironmentTraffic extends pulumi.ComponentResource {
         const attachmentName = `${this.componentName}-${role}-${service}-${host.name}`;
         new aws.lb.TargetGroupAttachment(
           attachmentName,
-          ...applyTransform(this.args.transform?.targetGroupAttachment, attachmentName, { targetGroupArn: targetGroup.arn, targetId: host.instance.id, port }, { parent: this }),
+          ...applyTransform(
+            this.args.transform?.targetGroupAttachment,
+            attachmentName,
+            { targetGroupArn: targetGroup.arn, targetId: host.instance.id, port },
+            { parent: this, dependsOn: host.deployed ? [host.deployed] : [] },
+          ),
         );
       }
     }

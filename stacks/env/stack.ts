@@ -17,7 +17,7 @@ import { resolveServiceImage } from '../../components/registry/resolveImage';
 import { readAgentScript } from '../../components/service/agentScript';
 import { ContainerService } from '../../components/service/containerService';
 import { EcsService } from '../../components/task/ecsService';
-import { EnvironmentTraffic, TrafficService } from '../../components/traffic/environmentTraffic';
+import { EnvironmentTraffic, TrafficHost, TrafficService } from '../../components/traffic/environmentTraffic';
 import { serviceHostName } from '../../components/traffic/plan';
 import { stackFileName } from '../common/stackFile';
 import { EcsGroupConfig, HostGroupConfig, HostsGroupConfig, ServiceConfig, StackConfig } from './config';
@@ -103,7 +103,7 @@ export function declareStack(config: StackConfig, secrets: StackSecrets): StackO
   }
 
   const images: Record<string, pulumi.Output<string>> = {};
-  const hostsByService: Record<string, DockerHost[]> = {};
+  const hostsByService: Record<string, TrafficHost[]> = {};
   for (const service of config.services) {
     const image = resolveServiceImage(service.image, registryUrl);
     // While a service moves, the group it leaves comes first and owns its log group (it existed first).
@@ -120,10 +120,12 @@ export function declareStack(config: StackConfig, secrets: StackSecrets): StackO
         continue;
       }
       const hosts = placement(config, service, groupName, replicas).map((hostIndex) => groups.get(groupName)!.hosts[hostIndex]);
+      const containerService = declareContainerService(config, service, { image, hosts, secrets, ownsLogGroup }, after);
       if (publishesPort(service)) {
-        hostsByService[service.name] = hosts;
+        // Registered once deployed; deregistered before its removal (a move, fewer replicas, the service gone).
+        hostsByService[service.name] = hosts.map((host, hostIndex) => ({ name: host.name, instance: host.instance, deployed: containerService.deployments[hostIndex] }));
       }
-      declared.push(declareContainerService(config, service, { image, hosts, secrets, ownsLogGroup }, after));
+      declared.push(containerService);
     }
     images[service.name] = image;
   }
