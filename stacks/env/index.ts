@@ -27,8 +27,10 @@ const outputs = declareStack(config, {
 
 export const env = outputs.env;
 export const registryUrl = outputs.registryUrl;
-/** Instance ids by host group. */
+/** Instance ids by host group (engine hosts). */
 export const hosts = outputs.hosts;
+/** The ECS cluster name by host group (engine ecs). */
+export const clusters = outputs.clusters;
 /** The pinned image each service runs. */
 export const images = outputs.images;
 /** The edge load balancer's DNS name (point your public or corporate DNS at it), when a service has a route. */
