@@ -1,6 +1,8 @@
 /**
  * The difference between two synth results of one stack, as a reviewer reads
  * it: image digests that move first (the usual reason for a change), then
+ * each service whose engines or groups change (a move between hosts and ECS:
+ * ../synth/ecs reads where each service runs), then
  * each service route that changes (host names, paths, rule priority, target
  * port, health check: ../synth/traffic reads them), then resources added,
  * removed and changed, with each changed input's key path and
@@ -17,6 +19,7 @@ import { gunzipSync } from 'zlib';
 import { diffLines } from '../../components/common/lineDiff';
 import { compareStrings, isRecord } from '../../components/common/records';
 import type { RecordedResource, ResourceOptions, SynthResult } from '../offline/types';
+import { EngineChange, engineChanges } from '../synth/ecs';
 import { trafficOf, WebRoute } from '../synth/traffic';
 import { classifyChanges, DependencyGraph, hasLifecycleFacts, RawChange, ResourceChange, ResourceKey } from './replaceFacts';
 
@@ -45,6 +48,8 @@ export interface RouteChange {
 export interface SynthDiff {
   stack: string;
   digests: DigestChange[];
+  /** Services whose engines or groups change: `hosts (app)` -> `hosts (app) + ecs (app-ecs)`. */
+  engines: EngineChange[];
   routes: RouteChange[];
   added: ResourceKey[];
   removed: ResourceKey[];
@@ -95,6 +100,7 @@ export function diffSynth(before: SynthResult, after: SynthResult): SynthDiff {
   return {
     stack: after.stack,
     digests: diffDigests(before.resources, after.resources),
+    engines: engineChanges(before.resources, after.resources),
     routes: diffRoutes(before.resources, after.resources),
     added: added.sort(byKey),
     removed: removed.sort(byKey),
@@ -104,7 +110,7 @@ export function diffSynth(before: SynthResult, after: SynthResult): SynthDiff {
 }
 
 export function isEmptyDiff(diff: SynthDiff): boolean {
-  return diff.digests.length === 0 && diff.routes.length === 0 && diff.added.length === 0 && diff.removed.length === 0 && diff.changed.length === 0;
+  return diff.digests.length === 0 && diff.engines.length === 0 && diff.routes.length === 0 && diff.added.length === 0 && diff.removed.length === 0 && diff.changed.length === 0;
 }
 
 function indexResources(resources: RecordedResource[]): Map<string, RecordedResource> {

@@ -152,7 +152,7 @@ function routeChangeText(change: RouteChange, quote: (text: string) => string = 
   return `${change.route}: ${change.field} ${quote(change.before)} ${arrow} ${quote(change.after)}`;
 }
 
-/** Image digest moves, then route changes, then the resource body. */
+/** Image digest moves, then engine changes, then route changes, then the resource body. */
 function bodyLines(diff: SynthDiff): string[] {
   const lines: string[] = [];
   if (diff.digests.length > 0) {
@@ -161,6 +161,9 @@ function bodyLines(diff: SynthDiff): string[] {
       lines.push(`  ${change.service}: ${formatDigests(change.before)} -> ${formatDigests(change.after)}`);
     }
     lines.push('');
+  }
+  if (diff.engines.length > 0) {
+    lines.push('Engine changes:', ...diff.engines.map((change) => `  ${change.service}: ${change.before} -> ${change.after}`), '');
   }
   if (diff.routes.length > 0) {
     lines.push('Route changes:', ...diff.routes.map((change) => `  ${routeChangeText(change)}`), '');
@@ -190,10 +193,10 @@ function fenceFor(lines: string[]): string {
 }
 
 /**
- * Markdown for a pull-request comment: a heading, the digest moves and the
- * route changes as lists, the rest as a diff block. Never longer than
- * `maxChars` (60,000 by default): a longer diff keeps the digest moves, the
- * route changes and the resource list, cuts each
+ * Markdown for a pull-request comment: a heading, the digest moves, the
+ * engine changes and the route changes as lists, the rest as a diff block.
+ * Never longer than `maxChars` (60,000 by default): a longer diff keeps the
+ * digest moves, the engine and route changes and the resource list, cuts each
  * input's line diff to the same number of lines (as many as fit), and ends by
  * saying how much was left out and how to see all of it.
  */
@@ -211,6 +214,9 @@ export function renderDiffMarkdown(diff: SynthDiff, options: RenderOptions): str
       top.push(`- \`${change.service}\`: \`${formatDigests(change.before)}\` → \`${formatDigests(change.after)}\``);
     }
     top.push('');
+  }
+  if (diff.engines.length > 0) {
+    top.push('**Engine changes**', '', ...diff.engines.map((change) => `- \`${change.service}\`: \`${change.before}\` → \`${change.after}\``), '');
   }
   if (diff.routes.length > 0) {
     top.push('**Route changes**', '', ...diff.routes.map((change) => `- ${routeChangeText({ ...change, route: `\`${change.route}\`` }, (text) => `\`${text}\``, '→')}`), '');

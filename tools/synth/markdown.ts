@@ -1,11 +1,13 @@
 /**
  * A reviewer's summary of a synth (`synth <stack> --format markdown`): the
- * config's warnings, one table per kind of thing a stack runs, how traffic
+ * config's warnings, one table per kind of thing a stack runs (what runs on
+ * ECS, its services and clusters, from ./ecs), how traffic
  * reaches each service (./traffic), the lifecycle options that decide what
  * `pulumi up` does on a change or a delete, and a count by type. Pure.
  */
 import { gunzipSync } from 'zlib';
 import type { RecordedResource, SynthResult } from '../offline/types';
+import { ecsSections, isDeployStep, TableSection } from './ecs';
 import { trafficOf } from './traffic';
 
 /** A reviewer's summary: one table per kind of thing a stack runs. */
@@ -18,14 +20,12 @@ export function renderMarkdown(result: SynthResult): string {
   lines.push(...warningsSection(result.warnings ?? []));
   for (const section of MARKDOWN_SECTIONS) {
     const rows = (byType.get(section.type) ?? []).flatMap((resource) => section.rows(resource, result.resources));
-    if (rows.length === 0) {
-      continue;
+    if (rows.length > 0) {
+      lines.push(`## ${section.title}`, '', ...table(section.columns, rows), '');
     }
-    lines.push(`## ${section.title}`, '', `| ${section.columns.join(' | ')} |`, `| ${section.columns.map(() => '---').join(' | ')} |`);
-    for (const row of rows) {
-      lines.push(`| ${row.map((cell) => String(cell ?? '').replace(/\|/g, '\\|')).join(' | ')} |`);
+    for (const next of section.followedBy?.(result.resources) ?? []) {
+      lines.push(`## ${next.title}`, '', ...table(next.columns, next.rows), '');
     }
-    lines.push('');
   }
   lines.push(...trafficSection(result.resources));
   lines.push(...lifecycleSection(result.resources));
@@ -141,6 +141,8 @@ interface MarkdownSection {
   columns: string[];
   /** Rows for one resource (the whole stack at hand); a resource may contribute none. */
   rows: (resource: RecordedResource, all: RecordedResource[]) => unknown[][];
+  /** Tables of the whole stack shown right after this one (whether or not it has rows), each only when it has rows. */
+  followedBy?: (all: RecordedResource[]) => TableSection[];
 }
 
 /**
@@ -149,11 +151,10 @@ interface MarkdownSection {
  * secret stdin, so ports and volumes are not readable here.
  */
 function deployStep(resource: RecordedResource): { service: string; image: string } | undefined {
-  const create = resource.inputs.create;
-  if (typeof create !== 'string' || !create.includes('berth-agent deploy')) {
+  if (!isDeployStep(resource)) {
     return undefined;
   }
-  return { service: resource.parent ?? '', image: /--expect-image\s+(\S+)/.exec(create)?.[1] ?? '' };
+  return { service: resource.parent ?? '', image: /--expect-image\s+(\S+)/.exec(String(resource.inputs.create))?.[1] ?? '' };
 }
 
 const ON_CALENDAR = /^OnCalendar=(.*)$/m;
@@ -202,6 +203,8 @@ const MARKDOWN_SECTIONS: MarkdownSection[] = [
       const step = deployStep(r);
       return step ? [[r.name, step.service, step.image]] : [];
     },
+    // What runs on ECS, next to what the agent deploys to hosts: "ECS services", "ECS clusters".
+    followedBy: ecsSections,
   },
   {
     type: 'aws:ebs/volume:Volume',
