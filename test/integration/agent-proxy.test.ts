@@ -6,9 +6,10 @@
  * reboot (proxy and engine restarted) serves again without a deploy, a
  * container that published its own port moves behind the proxy, stop-first,
  * two services deploying at once get their own slot ports, and remove closes
- * the listener.
+ * the listener only once what it carried has ended.
  */
 import * as fs from 'fs';
+import * as http from 'http';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
@@ -18,6 +19,7 @@ import { agentSpecJson, AgentServiceSpec } from '../../components/service/spec';
 import { buildImage, docker, pushImage, run, runAsync, RunResult, TEST_REGISTRY, uniqueName } from '../support/docker';
 import { freePort } from '../support/ports';
 import { startProxy, TestProxy } from '../support/proxy';
+import { slowCgiScript } from '../support/swapScenario';
 
 const AGENT = agentScriptPath();
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-proxy-it-'));
@@ -80,6 +82,44 @@ function accepts(onPort: number): Promise<boolean> {
   });
 }
 
+/** GET `target` on a connection of its own, closed after the answer (as a load balancer node's new one): the status and body, or the error. */
+function request(target: string, onPort = port): Promise<{ status?: number; body?: string; error?: string }> {
+  return new Promise((resolve) => {
+    const sent = http.get({ host: '127.0.0.1', port: onPort, path: target, agent: false, timeout: 30_000 }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode, body: body.trim() }));
+      response.on('error', (error) => resolve({ status: response.statusCode, error: error.message }));
+    });
+    sent.on('timeout', () => sent.destroy(new Error('timeout')));
+    sent.on('error', (error: NodeJS.ErrnoException) => resolve({ error: error.code ?? error.message }));
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits until the proxy counts a request in flight on the section's slot `slot`. */
+async function untilInFlight(section: string, slot = 'a'): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const text = await proxy.command('show stat');
+    const lines = text.split('\n').filter((line) => line !== '');
+    const columns = lines[0].slice(2).split(',');
+    const [px, sv, scur] = ['pxname', 'svname', 'scur'].map((name) => columns.indexOf(name));
+    if (lines.slice(1).some((line) => line.split(',')[px] === section && line.split(',')[sv] === slot && Number(line.split(',')[scur]) > 0)) {
+      return;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`no request in flight on ${section}/${slot} within 10s`);
+    }
+    await sleep(50);
+  }
+}
+
+/** `berth-agent remove` of the service, leaving the event loop free for requests meanwhile. */
+const removeAsync = (): Promise<RunResult> => runAsync(AGENT, ['remove', service, '--env', 'test'], { env: { ...process.env, ...roots, ...proxy.environment } });
+
 /** The container's port bindings, as the engine reports them. */
 function bindings(name: string): string {
   return docker('container', 'inspect', '--format', '{{json .HostConfig.PortBindings}}', name);
@@ -104,7 +144,12 @@ const routeFile = (name = service) => JSON.parse(fs.readFileSync(path.join(roots
 beforeAll(() => {
   for (const version of Object.keys({ v1: 0, v2: 0, broken: 0 }) as (keyof typeof images)[]) {
     const tag = `${repository}:${version}`;
-    buildImage({ tag, instructions: ['COPY start.sh /start.sh', 'RUN chmod 0755 /start.sh', 'CMD ["/start.sh"]'], files: { 'start.sh': startScript(version) } });
+    buildImage({
+      tag,
+      instructions: ['COPY start.sh /start.sh', 'COPY www /www', 'RUN chmod 0755 /start.sh /www/cgi-bin/slow', 'CMD ["/start.sh"]'],
+      // `/cgi-bin/slow` answers after 2 s (swapScenario's SLOW_SECONDS): a request still in flight when a step starts.
+      files: { 'start.sh': startScript(version), 'www/cgi-bin/slow': slowCgiScript(version) },
+    });
     images[version] = `${repository}@${pushImage(tag)}`;
   }
   proxy = startProxy(path.join(scratch, 'proxy'));
@@ -268,5 +313,59 @@ describe('berth-agent behind the host proxy', () => {
     expect(await accepts(port)).toBe(false);
     expect(proxy.files()).not.toHaveProperty(`test-${service}.cfg`);
     expect(await servers(`berth-test-${service}-${port}`)).toEqual([]);
+  }, 90_000);
+
+  // The load balancer's registration of the host is deleted before remove runs: it keeps its
+  // in-flight requests on the host, and sends a few new ones while the deregistration propagates.
+  it('on remove, lets a request in flight through the proxy finish and serves a new one that comes a second later, then closes the listener', async () => {
+    expect(deploy(spec('v1', { drainSeconds: 20 })).status).toBe(0);
+    const slow = request('/cgi-bin/slow');
+    await untilInFlight(`berth-test-${service}-${port}`);
+    const removing = removeAsync();
+    await sleep(1000);
+    const late = await request('/version');
+    const [answered, removed] = await Promise.all([slow, removing]);
+    expect(answered).toEqual({ status: 200, body: 'slow v1' });
+    expect(late).toEqual({ status: 200, body: 'v1' });
+    expect(removed.stderr).toBe('');
+    expect(removed.status).toBe(0);
+    const lines = removed.stdout.split('\n');
+    const closed = lines.indexOf(`berth-agent: test/${service}: the host proxy no longer listens on port(s) ${port}`);
+    const waited = lines.findIndex((line) => /: waited [0-9.]+s for the host proxy's last requests \(drain time 20s\); none is left$/.test(line));
+    expect(closed).toBeGreaterThan(-1);
+    expect(waited).toBe(closed + 1);
+    expect(lines.findIndex((line) => line.includes('removed container'))).toBeGreaterThan(waited);
+    expect(Number(/waited ([0-9.]+)s/.exec(lines[waited])![1])).toBeGreaterThanOrEqual(2);
+    expect(await accepts(port)).toBe(false);
+  }, 90_000);
+
+  it('on remove, keeps the listener open while short requests keep coming, until none has come for 2 s', async () => {
+    expect(deploy(spec('v1', { drainSeconds: 20 })).status).toBe(0);
+    const started = Date.now();
+    const removing = removeAsync();
+    // Each is answered at once: only HAProxy's count of sessions given (stot) sees them between two looks.
+    const answers: Awaited<ReturnType<typeof request>>[] = [];
+    for (let sent = 0; sent < 7; sent++) {
+      answers.push(await request('/version'));
+      await sleep(500);
+    }
+    const lastSent = Date.now() - started - 500;
+    const removed = await removing;
+    expect(answers).toEqual(Array(7).fill({ status: 200, body: 'v1' }));
+    expect(removed.status).toBe(0);
+    expect(removed.stderr).toBe('');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(lastSent + 2000);
+    expect(await accepts(port)).toBe(false);
+  }, 90_000);
+
+  it('on remove with drainSeconds 0, closes at once: a request in flight is cut, and the output says so', async () => {
+    expect(deploy(spec('v1', { drainSeconds: 0 })).status).toBe(0);
+    const slow = request('/cgi-bin/slow');
+    await untilInFlight(`berth-test-${service}-${port}`);
+    const removed = await removeAsync();
+    const answered = await slow;
+    expect(removed.status).toBe(0);
+    expect(answered).not.toEqual({ status: 200, body: 'slow v1' });
+    expect(removed.stderr).toMatch(new RegExp(`test/${service}: timed out after [0-9.]+s \\(drain time 0s\\) waiting for the host proxy's last requests: 1 request\\(s\\) or connection\\(s\\) still in flight are cut\n`));
   }, 90_000);
 });

@@ -5,12 +5,85 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { AgentContext } from './context';
-import { readRoute, removeRoute } from './proxy';
+import { AgentContext, Refused } from './context';
+import { ProxyRoute, readRoute, removeRoute, waitSlotIdle, watchSlot } from './proxy';
 import { EngineError } from './engine';
 import { appendAudit, auditHistory, configDir, containerName, LABELS, localTagText, readIfPresent, stateDir } from './layout';
+import { loadRecordedSpec } from './specs';
+import { TRAFFIC_DEFAULTS, trafficOf } from '../spec';
 
 const STATUS_HEALTH_TIMEOUT_MS = 10_000;
+
+/**
+ * How long the serving slot must carry nothing before `remove` closes the
+ * service's listeners. The stack deletes the load balancer's registration of
+ * this host before the deploy step's delete runs, but DeregisterTargets
+ * returns before the deregistration has reached every load balancer node:
+ * for a second or two some still send the host a new request.
+ */
+export const DEREGISTRATION_QUIET_MS = 2000;
+
+/** The drain time of the service's recorded spec: the default without one, or with one that no longer reads. */
+function recordedDrainSeconds(context: AgentContext, dir: string, label: string): number {
+  const file = path.join(dir, 'current.json');
+  try {
+    const recorded = loadRecordedSpec(file, context.roots.data);
+    return recorded === undefined ? TRAFFIC_DEFAULTS.drainSeconds : trafficOf(recorded.spec).drainSeconds;
+  } catch (error) {
+    if (!(error instanceof Refused)) {
+      throw error;
+    }
+    // A removal goes on: the spec only bounds the wait.
+    context.warn(`${label}: ${file} is not a valid spec; waiting up to the default ${TRAFFIC_DEFAULTS.drainSeconds}s for the host proxy's last requests`);
+    return TRAFFIC_DEFAULTS.drainSeconds;
+  }
+}
+
+/**
+ * Closes the service's listeners once the load balancer has stopped sending
+ * to them, and returns once what they carried has ended: first, while the
+ * proxy still listens, until the serving slot has carried nothing for
+ * DEREGISTRATION_QUIET_MS (the slot left as it is: a slot drained or in
+ * maintenance would answer a late request with a 503); then, after the
+ * reload that closes them, until the proxy processes the reload (or another
+ * agent's) replaced have gone, since they still carry in-flight requests to
+ * the containers. Both within the spec's drain time.
+ */
+async function closeListeners(context: AgentContext, label: string, dir: string, route: ProxyRoute): Promise<void> {
+  const proxy = context.proxy!;
+  const seconds = recordedDrainSeconds(context, dir, label);
+  const watch = watchSlot(context);
+  const deadline = watch.started + seconds * 1000;
+  const progress = (left: number, waited: number) =>
+    context.say(`${label}: waiting for the host proxy's last requests: ${left} request(s) or connection(s) still in flight after ${waited}s (of ${seconds}s)`);
+  let waited = { left: 0, quiet: true };
+  if (route.active !== undefined) {
+    waited = await waitSlotIdle(proxy, route, route.active, context, { deadline, quietMs: DEREGISTRATION_QUIET_MS, watch, progress });
+  }
+  const proxyHeld = await context.locks.forProxy(context.lockWaitMs);
+  try {
+    const replaced = await removeRoute(proxy, dir, route, context);
+    if (replaced !== undefined) {
+      watch.replaced.add(replaced);
+    }
+  } finally {
+    await proxyHeld.release();
+  }
+  context.say(`${label}: the host proxy no longer listens on port(s) ${route.listeners.map((listener) => listener.hostPort).join(',')}`);
+  // The serving process no longer has the sections (a slot that served nothing counts nothing):
+  // what is still in flight is in the processes it replaced, each counted as one.
+  const finished = await waitSlotIdle(proxy, route, route.active ?? 'a', context, { deadline, watch, progress });
+  const took = `${((context.now() - watch.started) / 1000).toFixed(1)}s`;
+  if (finished.left > 0) {
+    // Out of time before the reload, the slot's own count says more than a replaced process's one.
+    const cut = Math.max(finished.left, waited.left);
+    context.warn(`${label}: timed out after ${took} (drain time ${seconds}s) waiting for the host proxy's last requests: ${cut} request(s) or connection(s) still in flight are cut`);
+  } else if (!waited.quiet || !finished.quiet) {
+    context.say(`${label}: waited ${took} for the host proxy's last requests and timed out (drain time ${seconds}s); none was in flight`);
+  } else {
+    context.say(`${label}: waited ${took} for the host proxy's last requests (drain time ${seconds}s); none is left`);
+  }
+}
 
 /**
  * `remove`: every container of the service in this environment, its local
@@ -35,13 +108,7 @@ export async function remove(context: AgentContext, env: string, name: string, d
     // The proxy lets the service's ports go first, so no request is sent to a container being removed.
     const route = context.proxy === undefined ? undefined : readRoute(dir);
     if (route !== undefined) {
-      const proxyHeld = await context.locks.forProxy(context.lockWaitMs);
-      try {
-        await removeRoute(context.proxy!, dir, route, context);
-      } finally {
-        await proxyHeld.release();
-      }
-      context.say(`${label}: the host proxy no longer listens on port(s) ${route.listeners.map((listener) => listener.hostPort).join(',')}`);
+      await closeListeners(context, label, dir, route);
     }
     const containers = await context.engine.listContainers({ label: [`${LABELS.service}=${name}`, `${LABELS.env}=${env}`] });
     for (const container of containers.sort((a, b) => a.Id.localeCompare(b.Id))) {

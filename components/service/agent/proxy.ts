@@ -232,6 +232,8 @@ export interface ServerStat {
   current: number;
   /** Requests waiting in the server's queue. */
   queued: number;
+  /** Sessions the server was given since the proxy process started (`stot`): one that came and went between two looks shows here. */
+  total: number;
   status: string;
 }
 
@@ -244,12 +246,12 @@ export function parseStat(text: string): ServerStat[] {
   }
   const columns = header.slice(2).split(',');
   const at = (name: string) => columns.indexOf(name);
-  const [px, sv, scur, qcur, status] = ['pxname', 'svname', 'scur', 'qcur', 'status'].map(at);
+  const [px, sv, scur, qcur, stot, status] = ['pxname', 'svname', 'scur', 'qcur', 'stot', 'status'].map(at);
   return lines
     .filter((line) => !line.startsWith('#'))
     .map((line) => line.split(','))
     .filter((cells) => cells[sv] !== 'FRONTEND' && cells[sv] !== 'BACKEND')
-    .map((cells) => ({ section: cells[px], server: cells[sv], current: Number(cells[scur] || 0), queued: Number(cells[qcur] || 0), status: cells[status] }));
+    .map((cells) => ({ section: cells[px], server: cells[sv], current: Number(cells[scur] || 0), queued: Number(cells[qcur] || 0), total: Number(cells[stot] || 0), status: cells[status] }));
 }
 
 /** The pids under `# old workers` in the master CLI's `show proc`. */
@@ -411,28 +413,51 @@ async function reloadFor(
   }
 }
 
+/** What a wait on a slot keeps from one look to the next, and from one wait to the next (remove waits before and after its reload). */
+export interface SlotWatch {
+  /** When the first wait started: progress lines count from here. */
+  started: number;
+  /** The proxy process that answered the runtime API at the last look; undefined before the first. */
+  serving?: number;
+  /**
+   * Processes a reload replaced (ours, or another agent's while we watch): they still carry
+   * connections the serving process cannot count, so each counts as one in flight until it has gone.
+   */
+  replaced: Set<number>;
+  nextProgress: number;
+}
+
+/** A watch that starts now, with the processes a reload for this step replaced. */
+export function watchSlot(clock: { now(): number }, replaced: readonly number[] = []): SlotWatch {
+  const started = clock.now();
+  return { started, replaced: new Set(replaced), nextProgress: started + PROGRESS_EVERY_MS };
+}
+
 /**
- * Waits until the slot's servers carry nothing (no request or connection in
- * flight, none queued) or `seconds` have passed, then puts them in
- * maintenance. Returns what was still in flight when the time ran out.
+ * Waits, changing nothing on the proxy, until the slot carries nothing (no
+ * request or connection in flight or queued, and every replaced process of
+ * `watch` gone), and has done so for `quietMs`: a session that came and went
+ * meanwhile starts the quiet period again. Or until `deadline` (clock ms)
+ * passes. `progress` is told what is in flight every PROGRESS_EVERY_MS from
+ * `watch.started`. Returns what was still in flight when it ended, and whether
+ * it ended quiet rather than out of time.
  */
-export async function drainSlot(
+export async function waitSlotIdle(
   proxy: ProxyHost,
   route: ProxyRoute,
   slot: Slot,
-  seconds: number,
   clock: { sleep(ms: number): Promise<void>; now(): number },
-  oldProcess?: number,
-  progress?: (left: number, waitedSeconds: number) => void,
-): Promise<number> {
+  options: { deadline: number; quietMs?: number; watch?: SlotWatch; progress?: (left: number, waitedSeconds: number) => void },
+): Promise<{ left: number; quiet: boolean }> {
   const names = new Set(route.listeners.map((listener) => sectionName(route, listener)));
-  const started = clock.now();
-  const deadline = started + seconds * 1000;
-  // Replaced proxy processes still carry connections the serving one cannot count: ours (a
-  // reload for this deploy) and any another agent's reload starts while this drain runs.
-  const replaced = new Set<number>(oldProcess === undefined ? [] : [oldProcess]);
-  let serving = await servingProcess(proxy.runtime);
-  let nextProgress = started + PROGRESS_EVERY_MS;
+  const watch = options.watch ?? watchSlot(clock);
+  const quietMs = options.quietMs ?? 0;
+  if (watch.serving === undefined) {
+    watch.serving = await servingProcess(proxy.runtime);
+  }
+  let quietSince = clock.now();
+  // Each server's session total at the last look, by process: another process's count is no baseline.
+  const totals = new Map<string, number>();
   let left = 0;
   for (;;) {
     let rows: ServerStat[] | undefined;
@@ -443,41 +468,77 @@ export async function drainSlot(
     }
     // Read after the counts: a process that took over before them is seen as a takeover here.
     const now = await servingProcess(proxy.runtime);
-    if (now !== undefined && serving !== undefined && now !== serving) {
-      replaced.add(serving);
+    if (now !== undefined && watch.serving !== undefined && now !== watch.serving) {
+      watch.replaced.add(watch.serving);
     }
-    serving = now ?? serving;
+    watch.serving = now ?? watch.serving;
     // A count whose process is unknown proves nothing (it may be a new process's zero).
     if (rows === undefined || now === undefined) {
-      if (clock.now() >= deadline) {
+      if (clock.now() >= options.deadline) {
         // Out of time without a count: what it carries is unknown, so not nothing.
         left = Math.max(left, 1);
-        break;
+        return { left, quiet: false };
       }
       await clock.sleep(100);
       continue;
     }
     left = rows.reduce((sum, row) => sum + row.current + row.queued, 0);
-    if (replaced.size > 0) {
-      const old = new Set(await proxy.runtime.oldProcesses());
-      for (const pid of replaced) {
-        if (!old.has(pid)) {
-          replaced.delete(pid);
+    let came = false;
+    for (const row of rows) {
+      const key = `${now}/${row.section}`;
+      came ||= totals.has(key) && row.total > totals.get(key)!;
+      totals.set(key, row.total);
+    }
+    if (watch.replaced.size > 0) {
+      let old: Set<number> | undefined;
+      try {
+        old = new Set(await proxy.runtime.oldProcesses());
+      } catch {
+        // The master refuses connections for a moment after a reload (it re-executes itself):
+        // the replaced processes count as still there, and the next look asks again.
+      }
+      for (const pid of watch.replaced) {
+        if (old !== undefined && !old.has(pid)) {
+          watch.replaced.delete(pid);
         }
       }
-      // Each counts as one until it has finished its connections and gone.
-      left += replaced.size;
+      left += watch.replaced.size;
     }
-    if (left === 0 || clock.now() >= deadline) {
-      break;
+    if (left > 0 || came) {
+      quietSince = clock.now();
     }
-    if (progress !== undefined && clock.now() >= nextProgress) {
-      progress(left, Math.round((clock.now() - started) / 1000));
-      nextProgress += PROGRESS_EVERY_MS;
+    if (left === 0 && clock.now() - quietSince >= quietMs) {
+      return { left, quiet: true };
+    }
+    if (clock.now() >= options.deadline) {
+      return { left, quiet: false };
+    }
+    if (options.progress !== undefined && clock.now() >= watch.nextProgress) {
+      options.progress(left, Math.round((clock.now() - watch.started) / 1000));
+      watch.nextProgress += PROGRESS_EVERY_MS;
     }
     await clock.sleep(100);
   }
-  for (const name of [...names].sort()) {
+}
+
+/**
+ * Waits until the slot's servers carry nothing (no request or connection in
+ * flight, none queued) or `seconds` have passed, then puts them in
+ * maintenance. Returns what was still in flight when the time ran out.
+ * After a reload for this deploy, `oldProcess` is the process it replaced.
+ */
+export async function drainSlot(
+  proxy: ProxyHost,
+  route: ProxyRoute,
+  slot: Slot,
+  seconds: number,
+  clock: { sleep(ms: number): Promise<void>; now(): number },
+  oldProcess?: number,
+  progress?: (left: number, waitedSeconds: number) => void,
+): Promise<number> {
+  const watch = watchSlot(clock, oldProcess === undefined ? [] : [oldProcess]);
+  const { left } = await waitSlotIdle(proxy, route, slot, clock, { deadline: watch.started + seconds * 1000, watch, progress });
+  for (const name of route.listeners.map((listener) => sectionName(route, listener)).sort()) {
     await expectDone(proxy.runtime, `set server ${name}/${slot} state maint`);
   }
   return left;
@@ -503,15 +564,21 @@ export async function startDrain(proxy: ProxyHost, route: ProxyRoute, slot: Slot
   }
 }
 
-/** Drops the service's file and route, and reloads so its listeners close. */
-export async function removeRoute(proxy: ProxyHost, serviceDir: string, route: ProxyRoute, clock: { sleep(ms: number): Promise<void>; now(): number }): Promise<void> {
+/**
+ * Drops the service's file and route, and reloads so its listeners close.
+ * Returns the proxy process the reload replaced (it may still carry the
+ * service's in-flight connections), when there was a reload and it was known.
+ */
+export async function removeRoute(proxy: ProxyHost, serviceDir: string, route: ProxyRoute, clock: { sleep(ms: number): Promise<void>; now(): number }): Promise<number | undefined> {
   const file = configFileOf(proxy, route);
   const before = readIfPresent(file);
   fs.rmSync(file, { force: true });
+  let replaced: number | undefined;
   if (before !== undefined) {
-    await reloadFor(proxy, clock, [], route.listeners.map((listener) => sectionName(route, listener)), before, file);
+    replaced = await reloadFor(proxy, clock, [], route.listeners.map((listener) => sectionName(route, listener)), before, file);
   }
   fs.rmSync(routeFile(serviceDir), { force: true });
+  return replaced;
 }
 
 /** HAProxy's runtime API on its stats socket, and its master CLI for reloads. */

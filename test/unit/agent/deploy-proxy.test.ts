@@ -14,6 +14,7 @@ import { deploy } from '../../../components/service/agent/deploy';
 import { renderProxyConfig, ProxyRoute } from '../../../components/service/agent/proxy';
 import type { AgentServiceSpec } from '../../../components/service/spec';
 import { neverHealthy } from './fakeEngine';
+import { SHOW_STAT_COLUMNS } from './fakeProxy';
 import { rejection } from '../../support/rejection';
 import { auditLines, filesUnder, HEALTH_CMD, IMAGES, removeScratchHosts, specText, TestHost, testHost, webSpec } from './testHost';
 
@@ -430,24 +431,245 @@ describe('a run killed after the switch', () => {
 });
 
 describe('remove behind the proxy', () => {
-  it('closes the listeners (file gone, proxy reloaded) before any container is removed', async () => {
+  /** A pause of the agent's: the fake clock's 100 ms. */
+  const POLL_MS = 100;
+  /** The quiet wait's looks at the slot: the serving process once, then `polls` looks (its sessions, its pid). */
+  const QUIET = (polls: number): string[] => ['proxy show info', ...Array<string>(polls).fill('proxy show info')];
+
+  /** Records, at each reload the agent asks for, how long after `since` it came and what the proxy's servers were. */
+  function watchReloads(host: TestHost): { at: number[]; states: string[][]; since: number } {
+    const seen = { at: [] as number[], states: [] as string[][], since: host.clock.now() };
+    const proxy = host.proxy!;
+    const reload = proxy.reload.bind(proxy);
+    proxy.reload = async () => {
+      seen.at.push(host.clock.now() - seen.since);
+      seen.states.push(proxy.states());
+      return reload();
+    };
+    return seen;
+  }
+
+  /** When (ms after `since`) the first container was removed. */
+  function removedAt(host: TestHost, since: number): () => number | undefined {
+    let at: number | undefined;
+    const removeContainer = host.engine.removeContainer.bind(host.engine);
+    host.engine.removeContainer = async (id) => {
+      at ??= host.clock.now() - since;
+      return removeContainer(id);
+    };
+    return () => at;
+  }
+
+  it('waits until the serving slot has carried nothing for 2 s, leaving it as it is, then closes the listeners, then waits for the replaced process, before any container goes', async () => {
     const { host } = await servingV1();
+    const reloads = watchReloads(host);
     await remove(host.context, 'prod', 'web');
     expect(calls(host)).toEqual([
       'inspect berth-prod-web',
+      // 2 s of looks at an idle slot, no `set server`: slot a keeps serving a late request.
+      ...QUIET(21),
       'proxy check',
       'proxy show info',
       'proxy reload',
       'proxy show info',
+      // The process the reload replaced, carrying nothing, has gone at the first look.
+      'proxy show info',
+      'proxy show proc',
       LIST,
       'remove berth-prod-web',
       'removeImage berth/web:prod-current',
       'removeImage berth/web:prod-previous',
     ]);
-    expect(host.out[0]).toBe('prod/web: the host proxy no longer listens on port(s) 8080');
+    expect(host.clock.sleeps).toEqual(Array(20).fill(POLL_MS));
+    expect(reloads.at).toEqual([2000]);
+    expect(reloads.states).toEqual([[`${SECTION}/a ready`, `${SECTION}/b maint`]]);
+    expect(host.out.slice(0, 2)).toEqual(['prod/web: the host proxy no longer listens on port(s) 8080', "prod/web: waited 2.0s for the host proxy's last requests (drain time 30s); none is left"]);
+    expect(host.err).toEqual([]);
     expect(fs.readdirSync(host.proxy!.servicesDir)).toEqual([]);
     expect(host.proxy!.sections).toEqual([]);
     expect(fs.existsSync(stateDir(host))).toBe(false);
+  });
+
+  it('waits while the serving slot carries requests, still serving them, and closes the listeners 2 s after the last one ended', async () => {
+    const { host } = await servingV1();
+    // In flight for the first 15 looks (1.4 s of pauses), then done.
+    host.proxy!.setSessions(SECTION, 'a', 3, { endsAfterPolls: 15 });
+    const reloads = watchReloads(host);
+    const removed = removedAt(host, reloads.since);
+    await remove(host.context, 'prod', 'web');
+    // The 15th look (at 1.4 s) was the last to see them: quiet from then to 3.4 s.
+    expect(reloads.at).toEqual([3400]);
+    expect(reloads.states).toEqual([[`${SECTION}/a ready`, `${SECTION}/b maint`]]);
+    expect(removed()).toBe(3400);
+    expect(calls(host).filter((call) => call.startsWith('proxy set server'))).toEqual([]);
+    expect(host.out).toContain("prod/web: waited 3.4s for the host proxy's last requests (drain time 30s); none is left");
+    expect(host.err).toEqual([]);
+  });
+
+  it('starts the quiet period again on a request that came and went between two looks (the slot counted it)', async () => {
+    const { host } = await servingV1();
+    const proxy = host.proxy!;
+    // The fake leaves `stot` empty: set it for slot a, one more session once 1.5 s have passed.
+    let given = 7;
+    const command = proxy.command.bind(proxy);
+    const stot = SHOW_STAT_COLUMNS.indexOf('stot');
+    proxy.command = async (line) => {
+      const answer = await command(line);
+      if (line !== 'show stat') return answer;
+      return answer
+        .split('\n')
+        .map((row) => {
+          const cells = row.split(',');
+          return cells[0] === SECTION && cells[1] === 'a' ? [...cells.slice(0, stot), String(given), ...cells.slice(stot + 1)].join(',') : row;
+        })
+        .join('\n');
+    };
+    const reloads = watchReloads(host);
+    host.afterSleep = () => {
+      if (host.clock.now() - reloads.since === 1500) given++;
+    };
+    await remove(host.context, 'prod', 'web');
+    // The look at 1.5 s saw the total rise: quiet from then to 3.5 s (without it, 2 s).
+    expect(reloads.at).toEqual([3500]);
+  });
+
+  it('gives up at the drain time of the recorded spec with a warning: what was in flight is cut, the containers go', async () => {
+    const { host } = await servingV1({ drainSeconds: 5 });
+    // Held for good: the old proxy process keeps them after the reload, and stays.
+    host.proxy!.setSessions(SECTION, 'a', 2);
+    const reloads = watchReloads(host);
+    const removed = removedAt(host, reloads.since);
+    await remove(host.context, 'prod', 'web');
+    expect(reloads.at).toEqual([5000]);
+    expect(reloads.states).toEqual([[`${SECTION}/a ready`, `${SECTION}/b maint`]]);
+    // Out of time: one look after the reload, no more pauses.
+    expect(host.clock.sleeps).toEqual(Array(50).fill(POLL_MS));
+    expect(removed()).toBe(5000);
+    expect(host.err).toEqual(["prod/web: timed out after 5.0s (drain time 5s) waiting for the host proxy's last requests: 2 request(s) or connection(s) still in flight are cut"]);
+    expect(host.out.filter((line) => line.includes('waited'))).toEqual([]);
+    expect(auditLines(host).slice(-1)[0]).toMatch(/ action=remove service=web env=prod from=.* to=- result=ok$/);
+    expect(fs.existsSync(stateDir(host))).toBe(false);
+  });
+
+  it('with a drain time of 0 looks once, closes the listeners at once and says it timed out', async () => {
+    const { host } = await servingV1({ drainSeconds: 0 });
+    const reloads = watchReloads(host);
+    await remove(host.context, 'prod', 'web');
+    expect(reloads.at).toEqual([0]);
+    expect(host.clock.sleeps).toEqual([]);
+    expect(host.out).toContain("prod/web: waited 0.0s for the host proxy's last requests and timed out (drain time 0s); none was in flight");
+    expect(host.err).toEqual([]);
+  });
+
+  it('bounds the wait by the default drain time when the recorded spec is gone, and when it no longer reads (with a warning)', async () => {
+    for (const damage of ['gone', 'corrupt'] as const) {
+      const { host } = await servingV1({ drainSeconds: 5 });
+      const file = path.join(stateDir(host), 'current.json');
+      if (damage === 'gone') fs.rmSync(file);
+      else fs.writeFileSync(file, '{"name":');
+      host.proxy!.setSessions(SECTION, 'a', 1);
+      const reloads = watchReloads(host);
+      await remove(host.context, 'prod', 'web');
+      expect(reloads.at).toEqual([30_000]);
+      expect(host.err).toEqual([
+        ...(damage === 'corrupt' ? [`prod/web: ${file} is not a valid spec; waiting up to the default 30s for the host proxy's last requests`] : []),
+        "prod/web: timed out after 30.0s (drain time 30s) waiting for the host proxy's last requests: 1 request(s) or connection(s) still in flight are cut",
+      ]);
+      expect(fs.existsSync(stateDir(host))).toBe(false);
+    }
+  });
+
+  it('after the reload, waits until the process it replaced has finished its connections before any container goes', async () => {
+    const { host } = await servingV1();
+    // The replaced process stays among the old ones for 5 answers of show proc (a keep-alive connection it finishes).
+    host.proxy!.oldProcessLife = 5;
+    const reloads = watchReloads(host);
+    const removed = removedAt(host, reloads.since);
+    await remove(host.context, 'prod', 'web');
+    expect(reloads.at).toEqual([2000]);
+    const after = calls(host).slice(calls(host).indexOf('proxy reload') + 2);
+    expect(after.slice(0, 13)).toEqual([...Array<string[]>(6).fill(['proxy show info', 'proxy show proc']).flat(), LIST]);
+    expect(removed()).toBe(2500);
+    expect(host.out).toContain("prod/web: waited 2.5s for the host proxy's last requests (drain time 30s); none is left");
+  });
+
+  // Was a bug, seen against the real HAProxy: right after a reload its master refused the `show proc`
+  // connection (it re-executes itself), and remove failed with the containers left running.
+  it('looks again when the master refuses show proc for a moment after the reload, counting the replaced process as there', async () => {
+    const { host } = await servingV1();
+    const proxy = host.proxy!;
+    proxy.oldProcessLife = 2;
+    const oldProcesses = proxy.oldProcesses.bind(proxy);
+    let refusals = 2;
+    proxy.oldProcesses = async () => {
+      if (refusals-- > 0) {
+        proxy.calls.push('show proc refused');
+        throw new Failed('the host proxy (master.sock) did not answer "show proc": connect ECONNREFUSED master.sock');
+      }
+      return oldProcesses();
+    };
+    const reloads = watchReloads(host);
+    const removed = removedAt(host, reloads.since);
+    await remove(host.context, 'prod', 'web');
+    const proxyCalls = proxy.calls.filter((call) => call !== 'show stat');
+    expect(proxyCalls.slice(proxyCalls.indexOf('reload') + 2)).toEqual([
+      ...Array<string[]>(2).fill(['show info', 'show proc refused']).flat(),
+      // Listed twice, then gone.
+      ...Array<string[]>(3).fill(['show info', 'show proc']).flat(),
+    ]);
+    expect(removed()).toBe(2400);
+    expect(host.err).toEqual([]);
+    expect(fs.existsSync(stateDir(host))).toBe(false);
+  });
+
+  it("counts the slot's sessions in a process another agent's reload replaced during the quiet wait, until it has gone", async () => {
+    const { host } = await servingV1();
+    const proxy = host.proxy!;
+    proxy.setSessions(SECTION, 'a', 1);
+    const reload = proxy.reload.bind(proxy);
+    const reloads = watchReloads(host);
+    let pauses = 0;
+    host.afterSleep = async () => {
+      pauses++;
+      // Another service's reload at 0.5 s: the new process (the file still names slot a) counts none of ours.
+      if (pauses === 5) await reload();
+      if (pauses === 10) proxy.finishOld(101);
+    };
+    await remove(host.context, 'prod', 'web');
+    // 101 counted as one until the look at 1.0 s found it gone: quiet from the look before (0.9 s) to
+    // 2.9 s. Counting only the serving process's sessions, it would be from 0.4 s to 2.4 s.
+    expect(reloads.at).toEqual([2900]);
+    expect(host.err).toEqual([]);
+  });
+
+  it('says every 60 s how much is still in flight on a long wait', async () => {
+    const { host } = await servingV1({ drainSeconds: 150 });
+    host.proxy!.setSessions(SECTION, 'a', 3);
+    const since = host.clock.now();
+    const said: string[] = [];
+    host.context.say = (line) => said.push(`+${host.clock.now() - since} ${line}`);
+    await remove(host.context, 'prod', 'web');
+    expect(said.slice(0, 4)).toEqual([
+      "+60000 prod/web: waiting for the host proxy's last requests: 3 request(s) or connection(s) still in flight after 60s (of 150s)",
+      "+120000 prod/web: waiting for the host proxy's last requests: 3 request(s) or connection(s) still in flight after 120s (of 150s)",
+      '+150000 prod/web: the host proxy no longer listens on port(s) 8080',
+      '+150000 prod/web: removed container 000100010001',
+    ]);
+    expect(host.err).toEqual(["prod/web: timed out after 150.0s (drain time 150s) waiting for the host proxy's last requests: 3 request(s) or connection(s) still in flight are cut"]);
+  });
+
+  it('checks first that no newer deploy step owns the service: kept, the proxy not even looked at', async () => {
+    const host = testHost({ proxy: true });
+    host.engine.addImage(v1);
+    await deploy(host.context, specText(webSpec(host, 'v1')), { deployment: 'web-app-2' });
+    forget(host);
+    const file = fs.readFileSync(proxyFile(host), 'utf8');
+    await remove(host.context, 'prod', 'web', 'web-app-1');
+    expect(calls(host)).toEqual(['inspect berth-prod-web']);
+    expect(host.clock.sleeps).toEqual([]);
+    expect(host.out).toEqual(['prod/web: kept: deployment web-app-2 owns it now, not web-app-1']);
+    expect(fs.readFileSync(proxyFile(host), 'utf8')).toBe(file);
+    expect(host.proxy!.states()).toEqual([`${SECTION}/a ready`, `${SECTION}/b maint`]);
   });
 });
 
