@@ -266,7 +266,7 @@ export class EcsCluster extends pulumi.ComponentResource implements EcsCapacity 
         instanceRefresh: {
           strategy: 'Rolling',
           // Launch before terminating: the group keeps its whole capacity while instances are replaced.
-          preferences: { minHealthyPercent: 100, maxHealthyPercent: 200, skipMatching: true, instanceWarmup: '120', scaleInProtectedInstances: 'Refresh' },
+          preferences: { minHealthyPercentage: 100, maxHealthyPercentage: 200, skipMatching: true, instanceWarmup: '120', scaleInProtectedInstances: 'Refresh' },
         },
         tags: [
           // The capacity provider adds this tag; declaring it keeps previews from showing its removal.
@@ -285,7 +285,9 @@ export class EcsCluster extends pulumi.ComponentResource implements EcsCapacity 
       args.transform?.capacityProvider,
       name,
       {
-        // No name: a replacement (a new group) gets a new generated one and is created before the old one goes.
+        // Named like the cluster: ECS refuses a capacity provider name that starts with aws, ecs or fargate, which a
+        // name made from the group's alone could. (A replacement, for a replaced group, is a change by hand: README.)
+        name: clusterName,
         autoScalingGroupProvider: {
           autoScalingGroupArn: group.arn,
           managedTerminationProtection: 'ENABLED',
@@ -331,6 +333,10 @@ export class EcsCluster extends pulumi.ComponentResource implements EcsCapacity 
     }
     if (args.subnetIds.length === 0) {
       fail('subnetIds: at least one subnet');
+    }
+    const project = args.project ?? DEFAULT_PROJECT;
+    if (/^(aws|ecs|fargate)/i.test(project)) {
+      fail(`project: a name that does not start with aws, ecs or fargate (it starts the capacity provider's name, which ECS refuses so), got ${JSON.stringify(project)}`);
     }
   }
 

@@ -53,6 +53,9 @@ export interface ImageCleanup {
 
 export const IMAGE_CLEANUP_DEFAULTS: Required<ImageCleanup> = { intervalMinutes: 30, minimumAgeMinutes: 60, imagesPerRun: 5, stoppedTaskMinutes: 60 };
 
+/** MiB of each instance's memory no task may reserve: Docker, the ECS agent, the EFS mount helpers. */
+export const ECS_RESERVED_MEMORY_MIB = 256;
+
 /** The agent refuses a cleanup interval below ten minutes (and falls back to its default). */
 const MIN_CLEANUP_INTERVAL_MINUTES = 10;
 
@@ -75,7 +78,9 @@ export const MAX_TASK_PIDS_LIMIT = 4194304;
  * - task IAM roles in bridge mode (each task gets its own credentials from the agent, never the
  *   instance role's: IMDSv2 with a hop limit of 1 keeps bridge containers away from the metadata service);
  * - no privileged containers, whatever a task definition asks (the policy pack refuses them too);
- * - images pinned by digest are pulled once per instance (`prefer-cached`): a digest names one image;
+ * - images pinned by digest are pulled once per instance (`once`: a digest names one image), and
+ *   again only after the cleanup removed them (`prefer-cached` would turn the cleanup off);
+ * - memory kept for Docker, the agent and the EFS helpers (ECS_RESERVED_MEMORY), which tasks' reservations cannot take;
  * - the dynamic host ports the security group opens (ECS_DYNAMIC_HOST_PORTS);
  * - the tasks' PIDs limit, when given;
  * - the image cleanup above.
@@ -106,8 +111,9 @@ export function renderEcsAgentConfig(args: EcsAgentConfigArgs): string {
     ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION: `${cleanup.stoppedTaskMinutes}m`,
     ECS_IMAGE_CLEANUP_INTERVAL: `${cleanup.intervalMinutes}m`,
     ECS_IMAGE_MINIMUM_CLEANUP_AGE: `${cleanup.minimumAgeMinutes}m`,
-    ECS_IMAGE_PULL_BEHAVIOR: 'prefer-cached',
+    ECS_IMAGE_PULL_BEHAVIOR: 'once',
     ECS_NUM_IMAGES_DELETE_PER_CYCLE: String(cleanup.imagesPerRun),
+    ECS_RESERVED_MEMORY: String(ECS_RESERVED_MEMORY_MIB),
     ...(args.taskPidsLimit !== undefined ? { ECS_TASK_PIDS_LIMIT: String(args.taskPidsLimit) } : {}),
   };
   return Object.keys(settings)

@@ -17,9 +17,11 @@ export type Transform<Args> = (args: Args, opts: pulumi.CustomResourceOptions, n
 /**
  * Runs an optional transform and returns the (possibly changed) args and options, ready
  * to spread into the resource's constructor. Without a transform they are returned as
- * given, so a component declares the same resource with or without this call.
+ * given, so a component declares the same resource with or without this call. The args are
+ * checked against the hook's resource Args, not used to infer them (NoInfer): a misspelt nested
+ * key is a compile error, where the provider would refuse it only at `pulumi up`.
  */
-export function applyTransform<Args>(transform: Transform<Args> | undefined, name: string, args: Args, opts: pulumi.CustomResourceOptions): [Args, pulumi.CustomResourceOptions] {
+export function applyTransform<Args>(transform: Transform<Args> | undefined, name: string, args: NoInfer<Args>, opts: pulumi.CustomResourceOptions): [Args, pulumi.CustomResourceOptions] {
   transform?.(args, opts, name);
   return [args, opts];
 }

@@ -10,14 +10,13 @@ import { applyTransform, Transform } from '../common/transform';
 import type { ContainerVolume } from '../service/containerService';
 import { TRAFFIC_DEFAULTS, Update } from '../service/spec';
 import {
-  configParameterTier,
-  configSha256,
   CONFIG_VOLUME,
   dataVolumeName,
   deploymentPercents,
   efsTaskRolePolicy,
   executionRolePolicy,
   isSecretsManagerArn,
+  pinnedSecretValueFrom,
   renderContainerDefinitions,
   taskTrustPolicy,
 } from './taskDefinition';
@@ -91,9 +90,10 @@ export interface EcsServiceArgs {
    */
   volumes?: ContainerVolume[];
   /**
-   * A config file read from `path` and seen by the container at `target`, as on a hosts group. It
-   * travels in an SSM parameter that an init container writes to a task volume at start; that
-   * volume is mounted at the target's directory, read-only. A change of content is a deployment.
+   * A config file read from `path` and seen by the container at `target`, as on a hosts group. Its
+   * text is part of the task definition (at most 32 KiB; a rollback brings the old text back); an
+   * init container (the service's image, `/bin/sh`) writes it to a task volume at start, mounted
+   * read-only at the target's directory. A change of content is a deployment.
    * @default none
    * @example { path: "stacks/env/service-config/auth-service/application-prod.properties", target: "/config/application.properties" }
    */
@@ -105,16 +105,18 @@ export interface EcsServiceArgs {
    */
   environment?: Record<string, string>;
   /**
-   * Secret environment variables (Pulumi secrets). Each is kept in an SSM SecureString parameter
-   * `/<project>/<env>/<service>/secrets/<VARIABLE>` that ECS hands to the container at start:
-   * never in the task definition or plain state. A changed value is a deployment.
+   * Secret environment variables (Pulumi secrets). Each is kept in a Secrets Manager secret
+   * `<project>/<env>/<service>/<VARIABLE>-…` that ECS hands to the container at start: never in
+   * the task definition or plain state. The task definition names the secret's version, so a
+   * changed value is a new revision (a deployment) and a rollback reads the old value.
    * @default {}
    * @example { DB_PASSWORD: config.requireSecret("authDbPassword") }
    */
   secretEnvironment?: Record<string, pulumi.Input<string>>;
   /**
    * Secret environment variables kept elsewhere: the ARN of an SSM parameter or a Secrets Manager
-   * secret per variable. A rotation there reaches tasks started afterwards.
+   * secret per variable (a secret's ARN may end in `:<json key>:<stage>:<version id>`). A rotation
+   * there reaches tasks started afterwards, rollbacks included.
    * @default {}
    * @example { API_KEY: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:partner-api-key-AbCdEf" }
    */
@@ -153,8 +155,8 @@ export interface EcsServiceArgs {
    */
   logging?: { retentionDays?: number; createGroup?: boolean };
   /**
-   * SNS topic the service's alarms notify. The alarms (memory, and 5xx per load balancer) exist
-   * without it: a deployment that sets one off is rolled back.
+   * SNS topic the service's alarms notify. The alarms (5xx answers, one per load balancer of
+   * `targets`) exist without it: a deployment that sets one off is rolled back.
    * @default none: the alarms notify no one
    * @example monitoring.alarmTopicArn
    */
@@ -182,20 +184,25 @@ export interface EcsServiceTransform {
   role?: Transform<aws.iam.RoleArgs>;
   /** The roles' inline policies `<name>-execution` and `<name>-task-efs`. */
   rolePolicy?: Transform<aws.iam.RolePolicyArgs>;
-  /** The config file's parameter `<name>-config` and each secret's `<name>-secret-<variable>`. */
-  parameter?: Transform<aws.ssm.ParameterArgs>;
+  /** Each secret `<name>-secret-<variable>` of `secretEnvironment`. */
+  secret?: Transform<aws.secretsmanager.SecretArgs>;
+  /** Each secret's value `<name>-secret-<variable>`. */
+  secretVersion?: Transform<aws.secretsmanager.SecretVersionArgs>;
   /** Each volume's access point `<name>-<volume>`. */
   accessPoint?: Transform<aws.efs.AccessPointArgs>;
   /** The task definition `<name>`. */
   taskDefinition?: Transform<aws.ecs.TaskDefinitionArgs>;
-  /** The alarms `<name>-memory` and `<name>-<n>-5xx`. */
+  /** The alarms `<name>-<n>-5xx`. */
   alarm?: Transform<aws.cloudwatch.MetricAlarmArgs>;
   /** The ECS service `<name>`. */
   service?: Transform<aws.ecs.ServiceArgs>;
 }
 
-/** The alarm that rolls a deployment back when tasks run near their memory limit. */
-export const MEMORY_ALARM = { percent: 90, periodSeconds: 60, evaluationPeriods: 3 } as const;
+/**
+ * How long `up` waits for a deployment to be steady: new tasks may need a new instance (managed
+ * scaling, its warm-up) before they start, pass their health checks and the alarms' watch.
+ */
+export const DEPLOYMENT_TIMEOUT = '40m';
 /** The alarm that rolls a deployment back when the new tasks answer with server errors. */
 export const TARGET_5XX_ALARM = { count: 10, periodSeconds: 60, evaluationPeriods: 2 } as const;
 
@@ -263,41 +270,31 @@ export class EcsService extends pulumi.ComponentResource {
           );
     const logGroupArn = pulumi.interpolate`arn:${partition}:logs:${region}:${identity.accountId}:log-group:${logGroupName}`;
 
-    const parameterPath = `/${project}/${args.env}/${service}`;
-    const parameter = (parameterName: string, parameterArgs: aws.ssm.ParameterArgs) =>
-      new aws.ssm.Parameter(parameterName, ...applyTransform(args.transform?.parameter, parameterName, parameterArgs, { parent: this }));
-    let configFile: { target: string; content: string; parameter: aws.ssm.Parameter } | undefined;
-    if (args.configFile) {
-      const content = fs.readFileSync(args.configFile.path, 'utf8');
-      configFile = {
-        target: args.configFile.target,
-        content,
-        // Not a secret (secrets travel as secretEnvironment): previews show its text.
-        parameter: parameter(`${name}-config`, {
-          name: `${parameterPath}/config-file`,
-          type: 'String',
-          tier: configParameterTier(content, `configFile ${args.configFile.path}`),
-          insecureValue: content,
-          description: `Berth ${args.env} ${service}: ${args.configFile.target}`,
-          tags,
-        }),
-      };
-    }
-    const secretParameters = Object.entries(args.secretEnvironment ?? {})
+    const configFile = args.configFile ? { target: args.configFile.target, content: fs.readFileSync(args.configFile.path, 'utf8') } : undefined;
+    const secrets = Object.entries(args.secretEnvironment ?? {})
       .sort(([a], [b]) => compareStrings(a, b))
-      .map(([variable, value]) => ({
-        variable,
-        parameter: parameter(`${name}-secret-${variable}`, {
-          name: `${parameterPath}/secrets/${variable}`,
-          type: 'SecureString',
-          value: pulumi.secret(value),
-          description: `Berth ${args.env} ${service}: ${variable}`,
-          tags,
-        }),
-      }));
-    const secretArns: Record<string, pulumi.Input<string>> = { ...(args.secretArns ?? {}) };
-    for (const { variable, parameter: secret } of secretParameters) {
-      secretArns[variable] = secret.arn;
+      .map(([variable, value]) => {
+        const secretName = `${name}-secret-${variable}`;
+        const secret = new aws.secretsmanager.Secret(
+          secretName,
+          ...applyTransform(
+            args.transform?.secret,
+            secretName,
+            // A prefix: a deleted secret keeps its name through its recovery window, and a new one must not wait for it.
+            { namePrefix: `${project}/${args.env}/${service}/${variable}-`, description: `Berth ${args.env} ${service}: ${variable}`, tags },
+            { parent: this },
+          ),
+        );
+        // A new value is a new version (the provider replaces it); the old one stays until the new revision is steady.
+        const version = new aws.secretsmanager.SecretVersion(
+          secretName,
+          ...applyTransform(args.transform?.secretVersion, secretName, { secretId: secret.id, secretString: pulumi.secret(value) }, { parent: this }),
+        );
+        return { variable, version, valueFrom: pulumi.all([secret.arn, version.versionId]).apply(([arn, versionId]) => pinnedSecretValueFrom(arn, versionId)) };
+      });
+    const valueFroms: Record<string, pulumi.Input<string>> = { ...(args.secretArns ?? {}) };
+    for (const { variable, valueFrom } of secrets) {
+      valueFroms[variable] = valueFrom;
     }
 
     const accessPoints = (args.volumes ?? []).map((volume) => {
@@ -330,17 +327,16 @@ export class EcsService extends pulumi.ComponentResource {
     const rolePolicy = (policyName: string, roleId: pulumi.Output<string>, policy: pulumi.Output<string>) =>
       new aws.iam.RolePolicy(policyName, ...applyTransform(args.transform?.rolePolicy, policyName, { role: roleId, policy }, { parent: this }));
     const executionRole = role(`${name}-execution`, 'exec');
-    const arnList = Object.values(secretArns);
     const executionPolicy = rolePolicy(
       `${name}-execution`,
       executionRole.id,
       pulumi
-        .all([pulumi.output(args.repositoryArns), logGroupArn, pulumi.all(arnList), configFile ? configFile.parameter.arn : pulumi.output(undefined)])
-        .apply(([repositoryArns, groupArn, arns, configArn]) =>
+        .all([pulumi.output(args.repositoryArns), logGroupArn, pulumi.all(Object.values(valueFroms))])
+        .apply(([repositoryArns, groupArn, arns]) =>
           executionRolePolicy({
             repositoryArns,
             logGroupArn: groupArn,
-            parameterArns: [...arns.filter((arn) => !isSecretsManagerArn(arn)), ...(configArn ? [configArn] : [])],
+            parameterArns: arns.filter((arn) => !isSecretsManagerArn(arn)),
             secretArns: arns.filter(isSecretsManagerArn),
           }),
         ),
@@ -360,39 +356,32 @@ export class EcsService extends pulumi.ComponentResource {
       );
     }
 
-    const secretVersions = pulumi.all(secretParameters.map(({ parameter: secret }) => secret.version));
     const containerDefinitions = pulumi
       .all([
         pulumi.output(args.image),
         region,
-        pulumi.all(Object.fromEntries(Object.entries(secretArns).map(([variable, arn]) => [variable, pulumi.output(arn)]))),
-        configFile ? configFile.parameter.arn : pulumi.output(undefined),
-        secretVersions,
+        pulumi.all(Object.fromEntries(Object.entries(valueFroms).map(([variable, arn]) => [variable, pulumi.output(arn)]))),
       ])
-      .apply(([image, regionName, arns, configArn, versions]) => {
-        const definitions = renderContainerDefinitions({
-          project,
-          env: args.env,
-          service,
-          image,
-          region: regionName,
-          ports: args.ports ?? [],
-          health: args.health,
-          memoryMiB: args.memoryMiB ?? 512,
-          pidsLimit: args.pidsLimit ?? 256,
-          environment: args.environment ?? {},
-          secrets: arns as Record<string, string>,
-          configFile: configFile && configArn ? { target: configFile.target, parameterArn: configArn, sha256: configSha256(configFile.content) } : undefined,
-          volumes: args.volumes ?? [],
-          logGroupName,
-        });
-        if (versions.length > 0) {
-          // A new secret value is a new parameter version, and so a new revision and a deployment; the value itself stays in SSM.
-          const main = definitions[definitions.length - 1] as { dockerLabels: Record<string, string> };
-          main.dockerLabels['berth.secret-versions'] = secretParameters.map(({ variable }, index) => `${variable}=${versions[index]}`).join(',');
-        }
-        return JSON.stringify(definitions);
-      });
+      .apply(([image, regionName, arns]) =>
+        JSON.stringify(
+          renderContainerDefinitions({
+            project,
+            env: args.env,
+            service,
+            image,
+            region: regionName,
+            ports: args.ports ?? [],
+            health: args.health,
+            memoryMiB: args.memoryMiB ?? 512,
+            pidsLimit: args.pidsLimit ?? 256,
+            environment: args.environment ?? {},
+            secrets: arns as Record<string, string>,
+            configFile,
+            volumes: args.volumes ?? [],
+            logGroupName,
+          }),
+        ),
+      );
 
     const volumes: aws.types.input.ecs.TaskDefinitionVolume[] = [
       ...(configFile ? [{ name: CONFIG_VOLUME, dockerVolumeConfiguration: { scope: 'task', driver: 'local' } }] : []),
@@ -441,7 +430,7 @@ export class EcsService extends pulumi.ComponentResource {
         deploymentMinimumHealthyPercent: percents.minimumHealthyPercent,
         deploymentMaximumPercent: percents.maximumPercent,
         deploymentCircuitBreaker: { enable: true, rollback: true },
-        alarms: { alarmNames: this.alarmNames, enable: true, rollback: true },
+        ...(alarms.length > 0 ? { alarms: { alarmNames: this.alarmNames, enable: true, rollback: true } } : {}),
         loadBalancers: targets.map((target) => ({ targetGroupArn: target.targetGroup.arn, containerName: service, containerPort: containerPorts.get(target.port)! })),
         ...(targets.length > 0 ? { healthCheckGracePeriodSeconds: args.health.timeoutSeconds } : {}),
         // `up` waits for the deployment and fails when it was rolled back.
@@ -452,17 +441,16 @@ export class EcsService extends pulumi.ComponentResource {
       },
       {
         parent: this,
-        // Tasks need the capacity provider on the cluster, the mount targets, the role's permissions and the
-        // parameters' new values before they start; on destroy the service goes first.
+        // Tasks need the capacity provider on the cluster, the mount targets and the roles' permissions
+        // before they start; on destroy the service goes first.
         dependsOn: [
           args.cluster.capacityReady,
           ...(args.cluster.fileSystem?.ready ?? []),
           executionPolicy,
           ...taskPolicies,
           ...(logGroup ? [logGroup] : []),
-          ...(configFile ? [configFile.parameter] : []),
-          ...secretParameters.map(({ parameter: secret }) => secret),
         ],
+        customTimeouts: { create: DEPLOYMENT_TIMEOUT, update: DEPLOYMENT_TIMEOUT },
       },
     );
     this.service = new aws.ecs.Service(name, serviceArgs, serviceOpts);
@@ -514,33 +502,16 @@ export class EcsService extends pulumi.ComponentResource {
   }
 
   /**
-   * The alarms a deployment is rolled back on: tasks near their memory limit and, per load balancer,
-   * the target group's 5xx answers. Named `<project>-<env>-<service>-…`, the names the environment's
-   * alarm topic accepts.
+   * The alarms a deployment is rolled back on: per load balancer, the target group's 5xx answers.
+   * Named `<project>-<env>-<service>-…`, the names the environment's alarm topic accepts. (No
+   * memory alarm: ECS reports memory per service, not per task, and a JVM service that lives near
+   * its limit would roll back every deployment.)
    */
   private alarms(name: string, args: EcsServiceArgs, project: string, service: string, tags: Record<string, string>): aws.cloudwatch.MetricAlarm[] {
     const actions = args.alarmTopicArn ? [args.alarmTopicArn] : [];
     const alarm = (alarmName: string, alarmArgs: aws.cloudwatch.MetricAlarmArgs) =>
       new aws.cloudwatch.MetricAlarm(alarmName, ...applyTransform(args.transform?.alarm, alarmName, alarmArgs, { parent: this }));
-    const alarms = [
-      alarm(`${name}-memory`, {
-        name: envName(project, args.env, service, 'memory'),
-        alarmDescription: `Berth ${args.env} ${service}: tasks above ${MEMORY_ALARM.percent}% of their memory limit`,
-        namespace: 'AWS/ECS',
-        metricName: 'MemoryUtilization',
-        // The service's name is fixed (not the service's output): the service names this alarm.
-        dimensions: { ClusterName: args.cluster.clusterName, ServiceName: service },
-        statistic: 'Maximum',
-        period: MEMORY_ALARM.periodSeconds,
-        evaluationPeriods: MEMORY_ALARM.evaluationPeriods,
-        threshold: MEMORY_ALARM.percent,
-        comparisonOperator: 'GreaterThanThreshold',
-        treatMissingData: 'notBreaching',
-        alarmActions: actions,
-        okActions: actions,
-        tags,
-      }),
-    ];
+    const alarms: aws.cloudwatch.MetricAlarm[] = [];
     (args.targets ?? []).forEach((target, index) => {
       if (!target.loadBalancer) {
         return;

@@ -12,7 +12,7 @@ import { publishedContainerPort } from '../common/ports';
 export const CONFIG_CONTAINER = 'config';
 /** The task volume the config file lives on, between the two containers. */
 export const CONFIG_VOLUME = 'config';
-/** The variable the config container reads the file from (an SSM parameter, through `secrets`). */
+/** The variable the config container reads the file's text from (in the revision itself, so a rollback brings the old text back). */
 export const CONFIG_VARIABLE = 'BERTH_CONFIG_FILE';
 
 /** A data volume's task volume name: `data-<volume>`. */
@@ -37,10 +37,13 @@ export interface ContainerDefinitionsInput {
   pidsLimit: number;
   /** Plain variables; `BERTH_ENV` is added. */
   environment: Record<string, string>;
-  /** Variable -> the ARN of its SSM parameter or Secrets Manager secret. */
+  /**
+   * Variable -> where ECS reads it at task start: an SSM parameter's ARN, or a Secrets Manager
+   * secret's, optionally pinned to a version (`<secret ARN>:<json key>:<stage>:<version id>`).
+   */
   secrets: Record<string, string>;
-  /** The config file: where the container reads it, the SSM parameter that holds it, its content's sha256. */
-  configFile?: { target: string; parameterArn: string; sha256: string };
+  /** The config file: where the container reads it, and its text. */
+  configFile?: { target: string; content: string };
   /** Data volumes, each a task volume `data-<name>`. */
   volumes: { name: string; containerPath: string; readOnly?: boolean }[];
   logGroupName: string;
@@ -75,6 +78,7 @@ export function renderContainerDefinitions(input: ContainerDefinitionsInput): Re
   const mountPoints = input.volumes.map((volume) => ({ containerPath: volume.containerPath, readOnly: volume.readOnly ?? false, sourceVolume: dataVolumeName(volume.name) }));
   const config = input.configFile;
   if (config) {
+    checkConfigSize(config.content, input.service);
     mountPoints.push({ containerPath: configDirectory(config.target), readOnly: true, sourceVolume: CONFIG_VOLUME });
   }
   const environment: KeyValue[] = sortedPairs({ ...input.environment, BERTH_ENV: input.env });
@@ -105,7 +109,7 @@ export function renderContainerDefinitions(input: ContainerDefinitionsInput): Re
       'berth.project': input.project,
       'berth.service': input.service,
       // A new config file is a new revision, and so a deployment, even though its text is in SSM.
-      ...(config ? { 'berth.config-sha256': config.sha256 } : {}),
+      ...(config ? { 'berth.config-sha256': configSha256(config.content) } : {}),
     },
     logConfiguration: log(input.service),
     ...(config ? { dependsOn: [{ containerName: CONFIG_CONTAINER, condition: 'SUCCESS' }] } : {}),
@@ -125,7 +129,8 @@ export function renderContainerDefinitions(input: ContainerDefinitionsInput): Re
       memory: 32,
       entryPoint: ['/bin/sh', '-c'],
       command: [configWriteScript(config.target)],
-      secrets: [{ name: CONFIG_VARIABLE, valueFrom: config.parameterArn }],
+      // Plain text (secrets travel as secrets): a revision carries its own config, and previews show it.
+      environment: [{ name: CONFIG_VARIABLE, value: config.content }],
       mountPoints: [{ containerPath: configDirectory(config.target), readOnly: false, sourceVolume: CONFIG_VOLUME }],
       dockerSecurityOptions: ['no-new-privileges'],
       logConfiguration: log(CONFIG_CONTAINER),
@@ -174,20 +179,16 @@ export function configSha256(content: string): string {
 }
 
 /**
- * SSM's parameter tiers by size: Standard holds 4 KB, Advanced 8 KB (at a monthly charge).
- * A config file larger than that cannot reach an ECS task this way.
+ * The largest config file an ECS task takes: its text is part of the task definition, which ECS
+ * caps at 64 KiB in all; half of that leaves room for the rest.
  */
-export const SSM_TIER_LIMITS = { Standard: 4096, Advanced: 8192 } as const;
+export const CONFIG_FILE_MAX_BYTES = 32768;
 
-export function configParameterTier(content: string, where: string): 'Standard' | 'Advanced' {
+function checkConfigSize(content: string, service: string): void {
   const size = Buffer.byteLength(content, 'utf8');
-  if (size <= SSM_TIER_LIMITS.Standard) {
-    return 'Standard';
+  if (size > CONFIG_FILE_MAX_BYTES) {
+    throw new Error(`${service}: configFile: at most ${CONFIG_FILE_MAX_BYTES} bytes on ECS (its text is part of the task definition, which ECS caps at 64 KiB); got ${size}`);
   }
-  if (size <= SSM_TIER_LIMITS.Advanced) {
-    return 'Advanced';
-  }
-  throw new Error(`${where}: at most ${SSM_TIER_LIMITS.Advanced} bytes on ECS (it reaches the task through an SSM parameter, whose largest tier holds 8 KB); got ${size}`);
 }
 
 /**
@@ -243,7 +244,7 @@ export function executionRolePolicy(args: { repositoryArns: string[]; logGroupAr
     statements.push({ Sid: 'ReadServiceParameters', Effect: 'Allow', Action: ['ssm:GetParameters'], Resource: [...new Set(args.parameterArns)].sort() });
   }
   if (args.secretArns.length > 0) {
-    statements.push({ Sid: 'ReadServiceSecrets', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: [...new Set(args.secretArns)].sort() });
+    statements.push({ Sid: 'ReadServiceSecrets', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: [...new Set(args.secretArns.map(secretResourceArn))].sort() });
   }
   return JSON.stringify({ Version: '2012-10-17', Statement: statements });
 }
@@ -268,6 +269,19 @@ export function efsTaskRolePolicy(args: { fileSystemArn: string; accessPointArns
 /** Whether an ARN is a Secrets Manager secret's (else an SSM parameter's), for the execution role. */
 export function isSecretsManagerArn(arn: string): boolean {
   return /^arn:aws[a-z-]*:secretsmanager:/.test(arn);
+}
+
+/**
+ * The secret a `valueFrom` names, as IAM names it: `arn:…:secret:<name>`, without the JSON key,
+ * stage and version a task definition may add after it.
+ */
+export function secretResourceArn(valueFrom: string): string {
+  return valueFrom.split(':').slice(0, 7).join(':');
+}
+
+/** A Secrets Manager `valueFrom` pinned to one version: what a revision reads, even after the value changed. */
+export function pinnedSecretValueFrom(secretArn: string, versionId: string): string {
+  return `${secretArn}:::${versionId}`;
 }
 
 function sortedPairs(record: Record<string, string>): KeyValue[] {

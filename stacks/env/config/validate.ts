@@ -255,7 +255,7 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
     if (typeof service.movingFrom === 'string' && service.movingFrom !== service.hostGroup && engineOf(service.movingFrom) !== undefined && engineOf(service.movingFrom) === engineOf(service.hostGroup)) {
       fail(
         `${key}.movingFrom`,
-        `a host group of the other engine than hostGroup "${service.hostGroup}" (${engineOf(service.hostGroup)}): movingFrom runs a service on both engines while it moves; between two ${engineOf(service.hostGroup)} groups change hostGroup alone`,
+        `a host group of the other engine than hostGroup "${service.hostGroup}" (${engineOf(service.hostGroup)}): movingFrom runs a service on both engines while it moves; between two ${engineOf(service.hostGroup)} groups change hostGroup alone (its data volumes stay behind: each group has its own, so copy the data first)`,
       );
     }
     const placedOn = [
@@ -306,7 +306,7 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
   }
 
   const warnings = trafficProblems(file, env, partial, services, catalogue, errors);
-  warnings.push(...circuitBreakerWarnings(file, services, hostGroups));
+  warnings.push(...circuitBreakerWarnings(file, services, hostGroups, catalogue));
 
   if (errors.length > 0 || !parsed.success) {
     throw new ConfigError(errors);
@@ -517,8 +517,25 @@ function ecsServiceProblems(file: string, serviceName: string, key: string, grou
  */
 export const CIRCUIT_BREAKER_MIN_FAILURES = 3;
 
-function circuitBreakerWarnings(file: string, services: Record<string, unknown>, hostGroups: Record<string, unknown>): string[] {
+function circuitBreakerWarnings(file: string, services: Record<string, unknown>, hostGroups: Record<string, unknown>, catalogue: Record<string, CatalogueService>): string[] {
   const warnings: string[] = [];
+  for (const [groupName, group] of sortedEntries(hostGroups)) {
+    if (!isRecord(group) || group.engine !== 'ecs' || typeof group.count !== 'number' || (group.maxCount !== undefined && group.maxCount !== group.count)) {
+      continue;
+    }
+    const startFirst = sortedEntries(services)
+      .filter(([serviceName, service]) => isRecord(service) && service.hostGroup === groupName && (catalogue[serviceName]?.update ?? DEFAULT_UPDATE) === 'start-first')
+      .map(([serviceName]) => serviceName);
+    if (startFirst.length > 0) {
+      warnings.push(
+        configProblem(
+          file,
+          `${CONFIG_NAMESPACE}:hostGroups.${groupName}.maxCount`,
+          `equal to count (${group.count}): a start-first deployment of ${startFirst.join(', ')} runs a second copy of each task it replaces, which fits only in memory the ${group.count} instance(s) have free; a larger maxCount lets managed scaling add an instance for it`,
+        ),
+      );
+    }
+  }
   for (const [serviceName, service] of sortedEntries(services)) {
     if (!isRecord(service) || typeof service.hostGroup !== 'string') {
       continue;
