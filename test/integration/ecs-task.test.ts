@@ -14,7 +14,7 @@ import {
   CONFIG_CONTAINER,
   CONFIG_VARIABLE,
   CONFIG_VOLUME,
-  configParameterTier,
+  CONFIG_FILE_MAX_BYTES,
   configSha256,
   ContainerDefinitionsInput,
   renderContainerDefinitions,
@@ -54,7 +54,7 @@ function input(overrides: Partial<ContainerDefinitionsInput> & { content?: strin
     pidsLimit: 256,
     environment: { GREETING: 'hello from ecs', JAVA_OPTS: '-Xmx48m -Dfile.encoding=UTF-8' },
     secrets: { DB_PASSWORD: DB_PASSWORD_ARN },
-    configFile: { target, parameterArn: CONFIG_ARN, sha256: configSha256(content) },
+    configFile: { target, content },
     volumes: [],
     logGroupName: '/berth/test/web',
     ...rest,
@@ -108,14 +108,14 @@ async function healthStatus(container: string, wanted: string, timeoutMs: number
   return status;
 }
 
-/** An 8 KB config file (SSM's Advanced tier holds 8192 bytes): multi-line text with every awkward character. */
-function eightKilobytes(): string {
+/** The largest config file an ECS task takes (CONFIG_FILE_MAX_BYTES): multi-line text with every awkward character. */
+function largestConfig(): string {
   const line = `k=%s\\n '"$HOME $(id) \`id\` é✓ -n\n`;
   let text = '';
-  for (let i = 0; Buffer.byteLength(text + line, 'utf8') <= 8192 - 12; i += 1) {
-    text += `${String(i).padStart(4, '0')}${line}`;
+  for (let i = 0; Buffer.byteLength(text + line, 'utf8') <= CONFIG_FILE_MAX_BYTES - 12; i += 1) {
+    text += `${String(i).padStart(5, '0')}${line}`;
   }
-  return text + 'x'.repeat(8192 - Buffer.byteLength(text, 'utf8'));
+  return text + 'x'.repeat(CONFIG_FILE_MAX_BYTES - Buffer.byteLength(text, 'utf8'));
 }
 
 describe('ECS task definitions replayed on a real engine', () => {
@@ -237,7 +237,7 @@ describe('ECS task definitions replayed on a real engine', () => {
     ['no trailing newline', 'key=value'],
     ['several trailing newlines', 'key=value\n\n\n\n'],
     ['CRLF line endings and tabs', 'a=1\r\nb=\t2\r\n'],
-    ['an 8 KB file', eightKilobytes()],
+    ['the largest file (32 KiB)', largestConfig()],
   ];
 
   it.each(contents)('the service reads the config file byte for byte: %s', async (_name, content) => {
@@ -251,10 +251,12 @@ describe('ECS task definitions replayed on a real engine', () => {
     expect(docker('exec', service, 'ls', '-a', '/config').split('\n').sort()).toEqual(['.', '..', 'application.properties']);
   });
 
-  it('the 8 KB case is the largest file ECS can hand over (SSM Advanced tier)', () => {
+  it('the 32 KiB case is the largest file the renderer takes; one byte more is refused', () => {
     const content = contents[contents.length - 1][1];
-    expect(Buffer.byteLength(content, 'utf8')).toBe(8192);
-    expect(configParameterTier(content, 'it')).toBe('Advanced');
+    expect(Buffer.byteLength(content, 'utf8')).toBe(32768);
+    expect(() => renderContainerDefinitions(input({ content: content + 'x' }))).toThrow(
+      'web: configFile: at most 32768 bytes on ECS (its text is part of the task definition, which ECS caps at 64 KiB); got 32769',
+    );
   });
 
   it('the service cannot write to the config directory; the config container could', async () => {
