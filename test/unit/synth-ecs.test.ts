@@ -39,7 +39,7 @@ const SERVICES_HEADER = [
   '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
 ];
 const CLUSTERS_HEADER = ['## ECS clusters', '', '| cluster | instance type | size (min-max) | AMI | capacity provider | EFS | image cleanup |', '| --- | --- | --- | --- | --- | --- | --- |'];
-const API_ROW = `| api-service | app-ecs | ${API_IMAGE} | 3 | 100/200 | on | berth-prod-api-service-memory, berth-prod-api-service-1-5xx | berth-prod-e-api-servic-11268496 -> api-service:8080 | /config/application.properties |  | logs: /var/log/api-service, uploads: /var/lib/api-service/uploads |`;
+const API_ROW = `| api-service | app-ecs | ${API_IMAGE} | 3 | 100/200 | on | berth-prod-api-service-1-5xx | berth-prod-e-api-servic-11268496 -> api-service:8080 | /config/application.properties |  | logs: /var/log/api-service, uploads: /var/lib/api-service/uploads |`;
 const APP_ECS_ROW = `| app-ecs | m7g.large | 2-6 | ${ARM_AMI} | managed: target 100%, step 1-4, warmup 120 s; termination protection on; draining on | yes (retained on delete) | ${DEFAULT_CLEANUP} |`;
 
 /** The lines from `## <first>` up to the next heading after `## <last>`. */
@@ -67,7 +67,7 @@ describe('the markdown summary: ECS services and clusters', () => {
     expect(sectionLines(renderMarkdown(ecsOnly), 'ECS services', 'ECS clusters')).toEqual([
       ...SERVICES_HEADER,
       API_ROW,
-      `| report-worker | workers | ${WORKER_IMAGE} | 1 | 0/100 | on | berth-prod-report-worker-memory |  | /config/application.properties |  | logs: /var/log/report-worker, spool: /var/spool/report-worker |`,
+      `| report-worker | workers | ${WORKER_IMAGE} | 1 | 0/100 | on |  |  | /config/application.properties |  | logs: /var/log/report-worker, spool: /var/spool/report-worker |`,
       '',
       ...CLUSTERS_HEADER,
       APP_ECS_ROW,
@@ -241,7 +241,7 @@ describe('the synth diff: engine changes', () => {
       'Engine changes:',
       '  api-service: hosts (app) -> hosts (app) + ecs (app-ecs)',
       '',
-      'Resources: 28 to add, 0 to remove, 4 to change, 82 unchanged',
+      'Resources: 26 to add, 0 to remove, 4 to change, 82 unchanged',
     ]);
   });
 
