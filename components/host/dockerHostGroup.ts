@@ -3,6 +3,7 @@ import * as command from '@pulumi/command';
 import * as pulumi from '@pulumi/pulumi';
 import { berthTags, DEFAULT_PROJECT, envName } from '../common/naming';
 import { applyTransform, Transform } from '../common/transform';
+import { ecrPullStatements } from '../registry/policies';
 import { readAgentScript } from '../service/agentScript';
 import { architectureOf } from './architecture';
 import { DISK_USED_PERCENT_METRIC, diskMetricPaths, diskUsedPercentDimensions, dockerLogGroupName, HostLoggingConfig } from './dockerConfig';
@@ -610,18 +611,7 @@ function withProjectLogGroup(logging: HostLoggingConfig, project: string, env: s
 
 /** The instance role's inline policy: pull from named repositories, write to the environment's log groups, publish Berth metrics. */
 export function hostRolePolicy(args: { repositoryArns: string[]; logGroupsArn: string; metricNamespace: string }): string {
-  const statements: Record<string, unknown>[] = [
-    // GetAuthorizationToken cannot be scoped to a repository; it only issues a token, pulls are checked per repository below.
-    { Sid: 'EcrLogin', Effect: 'Allow', Action: ['ecr:GetAuthorizationToken'], Resource: '*' },
-  ];
-  if (args.repositoryArns.length > 0) {
-    statements.push({
-      Sid: 'PullProjectImages',
-      Effect: 'Allow',
-      Action: ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
-      Resource: [...args.repositoryArns].sort(),
-    });
-  }
+  const statements = ecrPullStatements(args.repositoryArns, 'PullProjectImages');
   statements.push(
     {
       Sid: 'WriteEnvironmentLogs',

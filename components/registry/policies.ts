@@ -141,3 +141,21 @@ export function registrySettingsProblems(settings: {
   }
   return problems;
 }
+
+/**
+ * The identity-policy statements that let a role pull from named repositories, and from no other:
+ * ECR's login, which cannot be scoped to a repository (it only issues a token; pulls are checked
+ * per repository), and the pull actions on those repositories. No repository: the login alone.
+ */
+export function ecrPullStatements(repositoryArns: readonly string[], sid: string): Record<string, unknown>[] {
+  const statements: Record<string, unknown>[] = [{ Sid: 'EcrLogin', Effect: 'Allow', Action: ['ecr:GetAuthorizationToken'], Resource: '*' }];
+  if (repositoryArns.length > 0) {
+    statements.push({
+      Sid: sid,
+      Effect: 'Allow',
+      Action: ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
+      Resource: [...new Set(repositoryArns)].sort(),
+    });
+  }
+  return statements;
+}

@@ -7,6 +7,7 @@
 import { createHash } from 'crypto';
 import { PINNED_IMAGE_PATTERN, Update } from '../service/spec';
 import { publishedContainerPort } from '../common/ports';
+import { ecrPullStatements } from '../registry/policies';
 
 /** The container that writes the config file before the service's container starts. */
 export const CONFIG_CONTAINER = 'config';
@@ -227,18 +228,7 @@ export function taskTrustPolicy(args: { accountId: string; region: string; parti
  * repositories, write its log group, read its parameters and secrets.
  */
 export function executionRolePolicy(args: { repositoryArns: string[]; logGroupArn: string; parameterArns: string[]; secretArns: string[] }): string {
-  const statements: Record<string, unknown>[] = [
-    // GetAuthorizationToken cannot be scoped to a repository; it only issues a token, pulls are checked per repository below.
-    { Sid: 'EcrLogin', Effect: 'Allow', Action: ['ecr:GetAuthorizationToken'], Resource: '*' },
-  ];
-  if (args.repositoryArns.length > 0) {
-    statements.push({
-      Sid: 'PullServiceImage',
-      Effect: 'Allow',
-      Action: ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
-      Resource: [...new Set(args.repositoryArns)].sort(),
-    });
-  }
+  const statements = ecrPullStatements(args.repositoryArns, 'PullServiceImage');
   statements.push({ Sid: 'WriteServiceLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: `${args.logGroupArn}:log-stream:*` });
   if (args.parameterArns.length > 0) {
     statements.push({ Sid: 'ReadServiceParameters', Effect: 'Allow', Action: ['ssm:GetParameters'], Resource: [...new Set(args.parameterArns)].sort() });
