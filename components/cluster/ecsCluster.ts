@@ -4,7 +4,7 @@ import { berthTags, DEFAULT_PROJECT, envName } from '../common/naming';
 import { ECS_DYNAMIC_HOST_PORTS } from '../common/ports';
 import { applyTransform, Transform } from '../common/transform';
 import { architectureOf } from '../host/architecture';
-import { ECS_AL2023_PARAMETER, ECS_ROOT_DEVICE, efsFileSystemPolicy, ecsInstanceRolePolicy, ImageCleanup, renderEcsUserData } from './render';
+import { ECS_AL2023_PARAMETER, ECS_AMI_ROOT_GIB, ECS_ROOT_DEVICE, efsFileSystemPolicy, ecsInstanceRolePolicy, ImageCleanup, renderEcsUserData } from './render';
 
 export interface EcsClusterArgs {
   /**
@@ -227,7 +227,7 @@ export class EcsCluster extends pulumi.ComponentResource implements EcsCapacity 
         instanceType: args.instanceType,
         iamInstanceProfile: { arn: profile.arn },
         metadataOptions: { httpTokens: 'required', httpEndpoint: 'enabled', httpPutResponseHopLimit: 1, instanceMetadataTags: 'enabled' },
-        blockDeviceMappings: [{ deviceName: ECS_ROOT_DEVICE, ebs: { encrypted: 'true', volumeType: 'gp3', volumeSize: args.rootVolumeGiB ?? 30, deleteOnTermination: 'true' } }],
+        blockDeviceMappings: [{ deviceName: ECS_ROOT_DEVICE, ebs: { encrypted: 'true', volumeType: 'gp3', volumeSize: args.rootVolumeGiB ?? ECS_AMI_ROOT_GIB, deleteOnTermination: 'true' } }],
         // A public IP is a property of the network interface, which then carries the security groups.
         ...(args.associatePublicIp
           ? { networkInterfaces: [{ associatePublicIpAddress: 'true', deleteOnTermination: 'true', securityGroups: securityGroupIds }] }
@@ -333,6 +333,9 @@ export class EcsCluster extends pulumi.ComponentResource implements EcsCapacity 
     }
     if (args.subnetIds.length === 0) {
       fail('subnetIds: at least one subnet');
+    }
+    if (args.rootVolumeGiB !== undefined && args.rootVolumeGiB < ECS_AMI_ROOT_GIB) {
+      fail(`rootVolumeGiB: at least ${ECS_AMI_ROOT_GIB}, the ECS-optimised AMI's root snapshot (a smaller volume cannot be launched), got ${args.rootVolumeGiB}`);
     }
     const project = args.project ?? DEFAULT_PROJECT;
     if (/^(aws|ecs|fargate)/i.test(project)) {

@@ -17,6 +17,9 @@ export const ECS_AL2023_PARAMETER: Readonly<Record<Architecture, string>> = {
 /** The ECS-optimised AL2023 AMI's root device, which the launch template encrypts and sizes. */
 export const ECS_ROOT_DEVICE = '/dev/xvda';
 
+/** The size (GiB) of the ECS-optimised AL2023 AMI's root snapshot: the smallest root volume it launches with. */
+export const ECS_AMI_ROOT_GIB = 30;
+
 /**
  * How the ECS agent removes images no task uses: Berth's prune on a hosts group, the agent's
  * own cleanup on ECS. An image is removed once no task on the instance uses it and it is older

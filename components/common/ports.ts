@@ -19,16 +19,20 @@ export const PROXY_SLOT_PORTS = { first: 30000, last: 32767 } as const;
 export const isProxySlotPort = (port: number): boolean => port >= PROXY_SLOT_PORTS.first && port <= PROXY_SLOT_PORTS.last;
 
 /**
- * The container side of a docker `-p` publication (`[ip:][hostPort:]containerPort[/proto]`),
- * or an error for a range (`8000-8010`), which ECS's bridge port mappings do not take one by one.
+ * The container side of a docker `-p` publication (`[ip:][hostPort:]containerPort[/proto]`) as an
+ * ECS port mapping takes it, or an error: for a range (`8000-8010`), which ECS's bridge mappings
+ * do not take one by one, and for a protocol other than tcp and udp (the two ECS maps).
  */
-export function publishedContainerPort(publication: string): { containerPort: number; protocol: 'tcp' | 'udp' | 'sctp' } | { error: string } {
+export function publishedContainerPort(publication: string): { containerPort: number; protocol: 'tcp' | 'udp' } | { error: string } {
   const [address, protocol = 'tcp'] = publication.split('/');
   const containerPart = address.split(':').pop() ?? '';
   if (!/^[0-9]+$/.test(containerPart)) {
     return { error: `a single container port, not a range or anything else, got "${publication}"` };
   }
-  return { containerPort: Number(containerPart), protocol: protocol as 'tcp' | 'udp' | 'sctp' };
+  if (protocol !== 'tcp' && protocol !== 'udp') {
+    return { error: `tcp or udp, the protocols an ECS port mapping takes, got "${publication}"` };
+  }
+  return { containerPort: Number(containerPart), protocol };
 }
 
 /**

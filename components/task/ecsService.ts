@@ -11,6 +11,7 @@ import type { ContainerVolume } from '../service/containerService';
 import { TRAFFIC_DEFAULTS, Update } from '../service/spec';
 import {
   CONFIG_VOLUME,
+  configSizeProblem,
   dataVolumeName,
   deploymentPercents,
   efsTaskRolePolicy,
@@ -271,6 +272,10 @@ export class EcsService extends pulumi.ComponentResource {
     const logGroupArn = pulumi.interpolate`arn:${partition}:logs:${region}:${identity.accountId}:log-group:${logGroupName}`;
 
     const configFile = args.configFile ? { target: args.configFile.target, content: fs.readFileSync(args.configFile.path, 'utf8') } : undefined;
+    const configProblem = configFile ? configSizeProblem(configFile.content) : undefined;
+    if (configProblem) {
+      throw new pulumi.ResourceError(`EcsService ${name}: configFile ${args.configFile!.path}: ${configProblem}`, this);
+    }
     const secrets = Object.entries(args.secretEnvironment ?? {})
       .sort(([a], [b]) => compareStrings(a, b))
       .map(([variable, value]) => {

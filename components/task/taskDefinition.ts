@@ -185,10 +185,16 @@ export function configSha256(content: string): string {
  */
 export const CONFIG_FILE_MAX_BYTES = 32768;
 
-function checkConfigSize(content: string, service: string): void {
+/** Why a config file's text cannot reach an ECS task, or undefined. */
+export function configSizeProblem(content: string): string | undefined {
   const size = Buffer.byteLength(content, 'utf8');
-  if (size > CONFIG_FILE_MAX_BYTES) {
-    throw new Error(`${service}: configFile: at most ${CONFIG_FILE_MAX_BYTES} bytes on ECS (its text is part of the task definition, which ECS caps at 64 KiB); got ${size}`);
+  return size > CONFIG_FILE_MAX_BYTES ? `at most ${CONFIG_FILE_MAX_BYTES} bytes on ECS (its text is part of the task definition, which ECS caps at 64 KiB); got ${size}` : undefined;
+}
+
+function checkConfigSize(content: string, service: string): void {
+  const problem = configSizeProblem(content);
+  if (problem) {
+    throw new Error(`${service}: configFile: ${problem}`);
   }
 }
 

@@ -225,6 +225,15 @@ export class OfflineRuntime implements pulumi.runtime.Mocks {
         version: 1,
         arn: `arn:aws:ssm:${region}:${OFFLINE_ACCOUNT_ID}:parameter/${String(args.inputs.name ?? args.name).replace(/^\//, '')}`,
       }),
+      'aws:secretsmanager/secret:Secret': (args) => {
+        const name = generatedName(args);
+        return { name, arn: `arn:aws:secretsmanager:${region}:${OFFLINE_ACCOUNT_ID}:secret:${name}-${fakeHex(name, 6)}` };
+      },
+      // A version id is a UUID the service makes up; a stable one here.
+      'aws:secretsmanager/secretVersion:SecretVersion': (args) => {
+        const hex = fakeHex(`${args.type}/${args.name}`, 32);
+        return { versionId: `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}` };
+      },
       'aws:cloudwatch/logGroup:LogGroup': (args) => ({ arn: `arn:aws:logs:${region}:${OFFLINE_ACCOUNT_ID}:log-group:${args.inputs.name ?? args.name}` }),
       'aws:lb/targetGroup:TargetGroup': (args) => ({
         arnSuffix: `targetgroup/${args.inputs.name ?? args.name}/${fakeHex(args.name, 16)}`,

@@ -17,7 +17,9 @@ import { publishedHostPort } from '../../../components/common/ports';
 import { isRecord, sortedEntries, sortedRecord } from '../../../components/common/records';
 import { SECRET_MASK } from '../../../components/common/secret';
 import { EC2_KEY_PAIR_TYPES, parseSshPublicKey, publicKeyMatchesPrivate } from '../../../components/common/sshKeys';
+import { ECS_AMI_ROOT_GIB } from '../../../components/cluster/render';
 import { parseCidr } from '../../../components/host/validate';
+import { configSizeProblem } from '../../../components/task/taskDefinition';
 import { repositoryName } from '../../../components/registry/contract';
 import { certificateArnProblem, ingressCidrProblems, LoadBalancerScheme, routeConflicts, routeProblems, ServiceRoute } from '../../../components/traffic/plan';
 import { ConfigError, configProblem, zodIssueMessages } from '../../common/configErrors';
@@ -138,6 +140,8 @@ export interface StackConfig {
 export interface ValidateOptions {
   /** Whether a file exists; defaults to the real file system. */
   fileExists?: (absolutePath: string) => boolean;
+  /** A file's text (a config file that must fit an ECS task definition); defaults to the real file system. */
+  readFile?: (absolutePath: string) => string;
   /** Where `<service>/<configFile>` files are looked up. @default SERVICE_CONFIG_DIR */
   serviceConfigDir?: string;
   /** The service catalogue to check services against. @default stacks/env/catalogue.ts */
@@ -156,6 +160,7 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
   }
   const env = stack;
   const fileExists = options.fileExists ?? fs.existsSync;
+  const readFile = options.readFile ?? ((absolutePath: string) => fs.readFileSync(absolutePath, 'utf8'));
   const configDir = options.serviceConfigDir ?? SERVICE_CONFIG_DIR;
   const catalogue = options.catalogue ?? defaultCatalogue;
   const errors: string[] = [];
@@ -301,6 +306,11 @@ export function validateStackConfig(stack: string, raw: Record<string, unknown>,
         fail(`${key}.configFile`, `a file name in ${SERVICE_CONFIG_PATH}/${serviceName}/, got "${service.configFile}"`);
       } else if (!fileExists(configPath)) {
         fail(`${key}.configFile`, `file ${SERVICE_CONFIG_PATH}/${serviceName}/${service.configFile} does not exist`);
+      } else if (placedOn.some(([, groupName]) => engineOf(groupName) === 'ecs')) {
+        const problem = configSizeProblem(readFile(configPath));
+        if (problem) {
+          fail(`${key}.configFile`, `${SERVICE_CONFIG_PATH}/${serviceName}/${service.configFile}: ${problem}`);
+        }
       }
     }
   }
@@ -468,6 +478,9 @@ function engineKeyProblems(file: string, groupName: string, group: Record<string
   if (group.engine === 'ecs') {
     if (group.dataVolumeGiB !== undefined) {
       fail('dataVolumeGiB', 'only for engine hosts: an ECS group has no per-host data volume (tasks move between instances); its services keep data on EFS (efs: true)');
+    }
+    if (typeof group.rootVolumeGiB === 'number' && group.rootVolumeGiB < ECS_AMI_ROOT_GIB) {
+      fail('rootVolumeGiB', `at least ${ECS_AMI_ROOT_GIB} on ECS: the ECS-optimised AMI's root snapshot (a smaller volume cannot be launched); got ${group.rootVolumeGiB}`);
     }
     if (typeof group.maxCount === 'number' && typeof group.count === 'number' && group.maxCount < group.count) {
       fail('maxCount', `at least count (${group.count}): the Auto Scaling group grows from count to maxCount; got ${group.maxCount}`);
