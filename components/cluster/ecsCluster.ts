@@ -285,9 +285,10 @@ export class EcsCluster extends pulumi.ComponentResource implements EcsCapacity 
       args.transform?.capacityProvider,
       name,
       {
-        // Named like the cluster: ECS refuses a capacity provider name that starts with aws, ecs or fargate, which a
-        // name made from the group's alone could. (A replacement, for a replaced group, is a change by hand: README.)
-        name: clusterName,
+        // The Auto Scaling group's generated name: it starts with the project's (ECS refuses a name that starts with aws,
+        // ecs or fargate; the project is checked), and it is new with each group, as ECS wants: it keeps a deleted
+        // provider's name reserved for a while, so a fixed name could not be created again after a destroy.
+        name: group.name,
         autoScalingGroupProvider: {
           autoScalingGroupArn: group.arn,
           managedTerminationProtection: 'ENABLED',

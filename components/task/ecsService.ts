@@ -116,7 +116,8 @@ export interface EcsServiceArgs {
   secretEnvironment?: Record<string, pulumi.Input<string>>;
   /**
    * Secret environment variables kept elsewhere: the ARN of an SSM parameter or a Secrets Manager
-   * secret per variable (a secret's ARN may end in `:<json key>:<stage>:<version id>`). A rotation
+   * secret per variable (a secret's full ARN, with the 6 characters Secrets Manager appends to its
+   * name, which the execution role's policy names; it may end in `:<json key>:<stage>:<version id>`). A rotation
    * there reaches tasks started afterwards, rollbacks included.
    * @default {}
    * @example { API_KEY: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:partner-api-key-AbCdEf" }

@@ -185,10 +185,15 @@ export function configSha256(content: string): string {
  */
 export const CONFIG_FILE_MAX_BYTES = 32768;
 
-/** Why a config file's text cannot reach an ECS task, or undefined. */
+/**
+ * Why a config file's text cannot reach an ECS task, or undefined. Counted as the task definition
+ * carries it, a JSON string: a quote, a backslash or a newline takes two bytes there.
+ */
 export function configSizeProblem(content: string): string | undefined {
-  const size = Buffer.byteLength(content, 'utf8');
-  return size > CONFIG_FILE_MAX_BYTES ? `at most ${CONFIG_FILE_MAX_BYTES} bytes on ECS (its text is part of the task definition, which ECS caps at 64 KiB); got ${size}` : undefined;
+  const size = Buffer.byteLength(JSON.stringify(content), 'utf8') - 2;
+  return size > CONFIG_FILE_MAX_BYTES
+    ? `at most ${CONFIG_FILE_MAX_BYTES} bytes on ECS as JSON text (it is part of the task definition, which ECS caps at 64 KiB; quotes, backslashes and line breaks count twice); got ${size}`
+    : undefined;
 }
 
 function checkConfigSize(content: string, service: string): void {

@@ -108,14 +108,15 @@ async function healthStatus(container: string, wanted: string, timeoutMs: number
   return status;
 }
 
-/** The largest config file an ECS task takes (CONFIG_FILE_MAX_BYTES): multi-line text with every awkward character. */
+/** The largest config file an ECS task takes (CONFIG_FILE_MAX_BYTES of JSON text): multi-line text with every awkward character. */
 function largestConfig(): string {
+  const jsonBytes = (text: string) => Buffer.byteLength(JSON.stringify(text), 'utf8') - 2;
   const line = `k=%s\\n '"$HOME $(id) \`id\` é✓ -n\n`;
   let text = '';
-  for (let i = 0; Buffer.byteLength(text + line, 'utf8') <= CONFIG_FILE_MAX_BYTES - 12; i += 1) {
+  for (let i = 0; jsonBytes(text + line) <= CONFIG_FILE_MAX_BYTES - 12; i += 1) {
     text += `${String(i).padStart(5, '0')}${line}`;
   }
-  return text + 'x'.repeat(CONFIG_FILE_MAX_BYTES - Buffer.byteLength(text, 'utf8'));
+  return text + 'x'.repeat(CONFIG_FILE_MAX_BYTES - jsonBytes(text));
 }
 
 describe('ECS task definitions replayed on a real engine', () => {
@@ -251,11 +252,11 @@ describe('ECS task definitions replayed on a real engine', () => {
     expect(docker('exec', service, 'ls', '-a', '/config').split('\n').sort()).toEqual(['.', '..', 'application.properties']);
   });
 
-  it('the 32 KiB case is the largest file the renderer takes; one byte more is refused', () => {
+  it('the 32 KiB case (as JSON text) is the largest file the renderer takes; one byte more is refused', () => {
     const content = contents[contents.length - 1][1];
-    expect(Buffer.byteLength(content, 'utf8')).toBe(32768);
+    expect(Buffer.byteLength(JSON.stringify(content), 'utf8') - 2).toBe(32768);
     expect(() => renderContainerDefinitions(input({ content: content + 'x' }))).toThrow(
-      'web: configFile: at most 32768 bytes on ECS (its text is part of the task definition, which ECS caps at 64 KiB); got 32769',
+      'web: configFile: at most 32768 bytes on ECS as JSON text (it is part of the task definition, which ECS caps at 64 KiB; quotes, backslashes and line breaks count twice); got 32769',
     );
   });
 

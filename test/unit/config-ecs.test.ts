@@ -125,7 +125,7 @@ describe('host group engines', () => {
     const raw = ecsConfig();
     const big = (file: string) => (file.endsWith(path.join('api-service', 'application-prod.properties')) ? 'x'.repeat(32769) : 'a=1\n');
     expect(errorsOf('prod', raw, { readFile: big })).toEqual([
-      'Pulumi.prod.yaml: berth:services.api-service.configFile: stacks/env/service-config/api-service/application-prod.properties: at most 32768 bytes on ECS (its text is part of the task definition, which ECS caps at 64 KiB); got 32769',
+      'Pulumi.prod.yaml: berth:services.api-service.configFile: stacks/env/service-config/api-service/application-prod.properties: at most 32768 bytes on ECS as JSON text (it is part of the task definition, which ECS caps at 64 KiB; quotes, backslashes and line breaks count twice); got 32769',
     ]);
     // The same file on a hosts group is read by the agent, which has no such limit.
     raw['berth:services']['api-service'].hostGroup = 'app';

@@ -392,12 +392,15 @@ describe('the config file', () => {
     expect(configSha256('a=1\n')).not.toBe(configSha256('a=2\n'));
   });
 
-  it('takes a config file of up to 32768 bytes, counted in bytes, not characters', () => {
+  it('takes a config file of up to 32768 bytes as JSON text, counted in bytes, not characters', () => {
     const withConfig = (content: string) => renderContainerDefinitions(definitionsInput({ configFile: { target: '/etc/web/app.conf', content } }));
     expect(withConfig('a'.repeat(32768))).toHaveLength(2);
-    expect(() => withConfig('a'.repeat(32769))).toThrow('web: configFile: at most 32768 bytes on ECS (its text is part of the task definition, which ECS caps at 64 KiB); got 32769');
+    expect(() => withConfig('a'.repeat(32769))).toThrow('web: configFile: at most 32768 bytes on ECS as JSON text (it is part of the task definition, which ECS caps at 64 KiB; quotes, backslashes and line breaks count twice); got 32769');
     // 16385 two-byte characters: 32770 bytes.
-    expect(() => withConfig('é'.repeat(16385))).toThrow('web: configFile: at most 32768 bytes on ECS (its text is part of the task definition, which ECS caps at 64 KiB); got 32770');
+    expect(() => withConfig('é'.repeat(16385))).toThrow('web: configFile: at most 32768 bytes on ECS as JSON text (it is part of the task definition, which ECS caps at 64 KiB; quotes, backslashes and line breaks count twice); got 32770');
+    // As the task definition carries it: a line break is `\\n`, a quote `\\"`, two bytes each.
+    expect(withConfig('\n'.repeat(16384))).toHaveLength(2);
+    expect(() => withConfig('"'.repeat(16385))).toThrow('web: configFile: at most 32768 bytes on ECS as JSON text (it is part of the task definition, which ECS caps at 64 KiB; quotes, backslashes and line breaks count twice); got 32770');
   });
 });
 

@@ -291,7 +291,7 @@ describe('EcsService: the config file and secrets', () => {
     expect({ status: run.status, stdout: run.stdout }).toEqual({
       status: 1,
       stdout:
-        `Error: EcsService web: configFile ${huge}: at most 32768 bytes on ECS (its text is part of the task definition, which ECS caps at 64 KiB); got 32769\n`,
+        `Error: EcsService web: configFile ${huge}: at most 32768 bytes on ECS as JSON text (it is part of the task definition, which ECS caps at 64 KiB; quotes, backslashes and line breaks count twice); got 32769\n`,
     });
   });
 
