@@ -154,7 +154,7 @@ describe('EcsCluster', () => {
     // starting with the project's, never with a prefix ECS refuses.
     const providerName = provider.inputs.name;
     expect(providerName).toMatch(/^shop-stage-web-[0-9a-f]{8}$/);
-    expect(provider.inputs.autoScalingGroupProvider.autoScalingGroupArn.endsWith(`:autoScalingGroupName/${providerName}`)).toBe(true);
+    expect((provider.inputs.autoScalingGroupProvider as { autoScalingGroupArn: string }).autoScalingGroupArn.endsWith(`:autoScalingGroupName/${providerName}`)).toBe(true);
     expect(provider.inputs).toEqual({
       name: providerName,
       autoScalingGroupProvider: {

@@ -16,12 +16,21 @@ const STATUS_HEALTH_TIMEOUT_MS = 10_000;
 
 /**
  * How long the serving slot must carry nothing before `remove` closes the
- * service's listeners. The stack deletes the load balancer's registration of
- * this host before the deploy step's delete runs, but DeregisterTargets
- * returns before the deregistration has reached every load balancer node:
- * for a second or two some still send the host a new request.
+ * service's listeners: a request that came meanwhile starts it again.
  */
 export const DEREGISTRATION_QUIET_MS = 2000;
+
+/**
+ * How long after it starts `remove` keeps the service's listeners open at
+ * the least, however quiet the slot is. The stack deletes the load
+ * balancer's registration of this host just before the deploy step's delete
+ * runs, but DeregisterTargets returns before the deregistration has reached
+ * every load balancer node: while it propagates, for a few seconds, some
+ * nodes still route new requests to the host. A service whose requests come
+ * more than DEREGISTRATION_QUIET_MS apart would otherwise be closed while
+ * one is still on its way. Bounded by the spec's drain time.
+ */
+export const DEREGISTRATION_FLOOR_MS = 10_000;
 
 /** The drain time of the service's recorded spec: the default without one, or with one that no longer reads. */
 function recordedDrainSeconds(context: AgentContext, dir: string, label: string): number {
@@ -43,11 +52,12 @@ function recordedDrainSeconds(context: AgentContext, dir: string, label: string)
  * Closes the service's listeners once the load balancer has stopped sending
  * to them, and returns once what they carried has ended: first, while the
  * proxy still listens, until the serving slot has carried nothing for
- * DEREGISTRATION_QUIET_MS (the slot left as it is: a slot drained or in
- * maintenance would answer a late request with a 503); then, after the
- * reload that closes them, until the proxy processes the reload (or another
- * agent's) replaced have gone, since they still carry in-flight requests to
- * the containers. Both within the spec's drain time.
+ * DEREGISTRATION_QUIET_MS and DEREGISTRATION_FLOOR_MS have passed since the
+ * start (the slot left as it is, serving what comes meanwhile: a slot
+ * drained or in maintenance would answer a late request with a 503); then,
+ * after the reload that closes them, until the proxy processes the reload
+ * (or another agent's) replaced have gone, since they still carry in-flight
+ * requests to the containers. Both within the spec's drain time.
  */
 async function closeListeners(context: AgentContext, label: string, dir: string, route: ProxyRoute): Promise<void> {
   const proxy = context.proxy!;
@@ -58,7 +68,8 @@ async function closeListeners(context: AgentContext, label: string, dir: string,
     context.say(`${label}: waiting for the host proxy's last requests: ${left} request(s) or connection(s) still in flight after ${waited}s (of ${seconds}s)`);
   let waited = { left: 0, quiet: true };
   if (route.active !== undefined) {
-    waited = await waitSlotIdle(proxy, route, route.active, context, { deadline, quietMs: DEREGISTRATION_QUIET_MS, watch, progress });
+    const notBefore = Math.min(watch.started + DEREGISTRATION_FLOOR_MS, deadline);
+    waited = await waitSlotIdle(proxy, route, route.active, context, { deadline, quietMs: DEREGISTRATION_QUIET_MS, notBefore, watch, progress });
   }
   const proxyHeld = await context.locks.forProxy(context.lockWaitMs);
   try {

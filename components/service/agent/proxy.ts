@@ -437,8 +437,9 @@ export function watchSlot(clock: { now(): number }, replaced: readonly number[] 
  * Waits, changing nothing on the proxy, until the slot carries nothing (no
  * request or connection in flight or queued, and every replaced process of
  * `watch` gone), and has done so for `quietMs`: a session that came and went
- * meanwhile starts the quiet period again. Or until `deadline` (clock ms)
- * passes. `progress` is told what is in flight every PROGRESS_EVERY_MS from
+ * meanwhile starts the quiet period again. With `notBefore` (clock ms), it
+ * does not end quiet before then either, watching the slot meanwhile as
+ * above. Or until `deadline` (clock ms) passes, which wins over both. `progress` is told what is in flight every PROGRESS_EVERY_MS from
  * `watch.started`. Returns what was still in flight when it ended, and whether
  * it ended quiet rather than out of time.
  */
@@ -447,11 +448,12 @@ export async function waitSlotIdle(
   route: ProxyRoute,
   slot: Slot,
   clock: { sleep(ms: number): Promise<void>; now(): number },
-  options: { deadline: number; quietMs?: number; watch?: SlotWatch; progress?: (left: number, waitedSeconds: number) => void },
+  options: { deadline: number; quietMs?: number; notBefore?: number; watch?: SlotWatch; progress?: (left: number, waitedSeconds: number) => void },
 ): Promise<{ left: number; quiet: boolean }> {
   const names = new Set(route.listeners.map((listener) => sectionName(route, listener)));
   const watch = options.watch ?? watchSlot(clock);
   const quietMs = options.quietMs ?? 0;
+  const notBefore = options.notBefore ?? -Infinity;
   if (watch.serving === undefined) {
     watch.serving = await servingProcess(proxy.runtime);
   }
@@ -507,7 +509,7 @@ export async function waitSlotIdle(
     if (left > 0 || came) {
       quietSince = clock.now();
     }
-    if (left === 0 && clock.now() - quietSince >= quietMs) {
+    if (left === 0 && clock.now() - quietSince >= quietMs && clock.now() >= notBefore) {
       return { left, quiet: true };
     }
     if (clock.now() >= options.deadline) {

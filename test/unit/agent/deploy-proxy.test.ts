@@ -460,14 +460,14 @@ describe('remove behind the proxy', () => {
     return () => at;
   }
 
-  it('waits until the serving slot has carried nothing for 2 s, leaving it as it is, then closes the listeners, then waits for the replaced process, before any container goes', async () => {
+  it('waits until the serving slot has carried nothing for 2 s and 10 s have passed, leaving it as it is, then closes the listeners, then waits for the replaced process, before any container goes', async () => {
     const { host } = await servingV1();
     const reloads = watchReloads(host);
     await remove(host.context, 'prod', 'web');
     expect(calls(host)).toEqual([
       'inspect berth-prod-web',
-      // 2 s of looks at an idle slot, no `set server`: slot a keeps serving a late request.
-      ...QUIET(21),
+      // 10 s of looks at an idle slot, no `set server`: slot a keeps serving a late request.
+      ...QUIET(101),
       'proxy check',
       'proxy show info',
       'proxy reload',
@@ -480,10 +480,10 @@ describe('remove behind the proxy', () => {
       'removeImage berth/web:prod-current',
       'removeImage berth/web:prod-previous',
     ]);
-    expect(host.clock.sleeps).toEqual(Array(20).fill(POLL_MS));
-    expect(reloads.at).toEqual([2000]);
+    expect(host.clock.sleeps).toEqual(Array(100).fill(POLL_MS));
+    expect(reloads.at).toEqual([10_000]);
     expect(reloads.states).toEqual([[`${SECTION}/a ready`, `${SECTION}/b maint`]]);
-    expect(host.out.slice(0, 2)).toEqual(['prod/web: the host proxy no longer listens on port(s) 8080', "prod/web: waited 2.0s for the host proxy's last requests (drain time 30s); none is left"]);
+    expect(host.out.slice(0, 2)).toEqual(['prod/web: the host proxy no longer listens on port(s) 8080', "prod/web: waited 10.0s for the host proxy's last requests (drain time 30s); none is left"]);
     expect(host.err).toEqual([]);
     expect(fs.readdirSync(host.proxy!.servicesDir)).toEqual([]);
     expect(host.proxy!.sections).toEqual([]);
@@ -492,24 +492,24 @@ describe('remove behind the proxy', () => {
 
   it('waits while the serving slot carries requests, still serving them, and closes the listeners 2 s after the last one ended', async () => {
     const { host } = await servingV1();
-    // In flight for the first 15 looks (1.4 s of pauses), then done.
-    host.proxy!.setSessions(SECTION, 'a', 3, { endsAfterPolls: 15 });
+    // In flight for the first 95 looks (9.4 s of pauses), then done.
+    host.proxy!.setSessions(SECTION, 'a', 3, { endsAfterPolls: 95 });
     const reloads = watchReloads(host);
     const removed = removedAt(host, reloads.since);
     await remove(host.context, 'prod', 'web');
-    // The 15th look (at 1.4 s) was the last to see them: quiet from then to 3.4 s.
-    expect(reloads.at).toEqual([3400]);
+    // The 95th look (at 9.4 s) was the last to see them: quiet from then to 11.4 s, past the 10 s floor.
+    expect(reloads.at).toEqual([11_400]);
     expect(reloads.states).toEqual([[`${SECTION}/a ready`, `${SECTION}/b maint`]]);
-    expect(removed()).toBe(3400);
+    expect(removed()).toBe(11_400);
     expect(calls(host).filter((call) => call.startsWith('proxy set server'))).toEqual([]);
-    expect(host.out).toContain("prod/web: waited 3.4s for the host proxy's last requests (drain time 30s); none is left");
+    expect(host.out).toContain("prod/web: waited 11.4s for the host proxy's last requests (drain time 30s); none is left");
     expect(host.err).toEqual([]);
   });
 
   it('starts the quiet period again on a request that came and went between two looks (the slot counted it)', async () => {
     const { host } = await servingV1();
     const proxy = host.proxy!;
-    // The fake leaves `stot` empty: set it for slot a, one more session once 1.5 s have passed.
+    // The fake leaves `stot` empty: set it for slot a, one more session once 9.5 s have passed.
     let given = 7;
     const command = proxy.command.bind(proxy);
     const stot = SHOW_STAT_COLUMNS.indexOf('stot');
@@ -526,11 +526,25 @@ describe('remove behind the proxy', () => {
     };
     const reloads = watchReloads(host);
     host.afterSleep = () => {
-      if (host.clock.now() - reloads.since === 1500) given++;
+      if (host.clock.now() - reloads.since === 9500) given++;
     };
     await remove(host.context, 'prod', 'web');
-    // The look at 1.5 s saw the total rise: quiet from then to 3.5 s (without it, 2 s).
-    expect(reloads.at).toEqual([3500]);
+    // The look at 9.5 s saw the total rise: quiet from then to 11.5 s (without it, the 10 s floor).
+    expect(reloads.at).toEqual([11_500]);
+  });
+
+  // Was a bug: the registration is deleted just before remove runs, and load balancer nodes still send
+  // new requests for a few seconds; 2 s of quiet closed a low-traffic service's listener too soon.
+  it('keeps the listeners of an idle slot open for 10 s from the start, or for the drain time when shorter', async () => {
+    for (const [drainSeconds, at] of [[30, 10_000], [5, 5000]] as const) {
+      const { host } = await servingV1({ drainSeconds });
+      const reloads = watchReloads(host);
+      await remove(host.context, 'prod', 'web');
+      expect(reloads.at).toEqual([at]);
+      expect(calls(host).filter((call) => call.startsWith('proxy set server'))).toEqual([]);
+      expect(host.out).toContain(`prod/web: waited ${(at / 1000).toFixed(1)}s for the host proxy's last requests (drain time ${drainSeconds}s); none is left`);
+      expect(host.err).toEqual([]);
+    }
   });
 
   it('gives up at the drain time of the recorded spec with a warning: what was in flight is cut, the containers go', async () => {
@@ -586,11 +600,11 @@ describe('remove behind the proxy', () => {
     const reloads = watchReloads(host);
     const removed = removedAt(host, reloads.since);
     await remove(host.context, 'prod', 'web');
-    expect(reloads.at).toEqual([2000]);
+    expect(reloads.at).toEqual([10_000]);
     const after = calls(host).slice(calls(host).indexOf('proxy reload') + 2);
     expect(after.slice(0, 13)).toEqual([...Array<string[]>(6).fill(['proxy show info', 'proxy show proc']).flat(), LIST]);
-    expect(removed()).toBe(2500);
-    expect(host.out).toContain("prod/web: waited 2.5s for the host proxy's last requests (drain time 30s); none is left");
+    expect(removed()).toBe(10_500);
+    expect(host.out).toContain("prod/web: waited 10.5s for the host proxy's last requests (drain time 30s); none is left");
   });
 
   // Was a bug, seen against the real HAProxy: right after a reload its master refused the `show proc`
@@ -617,7 +631,7 @@ describe('remove behind the proxy', () => {
       // Listed twice, then gone.
       ...Array<string[]>(3).fill(['show info', 'show proc']).flat(),
     ]);
-    expect(removed()).toBe(2400);
+    expect(removed()).toBe(10_400);
     expect(host.err).toEqual([]);
     expect(fs.existsSync(stateDir(host))).toBe(false);
   });
@@ -631,14 +645,14 @@ describe('remove behind the proxy', () => {
     let pauses = 0;
     host.afterSleep = async () => {
       pauses++;
-      // Another service's reload at 0.5 s: the new process (the file still names slot a) counts none of ours.
-      if (pauses === 5) await reload();
-      if (pauses === 10) proxy.finishOld(101);
+      // Another service's reload at 8.5 s: the new process (the file still names slot a) counts none of ours.
+      if (pauses === 85) await reload();
+      if (pauses === 90) proxy.finishOld(101);
     };
     await remove(host.context, 'prod', 'web');
-    // 101 counted as one until the look at 1.0 s found it gone: quiet from the look before (0.9 s) to
-    // 2.9 s. Counting only the serving process's sessions, it would be from 0.4 s to 2.4 s.
-    expect(reloads.at).toEqual([2900]);
+    // 101 counted as one until the look at 9.0 s found it gone: quiet from the look before (8.9 s) to
+    // 10.9 s. Counting only the serving process's sessions, it would be from 8.4 s to 10.4 s.
+    expect(reloads.at).toEqual([10_900]);
     expect(host.err).toEqual([]);
   });
 
