@@ -409,16 +409,25 @@ export const logRetention: ResourceValidationPolicy = {
   }),
 };
 
+/** Host directories that hold the Docker socket: mounting one mounts the socket. */
+const DOCKER_SOCKET_DIRECTORIES = ['/', '/run', '/var', '/var/run'];
+
+/** Whether a host path is the Docker socket or a directory it is in. */
+function exposesDockerSocket(hostPath: string): boolean {
+  const path = hostPath.replace(/\/+$/, '') || '/';
+  return DOCKER_SOCKET.test(path) || DOCKER_SOCKET_DIRECTORIES.includes(path);
+}
+
 /**
- * The task volumes that are the Docker socket, by name, with their host path:
- * the provider's `hostPath`, or `host.sourcePath` as the ECS API and its JSON
- * spell it. EFS and Docker volumes have neither.
+ * The task volumes that expose the Docker socket (the socket, or a directory it is in), by name,
+ * with their host path: the provider's `hostPath`, or `host.sourcePath` as the ECS API and its
+ * JSON spell it. EFS and Docker volumes have neither.
  */
 function dockerSocketVolumes(volumes: unknown): Map<string, string> {
   const sockets = new Map<string, string>();
   for (const volume of arrayOf(volumes)) {
     const hostPath = volume?.hostPath ?? volume?.host?.sourcePath;
-    if (typeof volume?.name === 'string' && typeof hostPath === 'string' && DOCKER_SOCKET.test(hostPath)) {
+    if (typeof volume?.name === 'string' && typeof hostPath === 'string' && exposesDockerSocket(hostPath)) {
       sockets.set(volume.name, hostPath);
     }
   }

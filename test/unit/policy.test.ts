@@ -546,6 +546,9 @@ describe('policy: no privileged containers, in ECS task definitions', () => {
     { name: 'shared', efsVolumeConfiguration: { fileSystemId: 'fs-0a1b2c3d', transitEncryption: 'ENABLED' } },
     { name: 'docker', hostPath: '/var/run/docker.sock' },
     { name: 'docker-api', host: { sourcePath: '/run/docker.sock' } },
+    { name: 'var-run', hostPath: '/var/run/' },
+    { name: 'host-root', host: { sourcePath: '/' } },
+    { name: 'run-berth', hostPath: '/run/berth' },
   ];
 
   it('passes mounts of data and EFS volumes, a socket volume no container mounts, and harmless capabilities', async () => {
@@ -553,6 +556,8 @@ describe('policy: no privileged containers, in ECS task definitions', () => {
       mountPoints: [
         { sourceVolume: 'data', containerPath: '/data' },
         { sourceVolume: 'shared', containerPath: '/shared', readOnly: true },
+        // A directory below /run that does not hold the socket.
+        { sourceVolume: 'run-berth', containerPath: '/run/berth' },
       ],
       linuxParameters: { capabilities: { add: ['NET_BIND_SERVICE'], drop: ['ALL'] } },
     });
@@ -575,6 +580,20 @@ describe('policy: no privileged containers, in ECS task definitions', () => {
     expect(await violationsOf(noPrivilegedContainers, task([container], { volumes }))).toEqual([
       `api-service-task: container log-router mounts the Docker socket (/var/run/docker.sock, task volume docker); remove the mount ${exemption}`,
       `api-service-task: container log-router mounts the Docker socket (/run/docker.sock, task volume docker-api); remove the mount ${exemption}`,
+    ]);
+  });
+
+  it('reports a mount of a host directory the Docker socket is in, the host root included', async () => {
+    const container = ecsContainer({
+      name: 'log-router',
+      mountPoints: [
+        { sourceVolume: 'var-run', containerPath: '/host/var/run' },
+        { sourceVolume: 'host-root', containerPath: '/host', readOnly: true },
+      ],
+    });
+    expect(await violationsOf(noPrivilegedContainers, task([container], { volumes }))).toEqual([
+      `api-service-task: container log-router mounts the Docker socket (/var/run/, task volume var-run); remove the mount ${exemption}`,
+      `api-service-task: container log-router mounts the Docker socket (/, task volume host-root); remove the mount ${exemption}`,
     ]);
   });
 
